@@ -1,0 +1,51 @@
+# itpump: `make demo` and `make test` do all set-up themselves on a fresh machine.
+# Set-up = a virtualenv in .venv with the pinned Python packages (pyproject.toml) and the pinned npm
+# package that provides the real MicroPython interpreter (package.json / package-lock.json).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PYTEST := $(VENV)/bin/pytest
+STAMP  := $(VENV)/.itpump-setup
+
+.PHONY: setup test test-fast demo bench fuzz lint typecheck mpy-cross clean
+
+setup: $(STAMP) node_modules/.itpump-setup
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip==25.3
+	$(PY) -m pip install --quiet setuptools==80.9.0
+	$(PY) -m pip install --quiet --no-build-isolation -e '.[dev]'
+	touch $@
+
+node_modules/.itpump-setup: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The whole suite: core (CPython and real MicroPython), properties, host, emulator, HIL-on-emulator.
+test: setup
+	$(PYTEST) tests
+
+# Everything but the slow tiers, for the edit-run loop.
+test-fast: setup
+	$(PYTEST) tests -m "not slow"
+
+demo: setup
+	$(PY) -m pumphil.demo
+
+bench: setup
+	$(PY) bench/run_all.py
+
+# Long fuzz of the device-side parser and dispatcher (make test runs the short one).
+fuzz: setup
+	ITPUMP_FUZZ_EXAMPLES=1000000 $(PYTEST) tests/host/test_fuzz_dispatch.py -p no:timeout
+
+lint: setup
+	$(VENV)/bin/ruff check firmware host hil tests bench
+
+typecheck: setup
+	$(VENV)/bin/mypy host/pumphost hil/pumphil
+
+clean:
+	rm -rf $(VENV) node_modules build *.egg-info

@@ -1,0 +1,64 @@
+# Every reason code, state name and command result code of itpump, defined once.
+# The strings are the wire format: lowercase words, sent verbatim by the protocol and shown by the
+# host. Add new codes here (and to docs/therapy.md / docs/protocol.md); never reuse a code for a
+# different meaning.
+
+OK = "ok"
+
+# --- command refusals (state machine / facade) -------------------------------------------------
+NOT_ALLOWED = "not_allowed"          # the event has no row for the current state
+NOTHING_STAGED = "nothing_staged"    # commit/review without a staged program
+CHECKSUM_MISMATCH = "checksum_mismatch"  # commit's checksum is not the staged program's
+SOFT_LIMIT_UNCONFIRMED = "soft_limit_unconfirmed"  # commit of a soft-limit breach without confirm
+NO_PROGRAM = "no_program"            # start/bolus without a committed program
+PROGRAM_REQUIRED = "program_required"  # refill with a new admixture: a new program must be committed
+NOT_PRIMED = "not_primed"            # start with an unprimed (empty) catheter
+CLOCK_NOT_SET = "clock_not_set"      # schedule needs the wall clock
+BAD_VALUE = "bad_value"              # argument malformed or out of range
+RESERVOIR_EMPTY = "reservoir_empty"  # nothing left to deliver
+ALARM_ACTIVE = "alarm_active"        # command refused while a medium/high alarm is active
+UNKNOWN_ALARM = "unknown_alarm"      # ack of an alarm code that is not active/known
+
+# --- patient bolus gate (checked in this order) -------------------------------------------------
+NOT_RUNNING = "not_running"
+ALARM = "alarm"
+BOLUS_ACTIVE = "bolus_active"
+LOCKOUT = "lockout"
+MAX_PER_24H = "max_per_24h"
+DOSE_LIMIT = "dose_limit"
+PATIENT_BOLUS_DENIALS = (NOT_RUNNING, ALARM, BOLUS_ACTIVE, LOCKOUT, MAX_PER_24H, DOSE_LIMIT)
+
+# --- prescription validation (each problem is [reason, field]) ---------------------------------
+INVALID = "invalid"                  # wrong type / missing / malformed field
+NO_DRUGS = "no_drugs"
+TOO_MANY_DRUGS = "too_many_drugs"
+DUPLICATE_DRUG = "duplicate_drug"
+UNKNOWN_DRUG_NEEDS_LIMITS = "unknown_drug_needs_limits"  # no library entry and no explicit limits
+LIMIT_LOOSENS_LIBRARY = "limit_loosens_library"          # explicit limit above the library's
+CONCENTRATION_RANGE = "concentration_range"
+RESERVOIR_CAPACITY = "reservoir_capacity"   # capacity not 20 or 40 mL
+FILL_RANGE = "fill_range"
+ALERT_RANGE = "alert_range"                 # low/empty thresholds inconsistent
+CATHETER_RANGE = "catheter_range"
+TOO_MANY_STEPS = "too_many_steps"
+STEP_ORDER = "step_order"
+RATE_RANGE = "rate_range"
+BOLUS_RANGE = "bolus_range"
+BOLUS_AMOUNT = "bolus_amount"               # a bolus exceeds the library's max bolus amount
+HARD_LIMIT = "hard_limit"                   # projected daily dose above the hard limit: refused
+SOFT_LIMIT = "soft_limit"                   # projected daily dose above the soft limit: confirm
+TITRATION_STEP = "titration_step"           # increase above the library's max step
+TITRATION_INTERVAL = "titration_interval"   # increase sooner than the library allows
+START_DOSE = "start_dose"                   # first program above the library's starting dose
+
+# --- protocol / security (used by pumpcore.wire / auth / dispatch) ------------------------------
+# Defined by the protocol module's owner; listed in docs/protocol.md.
+
+# --- states (lowercase words; docs/state-machine.md) --------------------------------------------
+BOOTING = "booting"
+STOPPED = "stopped"
+PRIMING = "priming"
+RUNNING = "running"
+SUSPENDED = "suspended"
+ALARM_STOP = "alarm_stop"
+SAFE_STATE = "safe_state"

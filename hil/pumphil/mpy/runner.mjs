@@ -1,0 +1,70 @@
+// Runs a Python file under the real MicroPython interpreter (the official WebAssembly build from
+// npm, @micropython/micropython-webassembly-pyscript, pinned in package.json) inside Node.
+//
+// usage: node runner.mjs [--heap BYTES] [--mount HOSTDIR:/MPDIR]... SCRIPT.py [ARG...]
+//   --mount copies HOSTDIR recursively (files ending .py/.toml/.json/.txt) into the interpreter's
+//   in-memory filesystem at /MPDIR, so `import` works as on a board's flash.
+//   Every /MPDIR is put on sys.path. The script sees its arguments in the global `ARGV`
+//   (ARGV[0] is the script path): this port's `sys` has no settable argv.
+// Exit code: 0 when the script finished, 1 when it raised (traceback on stderr), 2 on usage error.
+// stdout and stderr of the script are passed through line by line.
+import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
+import fs from "node:fs";
+import path from "node:path";
+
+const argv = process.argv.slice(2);
+let heap = 8 * 1024 * 1024;
+const mounts = [];
+while (argv.length && argv[0].startsWith("--")) {
+  const flag = argv.shift();
+  const value = argv.shift();
+  if (flag === "--heap") heap = parseInt(value, 10);
+  else if (flag === "--mount") {
+    const i = value.lastIndexOf(":");
+    mounts.push([value.slice(0, i), value.slice(i + 1)]);
+  } else {
+    console.error(`runner.mjs: unknown option ${flag}`);
+    process.exit(2);
+  }
+}
+if (argv.length < 1) {
+  console.error("usage: node runner.mjs [--heap BYTES] [--mount HOSTDIR:/MPDIR]... SCRIPT.py [ARG...]");
+  process.exit(2);
+}
+const script = argv[0];
+
+const mp = await loadMicroPython({
+  heapsize: heap,
+  stdout: (line) => process.stdout.write(line + "\n"),
+  stderr: (line) => process.stderr.write(line + "\n"),
+});
+
+function mkdirs(dir) {
+  let cur = "";
+  for (const part of dir.split("/").filter(Boolean)) {
+    cur += "/" + part;
+    try { mp.FS.mkdir(cur); } catch (e) { /* exists */ }
+  }
+}
+function copyTree(hostDir, mpDir) {
+  mkdirs(mpDir);
+  for (const entry of fs.readdirSync(hostDir, { withFileTypes: true })) {
+    if (entry.name.startsWith(".") || entry.name === "__pycache__") continue;
+    const src = path.join(hostDir, entry.name);
+    const dst = mpDir.replace(/\/$/, "") + "/" + entry.name;
+    if (entry.isDirectory()) copyTree(src, dst);
+    else if (/\.(py|toml|json|txt)$/.test(entry.name)) mp.FS.writeFile(dst, fs.readFileSync(src));
+  }
+}
+for (const [hostDir, mpDir] of mounts) copyTree(hostDir, mpDir);
+
+mp.globals.set("_RUNNER_ARGV", argv);
+const source = fs.readFileSync(script, "utf8");
+try {
+  const paths = mounts.map(([, mpDir]) => JSON.stringify(mpDir)).join(", ");
+  mp.runPython(`import sys\nfor _p in [${paths}]:\n    sys.path.append(_p)\nARGV = [str(a) for a in _RUNNER_ARGV]\ndel _RUNNER_ARGV\n`);
+  mp.runPython(source);
+} catch (err) {
+  process.stderr.write(String(err && err.message ? err.message : err) + "\n");
+  process.exit(1);
+}
