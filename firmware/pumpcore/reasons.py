@@ -53,6 +53,22 @@ START_DOSE = "start_dose"                   # first program above the library's 
 
 # --- protocol / security (used by pumpcore.wire / auth / dispatch) ------------------------------
 # Defined by the protocol module's owner; listed in docs/protocol.md.
+# (helper C: wire protocol / auth / dispatch; every code below is explained in docs/protocol.md)
+BAD_CRC = "bad_crc"                  # line CRC missing or wrong (garbled, dropped bytes): resend
+LINE_TOO_LONG = "line_too_long"      # more than wire.MAX_LINE bytes before the LF
+BAD_CHAR = "bad_char"                # a byte outside printable ASCII 0x20..0x7E in the line
+BAD_FRAME = "bad_frame"              # line structure wrong (fields, id, counter, tag format)
+BAD_ARGS = "bad_args"                # arguments not a valid value / wrong names or types
+UNKNOWN_COMMAND = "unknown_command"  # no such command
+UNKNOWN_ROLE = "unknown_role"        # role field not clinician/patient/readonly
+AUTH_REQUIRED = "auth_required"      # command needs a role, counter and HMAC tag
+NO_KEY = "no_key"                    # the pump has no key provisioned for the claimed role
+BAD_TAG = "bad_tag"                  # HMAC tag does not verify (wrong key, tampered request)
+STALE_COUNTER = "stale_counter"      # counter not greater than the last accepted one (replay)
+ROLE_FORBIDDEN = "role_forbidden"    # the authenticated role may not use this command
+ID_REUSED = "id_reused"              # request id seen recently with a different request body
+STORAGE_ERROR = "storage_error"      # the counter could not be persisted: command not executed
+INTERNAL_ERROR = "internal_error"    # unexpected exception in the pump while executing
 
 # --- states (lowercase words; docs/state-machine.md) --------------------------------------------
 BOOTING = "booting"
