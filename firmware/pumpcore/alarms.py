@@ -1,0 +1,255 @@
+# The alarm manager: catalogue, priorities (IEC 60601-1-8 high/medium/low), latching,
+# acknowledge, silence, escalation, and the tone/LED intent the shell plays.
+#
+# Contract
+# - Detectors (and the Pump facade) call `raise_(code, now_s)` when a condition is present and
+#   `condition_gone(code, now_s)` when it has gone. An alarm LATCHES: it stays active until it has
+#   been acknowledged AND its condition has gone (then it clears).
+# - `ack(code, now_s)` acknowledges one alarm (code None: every active one).
+# - `silence(now_s)` mutes the tone of every active alarm for SILENCE_S (120 s, GIP: re-activates
+#   within <= 2 min); there is no way to disable an alarm permanently.
+# - Escalation: a medium alarm left unacknowledged for ESCALATE_MEDIUM_S sounds with the high
+#   pattern; a low one for ESCALATE_LOW_S sounds with the medium pattern. Priority for the gates
+#   does not change (only the tone), so escalation can never relax a safety check.
+# - Time is the monotonic clock in whole seconds (`now_s`), supplied by the facade.
+# - Every raise/ack/silence/clear/escalation is appended to `events` as a tuple
+#   (kind, code, priority_name) for the facade to log and report; the facade drains it.
+# - Storage is preallocated per catalogue entry: no allocation when nothing changes.
+
+from pumpcore import reasons as R
+
+LOW = 1
+MEDIUM = 2
+HIGH = 3
+PRIORITY_NAMES = (None, "low", "medium", "high")
+
+# What the pump does when the alarm is raised (decisions and reasons: docs/safety.md).
+CONTINUE = 0     # flow continues (alerts; conditions where stopping is the greater harm)
+STOP = 1         # flow stops at once (mid-stroke), state alarm_stop
+SAFE = 2         # flow stops, state safe_state (needs a clinician's verified program)
+
+OCCLUSION = "occlusion"
+DISLODGEMENT = "dislodgement"
+LEAK = "leak"
+MOTOR_STALL = "motor_stall"
+OVER_INFUSION = "over_infusion"
+UNDER_INFUSION = "under_infusion"
+RESERVOIR_LOW = "reservoir_low"
+RESERVOIR_EMPTY = "reservoir_empty"
+BATTERY_ERI = "battery_eri"
+BATTERY_EOS = "battery_eos"
+SELF_TEST = "self_test"
+STATE_LOST = "state_lost"
+FAULT = "fault"
+
+# code, priority, action
+CATALOGUE = (
+    (OCCLUSION, HIGH, STOP),
+    (MOTOR_STALL, HIGH, STOP),
+    (OVER_INFUSION, HIGH, STOP),
+    (RESERVOIR_EMPTY, HIGH, STOP),
+    (BATTERY_EOS, HIGH, STOP),
+    (DISLODGEMENT, HIGH, CONTINUE),
+    (LEAK, HIGH, CONTINUE),
+    (SELF_TEST, HIGH, SAFE),
+    (STATE_LOST, HIGH, SAFE),
+    (FAULT, HIGH, SAFE),
+    (UNDER_INFUSION, MEDIUM, CONTINUE),
+    (BATTERY_ERI, MEDIUM, CONTINUE),
+    (RESERVOIR_LOW, LOW, CONTINUE),
+)
+CODES = tuple(row[0] for row in CATALOGUE)
+
+SILENCE_S = 120
+ESCALATE_MEDIUM_S = 15 * 60
+ESCALATE_LOW_S = 60 * 60
+
+# Tone patterns (IEC 60601-1-8 practice, DOMAIN.md): (bursts, tones per burst, repeat every s).
+TONES = {
+    "high": (2, 5, 10),      # two bursts of five tones, repeated every 10 s
+    "medium": (1, 3, 30),    # three tones every 30 s
+    "low": (1, 2, 120),      # two tones every 2 min
+}
+# LED patterns: (colour, on_ms, off_ms)
+LEDS = {
+    "high": ("red", 250, 250),
+    "medium": ("yellow", 500, 1500),
+    "low": ("yellow", 1000, 0),
+}
+
+_NEVER = -1
+
+
+def priority_of(code):
+    """Priority (LOW/MEDIUM/HIGH) of an alarm code, or 0 for an unknown code."""
+    for row in CATALOGUE:
+        if row[0] == code:
+            return row[1]
+    return 0
+
+
+def action_of(code):
+    for row in CATALOGUE:
+        if row[0] == code:
+            return row[2]
+    return CONTINUE
+
+
+class AlarmManager:
+    def __init__(self):
+        n = len(CATALOGUE)
+        self.condition = [False] * n     # the detector says the condition is present now
+        self.latched = [False] * n       # raised and not yet cleared
+        self.acked = [False] * n
+        self.raised_s = [_NEVER] * n     # monotonic second of the (latest) raise
+        self.silenced_until_s = _NEVER
+        self.escalated = [False] * n
+        self.events = []
+
+    # -- inputs ----------------------------------------------------------------------------------
+    def raise_(self, code, now_s):
+        """The condition `code` is present. Returns True when this newly raises the alarm."""
+        i = self._index(code)
+        if i < 0:
+            return False
+        self.condition[i] = True
+        if self.latched[i] and not self.acked[i]:
+            return False
+        if self.latched[i] and self.acked[i]:
+            # acknowledged but still present: stays latched and acknowledged (no nagging).
+            return False
+        self.latched[i] = True
+        self.acked[i] = False
+        self.escalated[i] = False
+        self.raised_s[i] = now_s
+        self.events.append(("alarm_raised", code, PRIORITY_NAMES[CATALOGUE[i][1]]))
+        return True
+
+    def condition_gone(self, code, now_s):
+        i = self._index(code)
+        if i < 0 or not self.condition[i]:
+            return
+        self.condition[i] = False
+        self._clear_if_done(i)
+
+    def ack(self, code, now_s):
+        """Acknowledge `code` (None: every active alarm). Returns reasons.OK or UNKNOWN_ALARM."""
+        done = False
+        for i in range(len(CATALOGUE)):
+            if not self.latched[i] or (code is not None and CATALOGUE[i][0] != code):
+                continue
+            done = True
+            if not self.acked[i]:
+                self.acked[i] = True
+                self.events.append(("alarm_acknowledged", CATALOGUE[i][0],
+                                    PRIORITY_NAMES[CATALOGUE[i][1]]))
+            self._clear_if_done(i)
+        if done:
+            return R.OK
+        return R.UNKNOWN_ALARM
+
+    def silence(self, now_s):
+        """Mute tones for SILENCE_S seconds. Returns reasons.OK, or UNKNOWN_ALARM if none sound."""
+        if not self.any_latched():
+            return R.UNKNOWN_ALARM
+        self.silenced_until_s = now_s + SILENCE_S
+        self.events.append(("alarm_silenced", "all", None))
+        return R.OK
+
+    def tick(self, now_s):
+        """Advance escalation timers. Call when time passes (cheap; allocates only on change)."""
+        for i in range(len(CATALOGUE)):
+            if not self.latched[i] or self.acked[i] or self.escalated[i]:
+                continue
+            prio = CATALOGUE[i][1]
+            age = now_s - self.raised_s[i]
+            if (prio == MEDIUM and age >= ESCALATE_MEDIUM_S) or (prio == LOW and age >= ESCALATE_LOW_S):
+                self.escalated[i] = True
+                self.events.append(("alarm_escalated", CATALOGUE[i][0], PRIORITY_NAMES[prio + 1]))
+
+    # -- queries ---------------------------------------------------------------------------------
+    def is_latched(self, code):
+        i = self._index(code)
+        return i >= 0 and self.latched[i]
+
+    def any_latched(self):
+        for x in self.latched:
+            if x:
+                return True
+        return False
+
+    def blocks_bolus(self):
+        """True when a bolus must be refused: an unacknowledged medium/high alarm, or a high alarm
+        whose condition is still present (acknowledging does not make a present hazard go away)."""
+        for i in range(len(CATALOGUE)):
+            if not self.latched[i]:
+                continue
+            prio = CATALOGUE[i][1]
+            if prio >= MEDIUM and not self.acked[i]:
+                return True
+            if prio == HIGH and self.condition[i]:
+                return True
+        return False
+
+    def stopping_latched(self):
+        """True while an alarm whose action stops flow is latched (keeps alarm_stop)."""
+        for i in range(len(CATALOGUE)):
+            if self.latched[i] and CATALOGUE[i][2] != CONTINUE:
+                return True
+        return False
+
+    def active(self):
+        """List of [code, priority_name, acknowledged, condition_present, raised_s] (allocates)."""
+        out = []
+        for i in range(len(CATALOGUE)):
+            if self.latched[i]:
+                out.append([CATALOGUE[i][0], PRIORITY_NAMES[CATALOGUE[i][1]], self.acked[i],
+                            self.condition[i], self.raised_s[i]])
+        return out
+
+    def sounding(self, now_s):
+        """Name of the tone/LED pattern to play now ("high"/"medium"/"low") or None.
+        Acknowledged alarms are quiet; silence mutes for SILENCE_S; escalation raises the tone."""
+        if now_s < self.silenced_until_s:
+            return None
+        best = 0
+        for i in range(len(CATALOGUE)):
+            if self.latched[i] and not self.acked[i]:
+                p = CATALOGUE[i][1]
+                if self.escalated[i]:
+                    p += 1
+                if p > best:
+                    best = p
+        if best == 0:
+            return None
+        return PRIORITY_NAMES[best]
+
+    # -- persistence -----------------------------------------------------------------------------
+    def snapshot(self):
+        return [[CATALOGUE[i][0], self.condition[i], self.acked[i], self.raised_s[i]]
+                for i in range(len(CATALOGUE)) if self.latched[i]]
+
+    def restore(self, rows, now_s):
+        """Re-latch alarms from a snapshot (raised again as events so they are reported)."""
+        for row in rows:
+            i = self._index(row[0])
+            if i < 0:
+                continue
+            self.latched[i] = True
+            self.condition[i] = bool(row[1])
+            self.acked[i] = bool(row[2])
+            self.raised_s[i] = row[3]
+
+    # -- internals -------------------------------------------------------------------------------
+    def _index(self, code):
+        for i in range(len(CATALOGUE)):
+            if CATALOGUE[i][0] == code:
+                return i
+        return -1
+
+    def _clear_if_done(self, i):
+        if self.latched[i] and self.acked[i] and not self.condition[i]:
+            self.latched[i] = False
+            self.acked[i] = False
+            self.escalated[i] = False
+            self.events.append(("alarm_cleared", CATALOGUE[i][0], PRIORITY_NAMES[CATALOGUE[i][1]]))

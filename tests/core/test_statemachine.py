@@ -1,0 +1,73 @@
+# The state table: every row well-formed, decisions follow table order and guards, events without
+# a row are refused with a reason code.
+from pumpcore import reasons as R
+from pumpcore import statemachine as SM
+
+
+def _always_ok(name):
+    return None
+
+
+def test_every_row_names_known_states_and_events():
+    events = SM.COMMANDS + SM.INTERNAL
+    for state, event, nxt, guard in SM.TABLE:
+        assert state in SM.STATES, state
+        assert nxt in SM.STATES, nxt
+        assert event in events, event
+        assert guard is None or isinstance(guard, str)
+
+
+def test_no_unreachable_duplicate_rows():
+    seen = []
+    for state, event, nxt, guard in SM.TABLE:
+        # an unguarded row makes every later row for the same (state, event) unreachable
+        assert (state, event, None) not in seen, (state, event)
+        if guard is None:
+            seen.append((state, event, None))
+
+
+def test_every_state_is_reachable_from_booting():
+    reach = [SM.BOOTING]
+    changed = True
+    while changed:
+        changed = False
+        for state, event, nxt, guard in SM.TABLE:
+            if state in reach and nxt not in reach:
+                reach.append(nxt)
+                changed = True
+    for s in SM.STATES:
+        assert s in reach, s
+
+
+def test_start_from_stopped_needs_guard():
+    assert SM.decide(SM.STOPPED, SM.START, _always_ok) == (R.OK, SM.RUNNING)
+    refusal = SM.decide(SM.STOPPED, SM.START, lambda name: R.NO_PROGRAM)
+    assert refusal == (R.NO_PROGRAM, None)
+
+
+def test_event_without_row_is_refused_with_reason():
+    assert SM.decide(SM.RUNNING, SM.START, _always_ok) == (R.NOT_ALLOWED, None)
+    assert SM.decide(SM.SAFE_STATE, SM.START, _always_ok) == (R.NOT_ALLOWED, None)
+    assert SM.decide(SM.ALARM_STOP, SM.RESUME, _always_ok) == (R.NOT_ALLOWED, None)
+    # the patient bolus gate's first check is "not running"
+    assert SM.decide(SM.STOPPED, SM.PATIENT_BOLUS, _always_ok) == (R.NOT_RUNNING, None)
+    assert SM.decide(SM.SUSPENDED, SM.PATIENT_BOLUS, _always_ok) == (R.NOT_RUNNING, None)
+
+
+def test_rows_are_tried_in_order_with_fallback():
+    # ack in alarm_stop leaves only when no stopping alarm is latched, otherwise stays
+    assert SM.decide(SM.ALARM_STOP, SM.ACK, _always_ok) == (R.OK, SM.STOPPED)
+    assert SM.decide(SM.ALARM_STOP, SM.ACK, lambda n: R.ALARM_ACTIVE) == (R.OK, SM.ALARM_STOP)
+    # an expired suspend resumes when it can, else stops
+    assert SM.decide(SM.SUSPENDED, SM.SUSPEND_EXPIRED, _always_ok) == (R.OK, SM.RUNNING)
+    assert SM.decide(SM.SUSPENDED, SM.SUSPEND_EXPIRED, lambda n: R.RESERVOIR_EMPTY) == (R.OK, SM.STOPPED)
+
+
+def test_faults_reach_alarm_stop_or_safe_state_from_every_active_state():
+    for s in (SM.STOPPED, SM.PRIMING, SM.RUNNING, SM.SUSPENDED):
+        assert SM.decide(s, SM.STOP_ALARM, _always_ok) == (R.OK, SM.ALARM_STOP)
+        assert SM.decide(s, SM.FATAL, _always_ok) == (R.OK, SM.SAFE_STATE)
+
+
+def test_motor_only_runs_in_running_or_priming():
+    assert SM.MOTOR_STATES == (SM.RUNNING, SM.PRIMING)
