@@ -78,3 +78,7 @@ RUNNING = "running"
 SUSPENDED = "suspended"
 ALARM_STOP = "alarm_stop"
 SAFE_STATE = "safe_state"
+
+# --- delivery / boluses (helper B: pumpcore.bolus, docs/delivery.md) ----------------------------
+BOLUS_QUEUED = "bolus_queued"        # a periodic bolus fell due during another bolus: starts after it
+BOLUS_SKIPPED = "bolus_skipped"      # a periodic bolus fell due with the deferral queue full: not given
