@@ -1,0 +1,266 @@
+# Catheter model: a FIFO of concentration segments between the pump outlet and the tip.
+#
+# Units: volume nL, concentration µg/mL (= ng/µL), amount ng (ng = nL * µg/mL // 1000; the
+# remainder, in pg = nL*µg/mL units below 1000, is carried per drug, never dropped).
+#
+# Model (plug flow, no mixing/diffusion): fluid pushed in at the pump end displaces the oldest
+# fluid out of the tip. The catheter holds volume_nl (its dead volume) when full.
+# - Empty catheter (after implant, `filled=False`): fill_nl starts at 0; pushes fill it first and
+#   nothing leaves the tip until fill_nl == volume_nl (is_primed()). The unfilled part is not
+#   drug: the priming volume is not patient dose. Once full, whatever leaves the tip IS counted as
+#   delivered to the patient (also during a priming bolus that over-fills: conservative).
+# - Segments: at most max_segments (default 8), each with a volume and one concentration per drug
+#   (n_drugs 1..4), in preallocated lists used as a ring. A push with the same concentrations as the
+#   newest segment extends it (the steady state: no new segment, no allocation).
+# - When a new concentration arrives and the ring is full, the two OLDEST segments (next to leave
+#   the tip) are merged; the merged segment takes, per drug, the MAX of the two concentrations.
+#   Conservative for dose limits: amounts leaving the tip are over-counted, never under-counted
+#   (bounded by the older segments' volume times the concentration difference), and merged content
+#   is never taken for the current admixture by volume_holding_old() unless both parts were.
+#   Merging the oldest keeps the error where it leaves the catheter first.
+#
+# Overflow bound: volume * conc is computed per piece of at most CHUNK_NL nL with conc <=
+# MAX_CONC_UG_PER_ML, so every product stays below 2**30 (CHUNK_NL * MAX_CONC = 1e9).
+# Allocation: push() with unchanged concentrations does only small-int arithmetic in place.
+
+from pumpcore.delivery import MS_PER_HOUR, ceil_mul_div
+
+MAX_DRUGS = 4
+MAX_CONC_UG_PER_ML = 100_000  # 100 mg/mL, above every labelled IT concentration (DOMAIN.md)
+CHUNK_NL = 10_000
+MAX_VOLUME_NL = 10_000_000  # 10 mL: far above any IT catheter dead volume
+
+
+class Catheter:
+    """Fields: volume_nl, n_drugs, fill_nl, out_ng (list: ng per drug that left the tip in the
+    last push(); overwritten by every push), out_nl (nL that left the tip in the last push)."""
+
+    def __init__(self, volume_nl, n_drugs=1, filled=False, concs=None, max_segments=8):
+        if not isinstance(volume_nl, int) or volume_nl < 0 or volume_nl > MAX_VOLUME_NL:
+            raise ValueError("catheter volume_nl out of range")
+        if not (1 <= n_drugs <= MAX_DRUGS):
+            raise ValueError("n_drugs out of range")
+        if max_segments < 2:
+            raise ValueError("max_segments must be >= 2")
+        self.volume_nl = volume_nl
+        self.n_drugs = n_drugs
+        self.max_segments = max_segments
+        self._vol = [0] * max_segments
+        self._conc = [0] * (max_segments * MAX_DRUGS)
+        self._head = 0  # index of the oldest segment
+        self._count = 0
+        self.fill_nl = 0
+        self.out_ng = [0] * MAX_DRUGS
+        self.out_nl = 0
+        self._pg_rem = [0] * MAX_DRUGS  # carried remainders (pg = nL*µg/mL, < 1000)
+        if filled:
+            if concs is None:
+                raise ValueError("filled catheter needs concs")
+            self.fill_with(concs)
+
+    # --- event time ---------------------------------------------------------------------------
+    def fill_with(self, concs):
+        """Declare the catheter full of one admixture (e.g. a replaced catheter primed on the bench)."""
+        self._check_concs(concs)
+        self._count = 0
+        self._head = 0
+        self.fill_nl = 0
+        if self.volume_nl:
+            self._new_segment(concs)
+            self._vol[self._head] = self.volume_nl
+            self.fill_nl = self.volume_nl
+
+    def empty(self):
+        """Catheter replaced/emptied: fill 0, no segments (remainders of past amounts are kept)."""
+        self._count = 0
+        self._head = 0
+        self.fill_nl = 0
+
+    def _check_concs(self, concs):
+        if len(concs) < self.n_drugs:
+            raise ValueError("one concentration per drug")
+        for i in range(self.n_drugs):
+            c = concs[i]
+            if not isinstance(c, int) or isinstance(c, bool) or c < 0 or c > MAX_CONC_UG_PER_ML:
+                raise ValueError("concentration out of range")
+
+    def _new_segment(self, concs):
+        # Event time (a concentration change). Merges the two oldest when the ring is full.
+        self._check_concs(concs)
+        if self._count == self.max_segments:
+            self._merge_oldest()
+        i = (self._head + self._count) % self.max_segments
+        self._vol[i] = 0
+        base = i * MAX_DRUGS
+        for d in range(MAX_DRUGS):
+            self._conc[base + d] = concs[d] if d < self.n_drugs else 0
+        self._count += 1
+
+    def _merge_oldest(self):
+        h = self._head
+        n = (h + 1) % self.max_segments
+        bh = h * MAX_DRUGS
+        bn = n * MAX_DRUGS
+        for d in range(MAX_DRUGS):
+            if self._conc[bh + d] > self._conc[bn + d]:
+                self._conc[bn + d] = self._conc[bh + d]
+        self._vol[n] += self._vol[h]
+        self._vol[h] = 0
+        self._head = n
+        self._count -= 1
+
+    # --- steady state ---------------------------------------------------------------------------
+    def _newest_matches(self, concs):
+        if self._count == 0:
+            return False
+        i = (self._head + self._count - 1) % self.max_segments
+        base = i * MAX_DRUGS
+        for d in range(self.n_drugs):
+            if self._conc[base + d] != concs[d]:
+                return False
+        return True
+
+    def push(self, volume_nl, concs):
+        """The pump moved volume_nl of fluid with concentrations concs (per drug, µg/mL) into the
+        catheter. Returns nL that left the tip; out_ng[d] = ng of drug d that left (this push).
+
+        Allocation-free when concs equals the newest segment's (pass the same preallocated list).
+        """
+        out = self.out_ng
+        for d in range(MAX_DRUGS):
+            out[d] = 0
+        self.out_nl = 0
+        if volume_nl <= 0:
+            return 0
+        if self.volume_nl == 0:
+            # No catheter dead volume: fluid goes straight to the tip.
+            self._emit_conc(volume_nl, concs)
+            self.out_nl = volume_nl
+            return volume_nl
+        if not self._newest_matches(concs):
+            self._new_segment(concs)
+        tail = (self._head + self._count - 1) % self.max_segments
+        self._vol[tail] += volume_nl
+        self.fill_nl += volume_nl
+        excess = self.fill_nl - self.volume_nl
+        if excess <= 0:
+            return 0
+        self.fill_nl = self.volume_nl
+        self.out_nl = excess
+        # Drain `excess` nL from the oldest segments.
+        while excess > 0:
+            h = self._head
+            v = self._vol[h]
+            take = v if v < excess else excess
+            self._emit_segment(take, h * MAX_DRUGS)
+            excess -= take
+            if take == v and self._count > 1:
+                self._vol[h] = 0
+                self._head = (h + 1) % self.max_segments
+                self._count -= 1
+            else:
+                self._vol[h] = v - take
+        return self.out_nl
+
+    def _emit_segment(self, volume_nl, base):
+        conc = self._conc
+        out = self.out_ng
+        rem = self._pg_rem
+        for d in range(self.n_drugs):
+            c = conc[base + d]
+            if c == 0:
+                continue
+            v = volume_nl
+            while v > 0:
+                piece = v if v < CHUNK_NL else CHUNK_NL
+                pg = rem[d] + piece * c
+                out[d] += pg // 1000
+                rem[d] = pg % 1000
+                v -= piece
+
+    def _emit_conc(self, volume_nl, concs):
+        out = self.out_ng
+        rem = self._pg_rem
+        for d in range(self.n_drugs):
+            c = concs[d]
+            v = volume_nl
+            while v > 0 and c:
+                piece = v if v < CHUNK_NL else CHUNK_NL
+                pg = rem[d] + piece * c
+                out[d] += pg // 1000
+                rem[d] = pg % 1000
+                v -= piece
+
+    # --- queries ------------------------------------------------------------------------------
+    def is_primed(self):
+        """True when the catheter is full of fluid (drug reaches the tip with the next push)."""
+        return self.fill_nl >= self.volume_nl
+
+    def nl_to_primed(self):
+        """nL still needed to fill the catheter (0 when primed)."""
+        return self.volume_nl - self.fill_nl
+
+    def segment_count(self):
+        return self._count
+
+    def segments(self):
+        """[(volume_nl, [conc per drug]), ...] oldest (at the tip) first. Event time (allocates)."""
+        res = []
+        for k in range(self._count):
+            i = (self._head + k) % self.max_segments
+            base = i * MAX_DRUGS
+            res.append((self._vol[i], [self._conc[base + d] for d in range(self.n_drugs)]))
+        return res
+
+    def volume_holding_old(self, concs):
+        """nL in the catheter whose concentrations are not exactly `concs` (the current admixture)."""
+        total = 0
+        for k in range(self._count):
+            i = (self._head + k) % self.max_segments
+            base = i * MAX_DRUGS
+            for d in range(self.n_drugs):
+                if self._conc[base + d] != concs[d]:
+                    total += self._vol[i]
+                    break
+        return total
+
+    def snapshot(self):
+        """Plain data for persistence: {"fill_nl", "segments": [[vol, [concs]], ...], "rem": [...]}."""
+        return {"fill_nl": self.fill_nl,
+                "segments": [[v, c] for (v, c) in self.segments()],
+                "rem": [self._pg_rem[d] for d in range(MAX_DRUGS)]}
+
+    def restore(self, snap):
+        segs = snap["segments"]
+        if len(segs) > self.max_segments:
+            raise ValueError("too many segments")
+        total = 0
+        for v, c in segs:
+            self._check_concs(c)
+            if not isinstance(v, int) or v < 0:
+                raise ValueError("bad segment volume")
+            total += v
+        if total != snap["fill_nl"] or total > self.volume_nl:
+            raise ValueError("inconsistent catheter snapshot")
+        self.empty()
+        for v, c in segs:
+            self._new_segment(c)
+            self._vol[(self._head + self._count - 1) % self.max_segments] = v
+        self.fill_nl = total
+        for d in range(MAX_DRUGS):
+            self._pg_rem[d] = snap["rem"][d]
+
+
+def bridge_proposal(catheter, concs, old_rate_nl_per_h):
+    """Bridge bolus after an admixture change: deliver the catheter volume still holding the old
+    admixture at the OLD program's rate, so the old drug keeps its old dose rate at the tip until the
+    new admixture arrives (SynchroMed "bridge bolus", DOMAIN.md).
+
+    Returns (volume_nl, duration_ms), or None when nothing to bridge (no old fluid, or old rate 0).
+    duration_ms = ceil(volume * 3.6e6 / old_rate), so the bolus rate (floor of volume*3.6e6/duration)
+    never exceeds the old rate. The facade runs it INSTEAD of the new basal (see docs/delivery.md).
+    """
+    v = catheter.volume_holding_old(concs)
+    if v <= 0 or old_rate_nl_per_h <= 0:
+        return None
+    return v, ceil_mul_div(v, MS_PER_HOUR, old_rate_nl_per_h)

@@ -1,0 +1,189 @@
+# Rolling 24-hour dose ledger per drug, plus patient-bolus start history and the lockout reference.
+#
+# Units: amounts in ng, time in ms on the MONOTONIC clock (uptime; setting the wall clock never
+# changes these windows).
+#
+# Ledger window (exact statement):
+#   Time is cut into buckets of bucket_ms (default 5 min) counted from the ledger's creation. There
+#   are n_buckets = 86_400_000 // bucket_ms + 1 buckets (289 by default): the current, partly
+#   elapsed bucket plus 288 complete ones. An amount added at monotonic time t is in total() at time
+#   `now` iff  now // bucket_ms - t // bucket_ms <= 288.  Hence
+#     - every amount added within the last 24 h (now - t <= 24 h) is counted: NEVER under-counts;
+#     - an amount is dropped at the latest 24 h + one bucket after it was added: it may over-count
+#       by what was added in the window's oldest, partly-outside bucket (< 5 min of delivery).
+#   Conservative for the daily hard/soft limits (the pump may refuse a bolus slightly early, never
+#   late). Totals are kept incrementally (add and rotation update them): total() is O(1).
+#   Amounts are attributed to the bucket that is current when add() is called; the facade adds what
+#   left the catheter tip at the end of the advance step that produced it.
+# Allocation: add() and advance() update preallocated lists in place (small ints while each total
+#   stays < 2**30 ng = 1.07 g per 24 h, far above any IT dose).
+#
+# PatientHistory: start times of patient boluses (for max_per_24h) in a ring, and the lockout
+# reference (start of the last DELIVERED patient bolus, or the last commit/refill: SynchroMed
+# starts a lockout after every programming session or refill, DOMAIN.md). Event time.
+
+from pumpcore.clock import MS_PER_DAY, diff_ms
+
+MAX_DRUGS = 4
+DEFAULT_BUCKET_MS = 300_000  # 5 min
+
+
+class Ledger:
+    """Per-drug rolling 24-h totals. Who calls it: the Pump facade (add after each step's push)."""
+
+    def __init__(self, n_drugs=1, bucket_ms=DEFAULT_BUCKET_MS):
+        if not (1 <= n_drugs <= MAX_DRUGS):
+            raise ValueError("n_drugs out of range")
+        if bucket_ms <= 0 or MS_PER_DAY % bucket_ms:
+            raise ValueError("bucket_ms must divide 24 h")
+        self.n_drugs = n_drugs
+        self.bucket_ms = bucket_ms
+        self.n_buckets = MS_PER_DAY // bucket_ms + 1
+        self._b = [0] * (self.n_buckets * MAX_DRUGS)  # bucket k, drug d at k*MAX_DRUGS + d
+        self._tot = [0] * MAX_DRUGS
+        self._cur = 0  # current bucket index
+        self.ms_in_bucket = 0  # elapsed ms within the current bucket, < bucket_ms
+
+    def add(self, drug_index, amount_ng):
+        """Record amount_ng of drug drug_index delivered now (amount_ng >= 0)."""
+        if amount_ng:
+            i = self._cur * MAX_DRUGS + drug_index
+            self._b[i] += amount_ng
+            self._tot[drug_index] += amount_ng
+
+    def total(self, drug_index):
+        """ng of the drug delivered in the window (see module comment): >= the true last-24-h amount."""
+        return self._tot[drug_index]
+
+    def would_exceed(self, drug_index, amount_ng, limit_ng):
+        """True if total + amount_ng > limit_ng (limit None = no limit)."""
+        if limit_ng is None:
+            return False
+        return self._tot[drug_index] + amount_ng > limit_ng
+
+    def advance(self, elapsed_ms):
+        """Move monotonic time on by elapsed_ms (>= 0), dropping buckets that leave the window."""
+        ms = self.ms_in_bucket + elapsed_ms
+        if ms < self.bucket_ms:
+            self.ms_in_bucket = ms
+            return
+        steps = ms // self.bucket_ms
+        self.ms_in_bucket = ms % self.bucket_ms
+        if steps >= self.n_buckets:
+            self.clear()
+            return
+        n = self.n_buckets
+        b = self._b
+        tot = self._tot
+        cur = self._cur
+        while steps > 0:
+            cur += 1
+            if cur == n:
+                cur = 0
+            base = cur * MAX_DRUGS
+            for d in range(MAX_DRUGS):
+                tot[d] -= b[base + d]
+                b[base + d] = 0
+            steps -= 1
+        self._cur = cur
+
+    def clear(self):
+        """Forget everything (a long idle gap, or a new ledger). Keeps bucket phase."""
+        for i in range(len(self._b)):
+            self._b[i] = 0
+        for d in range(MAX_DRUGS):
+            self._tot[d] = 0
+
+    def ms_to_next_rotation(self):
+        """ms until the next bucket boundary (a total may drop then)."""
+        return self.bucket_ms - self.ms_in_bucket
+
+    def snapshot(self):
+        """Plain data for persistence (event time)."""
+        return {"bucket_ms": self.bucket_ms, "cur": self._cur, "ms_in_bucket": self.ms_in_bucket,
+                "buckets": list(self._b)}
+
+    def restore(self, snap):
+        if snap["bucket_ms"] != self.bucket_ms or len(snap["buckets"]) != len(self._b):
+            raise ValueError("ledger snapshot does not match")
+        for i, v in enumerate(snap["buckets"]):
+            self._b[i] = v
+        self._cur = snap["cur"]
+        self.ms_in_bucket = snap["ms_in_bucket"]
+        for d in range(MAX_DRUGS):
+            s = 0
+            for k in range(self.n_buckets):
+                s += self._b[k * MAX_DRUGS + d]
+            self._tot[d] = s
+
+
+class PatientHistory:
+    """Patient-bolus start times (monotonic (day, ms)) and the lockout reference. Event time.
+
+    capacity: ring size; keep it >= the largest max_per_24h the prescription allows. When full,
+    the oldest start is overwritten; if all stored starts are within 24 h the count is `capacity`,
+    which is >= max_per_24h, so the gate still refuses (conservative).
+    """
+
+    def __init__(self, capacity=48):
+        self.capacity = capacity
+        self._day = [0] * capacity
+        self._ms = [0] * capacity
+        self._n = 0
+        self._next = 0
+        self.lockout_ref_day = None  # None = no lockout reference yet (no lockout)
+        self.lockout_ref_ms = 0
+
+    def record_start(self, day, ms):
+        """A patient bolus started (was delivered) at monotonic (day, ms): counts and starts lockout."""
+        self._day[self._next] = day
+        self._ms[self._next] = ms
+        self._next = (self._next + 1) % self.capacity
+        if self._n < self.capacity:
+            self._n += 1
+        self.mark_lockout(day, ms)
+
+    def mark_lockout(self, day, ms):
+        """Start a lockout interval now (also called by the facade at every commit and refill)."""
+        self.lockout_ref_day = day
+        self.lockout_ref_ms = ms
+
+    def count_in_24h(self, day, ms):
+        """Number of recorded starts t with now - t < 24 h (now = (day, ms))."""
+        n = 0
+        for i in range(self._n):
+            if diff_ms(self._day[i], self._ms[i], day, ms, MS_PER_DAY) < MS_PER_DAY:
+                n += 1
+        return n
+
+    def lockout_remaining_ms(self, day, ms, lockout_ms):
+        """ms of lockout left at now = (day, ms) for an interval of lockout_ms (0 = not locked out)."""
+        if self.lockout_ref_day is None or lockout_ms <= 0:
+            return 0
+        since = diff_ms(self.lockout_ref_day, self.lockout_ref_ms, day, ms, lockout_ms)
+        if since < 0:
+            since = 0  # reference in the future (should not happen on a monotonic clock)
+        return lockout_ms - since if since < lockout_ms else 0
+
+    def snapshot(self):
+        starts = []
+        for k in range(self._n):
+            i = (self._next - self._n + k) % self.capacity
+            starts.append([self._day[i], self._ms[i]])
+        lock = None if self.lockout_ref_day is None else [self.lockout_ref_day, self.lockout_ref_ms]
+        return {"starts": starts, "lockout": lock}
+
+    def restore(self, snap):
+        self._n = 0
+        self._next = 0
+        for day, ms in snap["starts"][-self.capacity:]:
+            self._day[self._next] = day
+            self._ms[self._next] = ms
+            self._next = (self._next + 1) % self.capacity
+            self._n += 1
+        lock = snap["lockout"]
+        if lock is None:
+            self.lockout_ref_day = None
+            self.lockout_ref_ms = 0
+        else:
+            self.lockout_ref_day, self.lockout_ref_ms = lock
