@@ -1,0 +1,555 @@
+"""The plant: pump mechanics, reservoir, catheter line, CSF pressure, sensor, battery and faults.
+
+Event-driven and analytic (see docs/emulator.md, "Plant"): the state is a *segment* that starts at
+the last event time ``t0`` (stroke, fault change, CSF setting change) and is evaluated in closed form
+at any query time ``t >= t0``; nothing is stepped per millisecond.
+
+Time contract: plant time ``t_ms`` is an int of virtual milliseconds since plant creation (it does
+NOT wrap; the virtual board converts its wrapping tick clock). Events (``stroke``, faults, settings,
+``advance_to``) must come in non-decreasing time order; queries (``pressure_pa``, ``capture``) may be
+made at any ``t >= t0`` in any order, so a board can read the samples before a stroke and the
+stroke-response samples after it. Thread-safe: every public method takes one lock, so the virtual
+instruments can read the plant while the board drives it.
+
+Determinism: everything random comes from ``random.Random`` streams derived from ``seed``; the same
+seed and the same sequence of calls give the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+from collections.abc import Callable, MutableSequence
+
+from .params import PlantParams
+
+INF = math.inf
+_TWO_PI = 2.0 * math.pi
+_NOISE_TABLE_BITS = 14
+_NOISE_TABLE_SIZE = 1 << _NOISE_TABLE_BITS
+
+SEVERITIES = ("partial", "complete")
+
+
+def lowpass_gain(freq_hz: float, tau_s: float) -> float:
+    """Amplitude gain of a first-order low-pass (time constant tau_s) for a sine of freq_hz."""
+    if tau_s == INF:
+        return 0.0
+    w_tau = _TWO_PI * freq_hz * tau_s
+    return 1.0 / math.sqrt(1.0 + w_tau * w_tau)
+
+
+def lowpass_lag_rad(freq_hz: float, tau_s: float) -> float:
+    """Phase lag (radians) of the same first-order low-pass."""
+    if tau_s == INF:
+        return math.pi / 2.0
+    return math.atan(_TWO_PI * freq_hz * tau_s)
+
+
+class Plant:
+    """Physics of one pump + catheter + patient (or bench phantom).
+
+    Measured outputs (all at the plant's current time ``now_ms``):
+      ``delivered_to_outlet_nl``  fluid that left the catheter tip (the balance weighs this)
+      ``leaked_nl``               fluid lost through a leak/disconnection near the pump
+      ``released_after_occlusion_nl``  fluid released by the pressurised line after occlusions
+                                  were cleared (cumulative: the occlusion test's unintended bolus)
+      ``reservoir_nl``            fluid left in the reservoir
+    """
+
+    def __init__(self, seed: int = 0, params: PlantParams | None = None) -> None:
+        self.params = params if params is not None else PlantParams()
+        p = self.params
+        self._lock = threading.RLock()
+        master = random.Random(seed)
+        self._rng_stroke = random.Random(master.getrandbits(64))
+        self._rng_noise = random.Random(master.getrandbits(64))
+        self._rng_drift = random.Random(master.getrandbits(64))
+        self._noise = [self._rng_noise.gauss(0.0, 1.0) for _ in range(_NOISE_TABLE_SIZE)]
+        self._noise_pos = 0
+        self._drift_knots: list[float] = [0.0]
+        self.now_ms = 0
+        # mechanics
+        self.reservoir_nl = float(p.reservoir_fill_nl)
+        self.stroked_nl = 0.0  # total volume the mechanism moved into the line
+        self.strokes_ok = 0
+        self.strokes_failed = 0
+        self.last_stroke_ms: int | None = None
+        # faults
+        self.occlusion: str | None = None  # None | "partial" | "complete"
+        self.occlusion_factor = p.partial_occlusion_factor
+        self.dislodged = False
+        self.leaking = False
+        self.stalled = False
+        self.powered = True
+        self.external_supply_mv: float | None = None
+        self._power_listeners: list[Callable[[bool], None]] = []
+        # csf (bench phantom or patient)
+        c = p.csf
+        self.csf_baseline_pa = c.baseline_pa
+        self.cardiac_amplitude_pa = c.cardiac_amplitude_pa
+        self.cardiac_hz = c.cardiac_hz
+        self.respiratory_amplitude_pa = c.respiratory_amplitude_pa
+        self.respiratory_hz = c.respiratory_hz
+        # segment state at t0
+        self._t0 = 0
+        self._pline0 = 0.0  # line over-pressure from strokes (Pa), decays with tau
+        self._base0 = c.baseline_pa  # baseline seen at the sensor (Pa), follows its target with tau
+        self._pending0 = 0.0  # nL still stored in the line from before an occlusion was cleared
+        self._out_tip_nl = 0.0
+        self._out_leak_nl = 0.0
+        self._released_nl = 0.0
+        # battery
+        b = p.battery
+        self._capacity_uc = b.capacity_mah * 3.6e6
+        self._used_uc = 0.0
+        self._drain_since_ms: int | None = 0  # powered from the battery since (None: not drawing)
+        self.last_wake_ms: int | None = None
+        self.samples_taken = 0
+        self._recompute()
+
+    # ----------------------------------------------------------------- derived segment figures
+    def _recompute(self) -> None:
+        """Recompute the figures that are constant within a segment from the fault/CSF state."""
+        p = self.params
+        if self.leaking:
+            tau_s = p.tau_s / p.leak_factor
+            self._frac_tip = 0.0
+            base_target = 0.0
+            amp_c = amp_r = 0.0
+        else:
+            self._frac_tip = 1.0
+            if self.occlusion == "complete":
+                tau_s = INF
+            elif self.occlusion == "partial":
+                tau_s = p.tau_s * self.occlusion_factor
+            else:
+                tau_s = p.tau_s
+            if self.dislodged:
+                base_target = p.tissue_pressure_pa
+                amp_c = self.cardiac_amplitude_pa * p.dislodged_pulsation_fraction
+                amp_r = self.respiratory_amplitude_pa * p.dislodged_pulsation_fraction
+            else:
+                base_target = self.csf_baseline_pa
+                amp_c = self.cardiac_amplitude_pa
+                amp_r = self.respiratory_amplitude_pa
+        self.tau_s = tau_s
+        self._tau_ms = tau_s * 1000.0
+        self._base_target = base_target
+        self._w_c = _TWO_PI * self.cardiac_hz / 1000.0  # rad per ms
+        self._w_r = _TWO_PI * self.respiratory_hz / 1000.0
+        self._amp_c = amp_c * lowpass_gain(self.cardiac_hz, tau_s)
+        self._amp_r = amp_r * lowpass_gain(self.respiratory_hz, tau_s)
+        self._lag_c = lowpass_lag_rad(self.cardiac_hz, tau_s)
+        self._lag_r = lowpass_lag_rad(self.respiratory_hz, tau_s)
+
+    def _decay(self, dt_ms: float) -> float:
+        if self._tau_ms == INF:
+            return 1.0
+        return math.exp(-dt_ms / self._tau_ms)
+
+    def _check_time(self, t_ms: int) -> None:
+        if t_ms < self._t0:
+            raise ValueError("plant time %d ms is before the last event at %d ms" % (t_ms, self._t0))
+
+    def _settle(self, t_ms: int) -> None:
+        """Close the current segment at t_ms (>= t0) and start a new one there."""
+        self._check_time(t_ms)
+        if t_ms > self.now_ms:
+            self.now_ms = t_ms
+        dt = t_ms - self._t0
+        if dt == 0:
+            return
+        d = self._decay(dt)
+        pline = self._pline0 * d
+        out_nl = (self._pline0 - pline) * self.params.compliance_nl_per_pa
+        self._out_tip_nl += out_nl * self._frac_tip
+        self._out_leak_nl += out_nl * (1.0 - self._frac_tip)
+        pending = self._pending0 * d
+        self._released_nl += (self._pending0 - pending) * self._frac_tip
+        self._base0 = self._base_target + (self._base0 - self._base_target) * d
+        self._pline0 = pline
+        self._pending0 = pending
+        self._t0 = t_ms
+
+    def _change(self, t_ms: int | None, apply: Callable[[], None]) -> None:
+        with self._lock:
+            t = self.now_ms if t_ms is None else t_ms
+            self._settle(t)
+            apply()
+            self._recompute()
+
+    # ----------------------------------------------------------------- time
+    def advance_to(self, t_ms: int) -> None:
+        """Move plant time to t_ms (>= last event). Settles the line; cheap; optional between events."""
+        with self._lock:
+            self._settle(t_ms)
+
+    # ----------------------------------------------------------------- mechanics
+    def stroke(self, t_ms: int) -> bool:
+        """One commanded pump stroke at t_ms. Returns the motor feedback pulse: False when the
+        motor is stalled (injected, or line pressure above stall_pressure_pa) or unpowered.
+        Moves stroke_nl*(1+bias)*(1+jitter) from the reservoir into the line (less, down to 0,
+        when the reservoir runs empty: the mechanism still turns and reports its pulse)."""
+        p = self.params
+        with self._lock:
+            self._settle(t_ms)
+            if not self.powered or self.stalled or self._pline0 >= p.stall_pressure_pa:
+                self.strokes_failed += 1
+                return False
+            self._draw_uc(p.battery.stroke_current_ma * p.battery.stroke_duration_ms)
+            self.last_stroke_ms = t_ms
+            vol = p.stroke_nl * (1.0 + p.stroke_bias)
+            if p.stroke_jitter:
+                vol *= 1.0 + self._rng_stroke.gauss(0.0, p.stroke_jitter)
+            if vol > self.reservoir_nl:
+                vol = self.reservoir_nl
+            if vol < 0.0:
+                vol = 0.0
+            self.reservoir_nl -= vol
+            self.stroked_nl += vol
+            self._pline0 += vol / p.compliance_nl_per_pa
+            self.strokes_ok += 1
+            return True
+
+    def refill(self, fill_nl: float, t_ms: int | None = None) -> None:
+        """Set the reservoir content (a refill empties the old drug and fills to fill_nl)."""
+        if fill_nl < 0 or fill_nl > self.params.reservoir_capacity_nl:
+            raise ValueError("fill_nl out of range")
+        self._change(t_ms, lambda: setattr(self, "reservoir_nl", float(fill_nl)))
+
+    def wake(self, t_ms: int) -> None:
+        """The board woke up at t_ms (battery charge per wake-up; PSU current pulse)."""
+        p = self.params.battery
+        with self._lock:
+            self._settle(t_ms)
+            if self.powered:
+                self.last_wake_ms = t_ms
+                self._draw_uc(p.wake_current_ma * p.wake_duration_ms)
+
+    # ----------------------------------------------------------------- pressure sensor
+    def _drift_at(self, t_ms: float) -> float:
+        p = self.params
+        knot_ms = p.drift_knot_ms
+        i = int(t_ms // knot_ms)
+        knots = self._drift_knots
+        while len(knots) <= i + 1:
+            v = knots[-1] + self._rng_drift.gauss(0.0, p.drift_step_sigma_pa)
+            m = p.drift_max_pa
+            if v > m:
+                v = 2 * m - v
+            elif v < -m:
+                v = -2 * m - v
+            knots.append(v)
+        f = (t_ms - i * knot_ms) / knot_ms
+        return knots[i] + (knots[i + 1] - knots[i]) * f
+
+    def line_pressure_pa(self, t_ms: int) -> float:
+        """Noise-free pressure at the pump-outlet sensor (Pa): filtered CSF + line over-pressure."""
+        with self._lock:
+            self._check_time(t_ms)
+            d = self._decay(t_ms - self._t0)
+            base = self._base_target + (self._base0 - self._base_target) * d
+            return (
+                base
+                + self._pline0 * d
+                + self._amp_c * math.sin(self._w_c * t_ms - self._lag_c)
+                + self._amp_r * math.sin(self._w_r * t_ms - self._lag_r)
+            )
+
+    def csf_at_tip_pa(self, t_ms: int) -> float:
+        """Unfiltered pressure of the space the tip is in (what the phantom's own gauge reads)."""
+        with self._lock:
+            p = self.params
+            if self.dislodged:
+                base = p.tissue_pressure_pa
+                f = p.dislodged_pulsation_fraction
+            else:
+                base = self.csf_baseline_pa
+                f = 1.0
+            return base + f * (
+                self.cardiac_amplitude_pa * math.sin(self._w_c * t_ms)
+                + self.respiratory_amplitude_pa * math.sin(self._w_r * t_ms)
+            )
+
+    def pressure_pa(self, t_ms: int) -> int:
+        """One sensor reading at t_ms: integer Pa incl. noise, drift and 12-bit ADC quantisation."""
+        out = [0]
+        self.capture(t_ms, 0, out, 1)
+        return out[0]
+
+    def capture(self, t_start_ms: int, period_ms: int, out: MutableSequence[int], n: int) -> None:
+        """Fill out[0:n] with sensor readings at t_start_ms + i*period_ms (integer Pa).
+
+        The batch form the board uses for a sensing window (100 samples at 40 ms) or a
+        stroke-response capture (50 samples at 40 ms): one call, closed-form per sample.
+        Samples at or after a later event are evaluated with the current segment, so the caller
+        must capture only up to its next event (the board knows it)."""
+        p = self.params
+        with self._lock:
+            self._check_time(t_start_ms)
+            t_last = t_start_ms + (n - 1) * period_ms if n > 0 else t_start_ms
+            if t_last > self.now_ms:
+                self.now_ms = t_last
+            tau = self._tau_ms
+            t0 = self._t0
+            bt = self._base_target
+            dbase = self._base0 - bt
+            pline0 = self._pline0
+            amp_c, w_c, lag_c = self._amp_c, self._w_c, self._lag_c
+            amp_r, w_r, lag_r = self._amp_r, self._w_r, self._lag_r
+            noise = self._noise
+            sigma = p.noise_sigma_pa
+            mask = _NOISE_TABLE_SIZE - 1
+            pos = self._rng_noise.getrandbits(_NOISE_TABLE_BITS)
+            stride = self._rng_noise.getrandbits(_NOISE_TABLE_BITS - 1) * 2 + 1  # odd: full cycle
+            bits = p.adc_bits
+            lo = p.adc_min_pa
+            hi = p.adc_max_pa
+            lsb = (hi - lo) / (1 << bits) if bits else 0.0
+            exp = math.exp
+            sin = math.sin
+            drift_at = self._drift_at
+            if tau == INF:
+                step_decay = 1.0
+                decay = 1.0
+            else:
+                step_decay = exp(-period_ms / tau)
+                decay = exp(-(t_start_ms - t0) / tau)
+            # drift is piecewise linear between knots: one linear piece per capture when it fits
+            knot_ms = p.drift_knot_ms
+            piecewise = t_start_ms // knot_ms != t_last // knot_ms
+            drift = drift_at(t_start_ms)
+            drift_step = 0.0 if piecewise or n < 2 else (drift_at(t_last) - drift) / (n - 1)
+            t = t_start_ms
+            for i in range(n):
+                if piecewise:
+                    drift = drift_at(t)
+                v = (
+                    bt
+                    + (dbase + pline0) * decay
+                    + amp_c * sin(w_c * t - lag_c)
+                    + amp_r * sin(w_r * t - lag_r)
+                    + drift
+                    + sigma * noise[pos]
+                )
+                drift += drift_step
+                pos = (pos + stride) & mask
+                if bits:
+                    if v < lo:
+                        v = lo
+                    elif v >= hi:
+                        v = hi - lsb
+                    code = int((v - lo) / lsb)
+                    out[i] = int(round(lo + (code + 0.5) * lsb))
+                else:
+                    out[i] = int(round(v))
+                decay *= step_decay
+                t += period_ms
+            self.samples_taken += n
+            if self.powered and self.external_supply_mv is None:
+                self._used_uc += n * p.battery.sample_charge_uc
+
+    # ----------------------------------------------------------------- faults
+    def occlude(self, severity: str = "complete", factor: float | None = None,
+                t_ms: int | None = None) -> None:
+        """Occlude the catheter: "partial" multiplies R (and tau) by factor (default
+        params.partial_occlusion_factor, >= 10 by definition); "complete" (distal) makes R infinite:
+        the line never decays and no CSF pulsation reaches the sensor."""
+        if severity not in SEVERITIES:
+            raise ValueError("severity must be 'partial' or 'complete'")
+        k = self.params.partial_occlusion_factor if factor is None else float(factor)
+        if k <= 1.0:
+            raise ValueError("occlusion factor must be > 1")
+
+        def apply() -> None:
+            self.occlusion = severity
+            self.occlusion_factor = k
+
+        self._change(t_ms, apply)
+
+    def clear_occlusion(self, t_ms: int | None = None) -> None:
+        """Remove the occlusion; what the line stored is released (released_after_occlusion_nl)."""
+
+        def apply() -> None:
+            if self.occlusion is not None:
+                self._pending0 = self._pline0 * self.params.compliance_nl_per_pa
+            self.occlusion = None
+
+        self._change(t_ms, apply)
+
+    def dislodge(self, t_ms: int | None = None) -> None:
+        """The tip leaves the intrathecal space: baseline -> tissue pressure, pulsation x fraction."""
+        self._change(t_ms, lambda: setattr(self, "dislodged", True))
+
+    def reseat(self, t_ms: int | None = None) -> None:
+        self._change(t_ms, lambda: setattr(self, "dislodged", False))
+
+    def leak(self, t_ms: int | None = None) -> None:
+        """Leak/disconnection near the pump: R / leak_factor, baseline 0 Pa, no pulsation; the
+        fluid goes to leaked_nl, not to the outlet."""
+        self._change(t_ms, lambda: setattr(self, "leaking", True))
+
+    def clear_leak(self, t_ms: int | None = None) -> None:
+        self._change(t_ms, lambda: setattr(self, "leaking", False))
+
+    def motor_stall(self, on: bool = True, t_ms: int | None = None) -> None:
+        """Inject (on=True) or clear a motor stall: strokes give no feedback pulse and move nothing."""
+        self._change(t_ms, lambda: setattr(self, "stalled", bool(on)))
+
+    def set_csf(self, t_ms: int | None = None, *, baseline_pa: float | None = None,
+                cardiac_amplitude_pa: float | None = None, cardiac_hz: float | None = None,
+                respiratory_amplitude_pa: float | None = None,
+                respiratory_hz: float | None = None) -> None:
+        """Change the CSF (phantom) figures; None keeps a figure."""
+
+        def apply() -> None:
+            if baseline_pa is not None:
+                self.csf_baseline_pa = float(baseline_pa)
+            if cardiac_amplitude_pa is not None:
+                self.cardiac_amplitude_pa = float(cardiac_amplitude_pa)
+            if cardiac_hz is not None:
+                self.cardiac_hz = float(cardiac_hz)
+            if respiratory_amplitude_pa is not None:
+                self.respiratory_amplitude_pa = float(respiratory_amplitude_pa)
+            if respiratory_hz is not None:
+                self.respiratory_hz = float(respiratory_hz)
+
+        self._change(t_ms, apply)
+
+    # ----------------------------------------------------------------- power and battery
+    def add_power_listener(self, fn: Callable[[bool], None]) -> None:
+        """fn(on) is called (outside the plant lock) whenever power() changes the power state."""
+        self._power_listeners.append(fn)
+
+    def power(self, on: bool, t_ms: int | None = None) -> None:
+        """Board power on/off (battery switch or the bench supply's output)."""
+        with self._lock:
+            changed = bool(on) != self.powered
+            self._settle(self.now_ms if t_ms is None else t_ms)
+            self._account_drain()
+            self.powered = bool(on)
+            self._account_drain()
+        if changed:
+            for fn in list(self._power_listeners):
+                fn(bool(on))
+
+    def set_external_supply(self, mv: float | None, t_ms: int | None = None) -> None:
+        """The bench supply replaces the cell (mv) or not (None): battery_mv() reports it and the
+        cell is not drained while it is set."""
+        with self._lock:
+            self._settle(self.now_ms if t_ms is None else t_ms)
+            self._account_drain()
+            self.external_supply_mv = None if mv is None else float(mv)
+            self._account_drain()
+
+    def _account_drain(self) -> None:
+        """Book the sleep current since the last booking; (re)start or stop the meter."""
+        now = self.now_ms
+        if self._drain_since_ms is not None:
+            self._used_uc += self.params.battery.sleep_current_ua * (now - self._drain_since_ms) / 1000.0
+        drawing = self.powered and self.external_supply_mv is None
+        self._drain_since_ms = now if drawing else None
+
+    def _draw_uc(self, uc: float) -> None:
+        if self.powered and self.external_supply_mv is None:
+            self._used_uc += uc
+
+    def _used_now_uc(self) -> float:
+        used = self._used_uc
+        if self._drain_since_ms is not None:
+            used += self.params.battery.sleep_current_ua * (self.now_ms - self._drain_since_ms) / 1000.0
+        return used
+
+    def battery_percent(self) -> float:
+        """Remaining cell charge in % (0..100) at now_ms."""
+        with self._lock:
+            left = 1.0 - self._used_now_uc() / self._capacity_uc
+            return max(0.0, min(100.0, 100.0 * left))
+
+    def set_battery_percent(self, percent: float) -> None:
+        """Set the remaining cell charge (fault injection: a worn cell)."""
+        if not 0.0 <= percent <= 100.0:
+            raise ValueError("percent must be within 0..100")
+        with self._lock:
+            self._account_drain()
+            self._used_uc = self._capacity_uc * (1.0 - percent / 100.0)
+
+    def battery_mv(self) -> int:
+        """Supply voltage the board sees (mV): the bench supply if set, else the cell's
+        open-circuit voltage from the discharge curve."""
+        with self._lock:
+            if self.external_supply_mv is not None:
+                return int(round(self.external_supply_mv))
+            pct = self.battery_percent()
+            curve = self.params.battery.curve
+            for (p_hi, v_hi), (p_lo, v_lo) in zip(curve, curve[1:]):
+                if pct >= p_lo:
+                    return int(round(v_lo + (v_hi - v_lo) * (pct - p_lo) / (p_hi - p_lo)))
+            return int(round(curve[-1][1]))
+
+    def current_ma(self) -> float:
+        """Instantaneous board current at now_ms (what a bench supply measures): sleep current plus
+        the stroke pulse and the wake-up pulse while they last. 0 when unpowered."""
+        b = self.params.battery
+        with self._lock:
+            if not self.powered:
+                return 0.0
+            i = b.sleep_current_ua / 1000.0
+            now = self.now_ms
+            if self.last_stroke_ms is not None and 0 <= now - self.last_stroke_ms < b.stroke_duration_ms:
+                i += b.stroke_current_ma
+            if self.last_wake_ms is not None and 0 <= now - self.last_wake_ms < b.wake_duration_ms:
+                i += b.wake_current_ma
+            return i
+
+    # ----------------------------------------------------------------- measured outputs
+    def _line_out_now(self) -> float:
+        d = self._decay(self.now_ms - self._t0)
+        return (self._pline0 - self._pline0 * d) * self.params.compliance_nl_per_pa
+
+    @property
+    def delivered_to_outlet_nl(self) -> float:
+        """Fluid that has left the catheter tip by now_ms (nL)."""
+        with self._lock:
+            return self._out_tip_nl + self._line_out_now() * self._frac_tip
+
+    @property
+    def leaked_nl(self) -> float:
+        with self._lock:
+            return self._out_leak_nl + self._line_out_now() * (1.0 - self._frac_tip)
+
+    @property
+    def released_after_occlusion_nl(self) -> float:
+        with self._lock:
+            d = self._decay(self.now_ms - self._t0)
+            return self._released_nl + (self._pending0 - self._pending0 * d) * self._frac_tip
+
+    @property
+    def stored_in_line_nl(self) -> float:
+        """Volume held by the line's compliance above its relaxed state (nL)."""
+        with self._lock:
+            return self._pline0 * self._decay(self.now_ms - self._t0) * self.params.compliance_nl_per_pa
+
+    def state(self) -> dict[str, object]:
+        """A plain snapshot for logs, reports and debugging."""
+        with self._lock:
+            return {
+                "now_ms": self.now_ms,
+                "reservoir_nl": self.reservoir_nl,
+                "delivered_to_outlet_nl": self.delivered_to_outlet_nl,
+                "leaked_nl": self.leaked_nl,
+                "released_after_occlusion_nl": self.released_after_occlusion_nl,
+                "stored_in_line_nl": self.stored_in_line_nl,
+                "strokes_ok": self.strokes_ok,
+                "strokes_failed": self.strokes_failed,
+                "occlusion": self.occlusion,
+                "dislodged": self.dislodged,
+                "leaking": self.leaking,
+                "stalled": self.stalled,
+                "powered": self.powered,
+                "battery_percent": self.battery_percent(),
+                "battery_mv": self.battery_mv(),
+                "tau_s": self.tau_s,
+            }
