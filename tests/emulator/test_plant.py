@@ -1,0 +1,304 @@
+"""Plant physics (hil/pumphil/plant) against the shared physics contract in docs/emulator.md."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from pumphil.plant import Plant, PlantParams, lowpass_gain
+
+
+def quiet_params(**kw: object) -> PlantParams:
+    """No jitter, noise, drift or quantisation: exact physics."""
+    p = PlantParams(stroke_jitter=0.0, noise_sigma_pa=0.0, drift_step_sigma_pa=0.0, adc_bits=0)
+    for k, v in kw.items():
+        setattr(p, k, v)
+    return p
+
+
+def no_pulsation(plant: Plant) -> None:
+    plant.set_csf(cardiac_amplitude_pa=0.0, respiratory_amplitude_pa=0.0)
+
+
+def tone_amplitude(plant: Plant, t0_ms: int, freq_hz: float, seconds: int) -> float:
+    """Amplitude of the freq_hz component of the noise-free sensor pressure (quadrature over an
+    integer number of periods of both tones)."""
+    n = seconds * 100
+    a = b = 0.0
+    for i in range(n):
+        t = t0_ms + i * 10
+        x = plant.line_pressure_pa(t)
+        w = 2 * math.pi * freq_hz * t / 1000.0
+        a += x * math.sin(w)
+        b += x * math.cos(w)
+    return 2.0 * math.hypot(a, b) / n
+
+
+def test_lowpass_gain_figures_documented() -> None:
+    # docs/emulator.md: nominal tau 0.3 s transmits 0.40 of the cardiac tone, 0.90 of respiration
+    assert lowpass_gain(1.2, 0.3) == pytest.approx(0.4043, abs=1e-3)
+    assert lowpass_gain(0.25, 0.3) == pytest.approx(0.9046, abs=1e-3)
+    assert lowpass_gain(1.2, 3.0) == pytest.approx(0.0442, abs=1e-3)
+    assert lowpass_gain(1.2, math.inf) == 0.0
+
+
+def test_stroke_raises_line_pressure_by_dp_and_decays_with_tau() -> None:
+    plant = Plant(1, quiet_params())
+    no_pulsation(plant)
+    plant.advance_to(10_000)
+    before = plant.line_pressure_pa(10_000)
+    assert before == pytest.approx(1300.0)
+    assert plant.stroke(10_000)
+    # 250 nL * 1.01 (mechanical accuracy) into C = 1 nL/Pa
+    assert plant.line_pressure_pa(10_000) - before == pytest.approx(252.5)
+    assert plant.line_pressure_pa(10_300) - before == pytest.approx(252.5 / math.e)
+    assert plant.line_pressure_pa(12_000) - before == pytest.approx(252.5 * math.exp(-2 / 0.3))
+
+
+def test_volume_is_conserved_and_accuracy_is_plus_one_percent() -> None:
+    params = PlantParams()  # with jitter
+    plant = Plant(7, params)
+    fill = plant.reservoir_nl
+    for k in range(1000):
+        assert plant.stroke(1000 + k * 30_000)
+    plant.advance_to(1000 + 1000 * 30_000 + 10_000)
+    moved = fill - plant.reservoir_nl
+    assert moved == pytest.approx(1000 * 252.5, rel=1e-3)
+    assert plant.delivered_to_outlet_nl + plant.stored_in_line_nl + plant.leaked_nl == pytest.approx(
+        moved
+    )
+    assert plant.delivered_to_outlet_nl == pytest.approx(moved, rel=1e-6)
+
+
+def test_outflow_follows_the_line_decay() -> None:
+    plant = Plant(1, quiet_params())
+    plant.stroke(0)
+    plant.advance_to(300)
+    assert plant.delivered_to_outlet_nl == pytest.approx(252.5 * (1 - math.exp(-1)))
+    assert plant.stored_in_line_nl == pytest.approx(252.5 * math.exp(-1))
+
+
+def test_empty_reservoir_moves_no_fluid_but_motor_turns() -> None:
+    plant = Plant(1, quiet_params(reservoir_fill_nl=300.0))
+    assert plant.stroke(0)
+    assert plant.stroke(10_000)  # only 47.5 nL left
+    assert plant.stroke(20_000)  # empty: the mechanism still turns
+    plant.advance_to(60_000)
+    assert plant.reservoir_nl == 0.0
+    assert plant.delivered_to_outlet_nl == pytest.approx(300.0)
+
+
+def test_stall_and_power_off_give_no_feedback_and_no_fluid() -> None:
+    plant = Plant(1, quiet_params())
+    plant.motor_stall(True, 0)
+    assert not plant.stroke(10)
+    plant.motor_stall(False, 20)
+    plant.power(False, 30)
+    assert not plant.stroke(40)
+    plant.power(True, 50)
+    assert plant.stroke(60)
+    assert plant.strokes_ok == 1 and plant.strokes_failed == 2
+    assert plant.stroked_nl == pytest.approx(252.5)
+
+
+def test_complete_occlusion_accumulates_and_releases_after_clearing() -> None:
+    plant = Plant(1, quiet_params())
+    no_pulsation(plant)
+    plant.advance_to(5_000)
+    base = plant.line_pressure_pa(5_000)
+    plant.occlude("complete")
+    for k in range(8):
+        assert plant.stroke(6_000 + k * 10_000)
+    t = 6_000 + 8 * 10_000
+    # every stroke adds dP, nothing decays, no pulsation reaches the sensor
+    for dt in (0, 1_000, 2_345, 10_000):
+        assert plant.line_pressure_pa(t + dt) - base == pytest.approx(8 * 252.5, abs=1e-6)
+    assert plant.delivered_to_outlet_nl == pytest.approx(0.0, abs=1e-6)
+    plant.advance_to(t + 10_000)
+    plant.clear_occlusion()
+    plant.advance_to(t + 20_000)
+    assert plant.released_after_occlusion_nl == pytest.approx(8 * 252.5, rel=1e-6)
+    assert plant.delivered_to_outlet_nl == pytest.approx(8 * 252.5, rel=1e-6)
+    # later strokes are normal delivery, not counted as released
+    plant.stroke(t + 30_000)
+    plant.advance_to(t + 40_000)
+    assert plant.released_after_occlusion_nl == pytest.approx(8 * 252.5, rel=1e-6)
+
+
+def test_motor_stalls_above_stall_pressure() -> None:
+    plant = Plant(1, quiet_params(stall_pressure_pa=1000.0))
+    plant.occlude("complete", t_ms=0)
+    results = [plant.stroke(1_000 + k * 1_000) for k in range(6)]
+    assert results == [True, True, True, True, False, False]
+
+
+def test_partial_occlusion_multiplies_tau_and_attenuates_pulsation() -> None:
+    plant = Plant(1, quiet_params())
+    nominal = tone_amplitude(plant, 0, 1.2, 20)
+    assert nominal == pytest.approx(150.0 * lowpass_gain(1.2, 0.3), rel=0.02)
+    assert tone_amplitude(plant, 0, 0.25, 20) == pytest.approx(100 * lowpass_gain(0.25, 0.3), rel=0.02)
+    plant.occlude("partial", 10, t_ms=20_000)
+    assert plant.tau_s == pytest.approx(3.0)
+    partial = tone_amplitude(plant, 40_000, 1.2, 20)
+    assert partial == pytest.approx(150.0 * lowpass_gain(1.2, 3.0), rel=0.05)
+    assert partial < nominal / 5
+    no_pulsation(plant)
+    plant.advance_to(100_000)
+    base = plant.line_pressure_pa(100_000)
+    plant.stroke(100_000)
+    assert plant.line_pressure_pa(103_000) - base == pytest.approx(252.5 / math.e, rel=1e-6)
+
+
+def test_complete_occlusion_blocks_pulsation() -> None:
+    plant = Plant(1, quiet_params())
+    plant.occlude("complete", t_ms=1_000)
+    assert tone_amplitude(plant, 2_000, 1.2, 20) == pytest.approx(0.0, abs=1e-6)
+    assert tone_amplitude(plant, 2_000, 0.25, 20) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_dislodgement_changes_baseline_and_pulsation() -> None:
+    plant = Plant(1, quiet_params())
+    plant.dislodge(t_ms=10_000)
+    p = plant.line_pressure_pa(20_000)
+    # baseline 300 Pa (tissue), pulsation at most 10 % of intrathecal
+    assert abs(p - 300.0) <= 0.1 * (150 + 100) + 1e-6
+    assert tone_amplitude(plant, 20_000, 1.2, 20) == pytest.approx(
+        15.0 * lowpass_gain(1.2, 0.3), rel=0.05
+    )
+    plant.reseat(t_ms=40_000)
+    assert abs(plant.line_pressure_pa(50_000) - 1300.0) <= 250.0
+    # the baseline follows with the catheter time constant
+    plant2 = Plant(1, quiet_params())
+    no_pulsation(plant2)
+    plant2.dislodge(t_ms=0)
+    assert plant2.line_pressure_pa(300) == pytest.approx(300 + 1000 / math.e)
+
+
+def test_leak_hides_stroke_response_and_loses_fluid() -> None:
+    plant = Plant(1, quiet_params())
+    plant.leak(t_ms=1_000)
+    assert plant.tau_s == pytest.approx(0.015)
+    assert plant.line_pressure_pa(5_000) == pytest.approx(0.0, abs=1e-6)  # baseline 0, no pulsation
+    plant.stroke(5_000)
+    assert plant.line_pressure_pa(5_040) < 20.0  # first 25 Hz sample after the stroke: tiny
+    plant.advance_to(10_000)
+    assert plant.leaked_nl == pytest.approx(252.5)
+    assert plant.delivered_to_outlet_nl == pytest.approx(0.0, abs=1e-6)
+    plant.clear_leak()
+    assert plant.tau_s == pytest.approx(0.3)
+
+
+def test_sensor_noise_quantisation_and_bounded_drift() -> None:
+    plant = Plant(3)
+    no_pulsation(plant)
+    out = [0] * 100
+    samples: list[int] = []
+    for k in range(50):
+        plant.capture(k * 10_000, 40, out, 100)
+        samples.extend(out)
+    mean = sum(samples) / len(samples)
+    sd = math.sqrt(sum((x - mean) ** 2 for x in samples) / len(samples))
+    assert abs(mean - 1300.0) < 110.0  # drift bounded by 100 Pa
+    assert 12.0 < sd < 20.0  # sigma 15 Pa (+ quantisation and a little drift)
+    assert all(isinstance(x, int) for x in samples)
+    lsb = 40_000 / 4096
+    assert all(abs(((x + 5000) / lsb) % 1.0 - 0.5) < 0.06 for x in samples)  # ADC code centres
+    # drift stays within +-100 Pa over a month
+    drifts = [plant._drift_at(t) for t in range(0, 30 * 86_400_000, 3_600_000)]
+    assert max(abs(d) for d in drifts) <= 100.0
+    assert max(drifts) - min(drifts) > 10.0  # it does wander
+
+
+def test_deterministic_from_seed() -> None:
+    def run(seed: int) -> list[int]:
+        plant = Plant(seed)
+        out = [0] * 55
+        res: list[int] = []
+        for k in range(20):
+            t = 1_000 + k * 30_000
+            plant.capture(t - 200, 40, out, 5)
+            plant.stroke(t)
+            plant.capture(t + 40, 40, out, 50)
+            res.extend(out)
+        res.append(int(plant.delivered_to_outlet_nl * 1000))
+        return res
+
+    assert run(5) == run(5)
+    assert run(5) != run(6)
+
+
+def test_events_must_not_go_back_in_time() -> None:
+    plant = Plant(1)
+    plant.stroke(10_000)
+    with pytest.raises(ValueError):
+        plant.stroke(9_999)
+    with pytest.raises(ValueError):
+        plant.pressure_pa(9_000)
+    # queries at any time after the last event, in any order, are fine
+    assert plant.pressure_pa(12_000) > 0
+    assert plant.pressure_pa(11_000) > 0
+    with pytest.raises(ValueError):
+        plant.occlude("total")
+
+
+def test_battery_drains_per_stroke_wake_sample_and_sleep() -> None:
+    params = PlantParams()
+    b = params.battery
+    plant = Plant(1, params)
+    cap_uc = b.capacity_mah * 3.6e6
+    plant.advance_to(3_600_000)  # one hour of sleep current
+    assert 100 - plant.battery_percent() == pytest.approx(100 * b.sleep_current_ua * 3600 / cap_uc)
+    before = plant.battery_percent()
+    plant.stroke(3_600_000)
+    used = 100 * b.stroke_current_ma * b.stroke_duration_ms / cap_uc
+    assert before - plant.battery_percent() == pytest.approx(used, rel=1e-6)
+    before = plant.battery_percent()
+    plant.wake(3_600_000)
+    plant.capture(3_600_000, 40, [0] * 10, 10)  # last sample at +360 ms: sleep current meanwhile
+    sleep_uc = b.sleep_current_ua * 0.36
+    used = 100 * (b.wake_current_ma * b.wake_duration_ms + 10 * b.sample_charge_uc + sleep_uc) / cap_uc
+    assert before - plant.battery_percent() == pytest.approx(used, rel=1e-6)
+    plant.set_battery_percent(50.0)
+    assert plant.battery_percent() == pytest.approx(50.0)
+    assert plant.battery_mv() == 3600
+    volts = []
+    for pct in (100, 60, 20, 8, 3, 0):
+        plant.set_battery_percent(pct)
+        volts.append(plant.battery_mv())
+    assert volts == sorted(volts, reverse=True) and volts[0] == 3650 and volts[-1] == 2700
+
+
+def test_external_supply_and_current_pulses() -> None:
+    plant = Plant(1)
+    plant.set_external_supply(3300.0, 0)
+    before = plant.battery_percent()
+    plant.stroke(1_000)
+    plant.advance_to(3_600_000)
+    assert plant.battery_percent() == before  # the bench supply, not the cell, feeds the board
+    assert plant.battery_mv() == 3300
+    plant.stroke(3_600_000)
+    plant.advance_to(3_600_010)
+    assert plant.current_ma() == pytest.approx(60.0 + 0.010)
+    plant.advance_to(3_600_100)
+    assert plant.current_ma() == pytest.approx(0.010)
+    plant.power(False)
+    assert plant.current_ma() == 0.0
+
+
+def test_power_listeners_hear_changes_only() -> None:
+    plant = Plant(1)
+    heard: list[bool] = []
+    plant.add_power_listener(heard.append)
+    plant.power(True)
+    plant.power(False)
+    plant.power(False)
+    plant.power(True)
+    assert heard == [False, True]
+
+
+def test_csf_settings_move_baseline_and_heart_rate() -> None:
+    plant = Plant(1, quiet_params())
+    plant.set_csf(0, baseline_pa=1500.0, cardiac_hz=2.0, respiratory_amplitude_pa=0.0)
+    assert tone_amplitude(plant, 10_000, 2.0, 20) == pytest.approx(150 * lowpass_gain(2.0, 0.3), rel=0.02)
+    assert plant.csf_at_tip_pa(10_000) == pytest.approx(1500.0 + 150 * math.sin(2 * math.pi * 20))
