@@ -82,3 +82,15 @@ SAFE_STATE = "safe_state"
 # --- delivery / boluses (helper B: pumpcore.bolus, docs/delivery.md) ----------------------------
 BOLUS_QUEUED = "bolus_queued"        # a periodic bolus fell due during another bolus: starts after it
 BOLUS_SKIPPED = "bolus_skipped"      # a periodic bolus fell due with the deferral queue full: not given
+
+# --- detector alarm codes (helper E: pumpcore.detect_*, docs/detectors.md) ----------------------
+# Raised/cleared by the detectors through Pump.raise_alarm / clear_condition; priorities are the
+# alarm manager's (pumpcore.alarms). The detector modules define the same strings as CODE/EV_*.
+OCCLUSION = "occlusion"              # line does not empty / pressure accumulates (high)
+DISLODGEMENT = "dislodgement"        # tip out of the intrathecal space: pulsation lost, low baseline
+LEAK = "leak"                        # line open near the pump: baseline ~0, strokes invisible
+MOTOR_STALL = "motor_stall"          # commanded stroke without feedback, after one retry (high)
+OVER_INFUSION = "over_infusion"      # feedback > 110 % of command over 15 min
+UNDER_INFUSION = "under_infusion"    # feedback < 90 % of command over 15 min
+BATTERY_ERI = "battery_eri"          # elective replacement: <= 90 days of usage left (medium)
+BATTERY_EOS = "battery_eos"          # end of service (high, flow stops)
