@@ -94,3 +94,7 @@ OVER_INFUSION = "over_infusion"      # feedback > 110 % of command over 15 min
 UNDER_INFUSION = "under_infusion"    # feedback < 90 % of command over 15 min
 BATTERY_ERI = "battery_eri"          # elective replacement: <= 90 days of usage left (medium)
 BATTERY_EOS = "battery_eos"          # end of service (high, flow stops)
+
+# --- facade (lead: pumpcore.pump) ---------------------------------------------------------------
+NOT_CONFIGURED = "not_configured"    # patient bolus requested but the program has none
+STATE_CORRUPT = "state_corrupt"      # persisted snapshot malformed/inconsistent: safe state
