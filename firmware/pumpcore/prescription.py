@@ -175,7 +175,12 @@ def canonical(obj):
 def checksum(rx):
     """The program's identity: first 16 lowercase hex chars of sha256(canonical(normalize(rx))).
     checksum(rx) == checksum(normalize(rx)); any change of any field changes it."""
-    digest = hashlib.sha256(canonical(normalize(rx))).digest()
+    return _checksum_of(normalize(rx))
+
+
+def _checksum_of(nrx):
+    # checksum of an already normalized rx
+    digest = hashlib.sha256(canonical(nrx)).digest()
     return "".join(["%02x" % digest[i] for i in range(8)])
 
 
@@ -260,50 +265,59 @@ def changes(current, rx):
 # --- projection --------------------------------------------------------------------------------
 
 
-def _profiles(basal):
-    out = []
-    for w in range(7):
-        out.append(schedule.profile_for(basal, w))
-    return out
-
-
-def _week_integral(profiles, a, b):
-    # exact basal volume (x60) over week minutes [a, b), 0 <= a <= b <= 10080
+def _week_segments(basal):
+    # ([start_week_min...], [rate...], [integral (x60) at each start...], week total x60)
+    starts = []
+    rates = []
+    cums = []
     total = 0
     for d in range(7):
-        lo = d * 1440
-        hi = lo + 1440
-        x = a if a > lo else lo
-        y = b if b < hi else hi
-        if y > x:
-            total += schedule.volume_between_nl(profiles[d], x - lo, y - lo)
-    return total
+        steps = schedule.profile_for(basal, d)
+        n = len(steps)
+        for i in range(n):
+            s = d * 1440 + steps[i][0]
+            end = d * 1440 + (steps[i + 1][0] if i + 1 < n else 1440)
+            starts.append(s)
+            rates.append(steps[i][1])
+            cums.append(total)
+            total += steps[i][1] * (end - s)
+    return starts, rates, cums, total
+
+
+def _week_cum(seg, t):
+    # exact basal integral (x60) over week minutes [0, t), 0 <= t < 2 * 10080 (wraps once)
+    starts, rates, cums, total = seg
+    base = 0
+    if t >= 10080:
+        t -= 10080
+        base = total
+    lo = 0
+    hi = len(starts) - 1
+    while lo < hi:                     # last segment with start <= t
+        mid = (lo + hi + 1) // 2
+        if starts[mid] <= t:
+            lo = mid
+        else:
+            hi = mid - 1
+    return base + cums[lo] + rates[lo] * (t - starts[lo])
 
 
 def max_basal_24h_numerator(basal):
     """Largest basal volume (x60, nL/h*min) in ANY 24 h window of the weekly schedule, rolling
     over midnight and over the week.  With no per-weekday profiles this is the daily volume.
     (A rolling window can exceed every calendar day when e.g. Monday evening and Tuesday morning
-    are both high; the device's dose ledger is rolling, so the projection is too.)"""
+    are both high; the device's dose ledger is rolling, so the projection is too.)
+    The window sum is piecewise linear in the window start, with breakpoints where the start or
+    the end meets a step boundary: evaluating those starts finds the maximum exactly."""
     if basal.get("days") is None:
         return schedule.daily_volume_numerator(basal["steps"])
-    profiles = _profiles(basal)
-    week = 7 * 1440
-    cands = []
-    for d in range(7):
-        for st in profiles[d]:
-            s = d * 1440 + st[0]
-            cands.append(s)
-            cands.append((s - 1440) % week)
+    seg = _week_segments(basal)
     best = 0
-    for a in cands:
-        b = a + 1440
-        if b <= week:
-            v = _week_integral(profiles, a, b)
-        else:
-            v = _week_integral(profiles, a, week) + _week_integral(profiles, 0, b - week)
-        if v > best:
-            best = v
+    for s in seg[0]:
+        for a in (s, (s - 1440) % 10080):
+            v = _week_cum(seg, a + 1440) - _week_cum(seg, a)
+            if v > best:
+                best = v
     return best
 
 
@@ -675,11 +689,12 @@ def validate(rx, library, current=None, last_increase_age_ms=None, stroke_nl=250
     review["soft_breaches"], if any).  Never raises on malformed input."""
     if last_increase_age_ms is None:
         last_increase_age_ms = now_mono_ms_since_last_increase
-    review = {"checksum": checksum(rx), "daily_ng": {}, "soft_breaches": [],
+    nrx = normalize(rx)
+    review = {"checksum": _checksum_of(nrx), "daily_ng": {}, "soft_breaches": [],
               "daily_volume_nl": None, "limits": {}, "changes": []}
     problems = []
+    ncur = None
     try:
-        nrx = normalize(rx)
         v, drugs, num = _analyze(nrx, library, stroke_nl)
         problems = v.problems
         if num is not None:
@@ -720,7 +735,9 @@ def validate(rx, library, current=None, last_increase_age_ms=None, stroke_nl=250
                         and age < entry.step_interval_ms:
                     problems.append([R.TITRATION_INTERVAL, dpath])
         review["soft_breaches"].sort()
-        review["changes"] = changes(current, nrx)
+        out = []
+        _diff(ncur, nrx, "", out, 0, 0)
+        review["changes"] = out
     except Exception:  # defensive: a validation bug must refuse the program, never crash the pump
         problems.append([R.INVALID, INTERNAL_FIELD])
     return problems, review
