@@ -624,6 +624,11 @@ def test_changes_added_and_removed_parts():
     assert ["basal.steps[2].start", None, 1200] in ch
     assert ["basal.steps[2].rate", None, 2000] in ch
     assert ["patient.max_per_24h", 4, None] in ch
+    a = H.flex_rx()
+    b = H.flex_rx()
+    b["basal"]["days"]["sat"][1][1] = 5000
+    assert P.changes(a, b) == [["basal.days.sat[1].rate", 11000, 5000]]
+    assert ["basal.days.sun[1].rate", None, 15000] in P.changes(H.morphine_rx(), a)
     first = P.changes(None, H.simple_rx())
     assert ["basal.steps[0].rate", None, 10000] in first
     assert ["drugs[0].name", None, "morphine"] in first
