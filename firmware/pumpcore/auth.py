@@ -10,8 +10,7 @@
 
 import hashlib
 
-from pumpcore import wire
-from pumpcore import reasons
+from pumpcore import reasons, wire
 
 ROLES = wire.ROLES
 BLOCK = 64  # SHA-256 block size in bytes
@@ -143,7 +142,6 @@ class Auth:
                     or v > wire.MAX_COUNTER:
                 return reasons.BAD_VALUE
         for r in c:
-            if c[r] > self._last[r]:
-                self._last[r] = c[r]
+            self._last[r] = max(self._last[r], c[r])
         self.dirty = False
         return reasons.OK

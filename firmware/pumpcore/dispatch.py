@@ -14,8 +14,7 @@
 # No exception escapes feed()/handle_line()/event_lines() on any input. Allocation is fine here
 # (this is not the control step).
 
-from pumpcore import wire
-from pumpcore import reasons
+from pumpcore import reasons, wire
 
 CACHE_SIZE = 16      # replay cache: responses of the last 16 accepted authenticated requests
 LOG_SIZE = 64        # protocol-side log ring kept in RAM for the `log` command

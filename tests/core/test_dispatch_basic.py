@@ -1,8 +1,8 @@
 # pumpcore.dispatch: commands reach the Pump facade, one reply per request, events, log, chunks.
 
+from proto_helpers import INFO, Signer, expect_error, expect_ok, make, reply
 from pumpcore import reasons, wire
 from pumpcore.dispatch import COMMANDS
-from proto_helpers import INFO, Signer, expect_error, expect_ok, make, reply
 
 RX = {"reservoir": {"capacity_nl": 20000000, "fill_nl": 18000000, "low_alert_nl": 2000000,
                     "empty_nl": 500000}, "catheter": {"volume_nl": 150000},

@@ -1,8 +1,8 @@
 # pumpcore.dispatch security: replay, reorder, tamper, wrong key/role, rollback, duplicate ids,
 # persistence before execution, refusals logged with the claimed role.
 
-from pumpcore import auth, reasons, wire
 from proto_helpers import KEYS, Signer, expect_error, expect_ok, make, reply
+from pumpcore import auth, reasons, wire
 
 
 def _running():
@@ -17,7 +17,7 @@ def _refusals(d):
 
 
 def test_duplicate_request_id_executes_once():
-    d, pump, a = _running()
+    d, pump, _ = _running()
     s = Signer()
     line = s.line("bolus", {"volume_nl": 5000, "duration_ms": 60000}, req_id="b1")
     first = d.handle_line(line)
@@ -71,7 +71,6 @@ def test_reorder_and_rollback_refused():
 
 def test_tampered_requests_refused():
     d, pump, a = _running()
-    s = Signer()
     body = wire.request_body("t1", "clinician", 1, "bolus", {"volume_nl": 5000,
                                                              "duration_ms": 60000})
     tag = auth.tag(KEYS["clinician"], body)
@@ -134,7 +133,7 @@ def test_unauthenticated_only_hello():
 
 
 def test_unknown_role_is_logged():
-    d, pump, _ = _running()
+    d, _, _ = _running()
     line = wire.request_line("@z9 admin 1 start {}", "0" * 32)
     data = expect_error(d.handle_line(line), reasons.UNKNOWN_ROLE)
     assert "msg" in data and reply(d.handle_line(line))[1] == "z9"

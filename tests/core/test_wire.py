@@ -54,7 +54,7 @@ def test_decode_strictness():
            "tru", "nul", "[1 2]", "{}}", "[[[[[[[[[[1]]]]]]]]]]", "1234567890123456", '"\x7f"',
            "'a'", "NaN", "Infinity"]
     for text in bad:
-        _raises(lambda: wire.decode(text), reasons.BAD_ARGS)
+        _raises(lambda t=text: wire.decode(t), reasons.BAD_ARGS)
     assert wire.decode("123456789012345") == 123456789012345
     assert wire.decode("-5") == -5
     assert wire.decode('"a b\\"c"') == 'a b"c'

@@ -1,0 +1,434 @@
+"""`itpump`: drive an itpump pump from the command line (docs/cli.md).
+
+Research and education software, not a medical device.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as _dt
+import json
+import os
+import sys
+import time
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, TextIO
+
+from pumpcore.wire import ROLES
+
+from . import cli_emulator, prescription_file
+from . import keys as _keys
+from .client import PumpClient
+from .errors import AuthError, ProtocolError, PumpError, RefusedError, TransportError
+
+try:
+    from importlib.metadata import version as _pkg_version
+
+    HOST_VERSION = _pkg_version("itpump")
+except Exception:  # pragma: no cover - not installed
+    HOST_VERSION = "0+unknown"
+
+#: exit codes (docs/cli.md)
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_AUTH, EXIT_LINK, EXIT_FILE = 0, 1, 2, 3, 4, 5
+
+DESCRIPTION = """\
+Drive an itpump intrathecal pump (research/education software, NOT a medical device).
+
+Quick start with the emulator or a Pico on USB:
+  itpump --port socket://127.0.0.1:5555 version      # who is there (no key needed)
+  itpump --port /dev/ttyACM0 status                   # needs the pump's key file
+  itpump keys generate --device-id E6614103E7452D2F   # make keys (provision them on the pump)
+
+The port can also come from $ITPUMP_PORT. Keys are read from --key-file, else from
+$ITPUMP_HOME/keys/<device id>.json (ITPUMP_HOME defaults to ~/.config/itpump).
+Exit status: 0 ok, 1 refused by the pump, 2 usage, 3 authentication, 4 link/protocol,
+5 bad file. On failure one line "error: <reason>: <message>" goes to stderr.
+"""
+
+
+class CliError(PumpError):
+    reason = "usage"
+
+
+def _global_options(p: argparse.ArgumentParser, top: bool) -> None:
+    d: Any = None if top else argparse.SUPPRESS
+    p.add_argument("--port", default=d, metavar="URL",
+                   help="serial device or pyserial URL: /dev/ttyACM0, socket://HOST:PORT, "
+                        "rfc2217://HOST:PORT, hwgrep://2e8a:0005, loop:// (default "
+                        "$ITPUMP_PORT)")
+    p.add_argument("--key-file", default=d, metavar="PATH",
+                   help="key file (default: looked up by the pump's device id)")
+    p.add_argument("--json", action="store_true", default=False if top else argparse.SUPPRESS,
+                   help="machine-readable JSON output only")
+    p.add_argument("--role", choices=ROLES, default=d,
+                   help="role to sign with (default: the first role in the key file allowed "
+                        "to run the command)")
+    p.add_argument("--timeout", type=float, default=2.0 if top else argparse.SUPPRESS,
+                   metavar="S", help="seconds to wait for each reply before resending (2)")
+
+
+def _decimal(text: str) -> Decimal:
+    try:
+        d = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"not a number: {text}") from None
+    if not d.is_finite() or d < 0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0: {text}")
+    return d
+
+
+def _exact(d: Decimal, factor: int, what: str) -> int:
+    v = d * factor
+    if v != v.to_integral_value():
+        raise CliError(f"{what}: too many decimals", "bad_value")
+    return int(v)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="itpump", description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    _global_options(parser, top=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, help_text: str, desc: str | None = None) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=desc or help_text,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        _global_options(p, top=False)
+        return p
+
+    add("status", "show the pump's state, reservoir, rates and active alarms")
+    p = add("program", "stage a prescription file, show the pump's review, commit with --confirm",
+            "Send FILE (TOML, see docs/examples) to the pump, which validates it and answers "
+            "with a review:\ndaily dose per drug, soft-limit breaches, changes versus the running "
+            "program.\nNothing changes on the pump until you run the same command with "
+            "--confirm.")
+    p.add_argument("file", metavar="FILE", help="prescription TOML file")
+    p.add_argument("--confirm", action="store_true", help="commit the reviewed program")
+    p.add_argument("--confirm-soft-limit", action="store_true",
+                   help="accept a daily dose above a drug's soft limit (never above the hard)")
+    p.add_argument("--bridge", action="store_true",
+                   help="deliver the bridge bolus the review proposes (drug change)")
+    add("start", "start therapy with the committed program (catheter must be primed)")
+    add("stop", "stop therapy (motor off)")
+    p = add("suspend", "suspend delivery for N minutes")
+    p.add_argument("--minutes", type=int, required=True, metavar="N")
+    add("resume", "resume delivery after a suspend")
+    p = add("bolus", "clinician bolus (on top of the basal rate, within the drug limits)")
+    p.add_argument("--volume-ul", type=_decimal, required=True, metavar="V",
+                   help="bolus volume in microlitres")
+    p.add_argument("--duration-min", type=_decimal, required=True, metavar="D",
+                   help="delivered over D minutes")
+    add("patient-bolus", "request the patient bolus (lockout and 24-h limit apply)")
+    p = add("refill", "record a refill of the reservoir",
+            "Record that the reservoir was refilled with V mL. With --prescription FILE the "
+            "refill\nis a new admixture: the new program is staged and reviewed (and committed "
+            "with --confirm).")
+    p.add_argument("--fill-ml", type=_decimal, required=True, metavar="V")
+    p.add_argument("--prescription", metavar="FILE", help="new admixture's prescription")
+    p.add_argument("--confirm", action="store_true", help="commit the new program")
+    p.add_argument("--confirm-soft-limit", action="store_true")
+    p.add_argument("--bridge", action="store_true")
+    p = add("prime", "prime the catheter with V microlitres")
+    p.add_argument("--volume-ul", type=_decimal, required=True, metavar="V")
+    p = add("ack", "acknowledge an alarm (all acknowledgeable alarms when ALARM is omitted)")
+    p.add_argument("alarm", nargs="?", metavar="ALARM")
+    p = add("log", "print the pump's event log")
+    p.add_argument("--since", type=int, default=0, metavar="SEQ",
+                   help="only entries after sequence number SEQ")
+    p.add_argument("--format", choices=("csv", "json"), default="csv")
+    p = add("monitor", "live status, alarms and events until Ctrl-C")
+    p.add_argument("--interval", type=float, default=5.0, metavar="S",
+                   help="seconds between status lines (5)")
+    p.add_argument("--duration", type=float, default=None, metavar="S",
+                   help=argparse.SUPPRESS)  # for tests: stop after S seconds
+    p = add("set-clock", "set the pump's wall clock (default: this computer's local time now)")
+    p.add_argument("time", nargs="?", metavar="ISO",
+                   help="local time as 2026-11-24T08:00[:00] (default now)")
+    p = add("keys", "generate or show key files")
+    ksub = p.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    kg = ksub.add_parser("generate", help="make a new key file (one random key per role)",
+                         description="Write a new key file (JSON, mode 0600) with one random "
+                                     "32-byte key per role.\nProvision the same file on the pump "
+                                     "(see docs/protocol.md).")
+    kg.add_argument("--device-id", required=True, metavar="ID")
+    kg.add_argument("--out", metavar="PATH",
+                    help="default $ITPUMP_HOME/keys/<ID>.json")
+    kg.add_argument("--roles", nargs="+", choices=ROLES, default=list(ROLES))
+    kg.add_argument("--force", action="store_true", help="overwrite an existing file")
+    kg.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    ks = ksub.add_parser("show", help="show a key file's device id, roles and fingerprints")
+    ks.add_argument("--device-id", metavar="ID")
+    ks.add_argument("--key-file", metavar="PATH", default=argparse.SUPPRESS)
+    ks.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    add("version", "show this program's version and, with a port, the pump's")
+    # Hook for `emulate` / `simulate` (owned by the emulator; see cli_emulator.py)
+    cli_emulator.register(sub)
+    return parser
+
+
+# --- output helpers -----------------------------------------------------------------------------
+def _emit(args: argparse.Namespace, data: Any, human: str | None = None,
+          out: TextIO | None = None) -> None:
+    out = out or sys.stdout
+    if args.json:
+        out.write(json.dumps(data, sort_keys=True) + "\n")
+    elif human is not None:
+        out.write(human.rstrip("\n") + "\n")
+    else:
+        out.write(_pretty(data))
+
+
+def _pretty(data: Any, indent: str = "") -> str:
+    if isinstance(data, dict):
+        if not data:
+            return indent + "ok\n"
+        lines = []
+        for k in sorted(data):
+            v = data[k]
+            if isinstance(v, dict) and v:
+                lines.append(f"{indent}{k}:\n" + _pretty(v, indent + "  ").rstrip("\n"))
+            else:
+                lines.append(f"{indent}{k}: {json.dumps(v)}")
+        return "\n".join(lines) + "\n"
+    return indent + json.dumps(data) + "\n"
+
+
+def _ug(ng: int) -> str:
+    return f"{Decimal(ng) / 1000:f}"
+
+
+def format_review(review: dict[str, Any]) -> str:
+    """Human text of the pump's review (daily dose per drug, soft breaches, changes)."""
+    lines = ["Pump review (nothing changes until --confirm):"]
+    daily = review.get("daily_ng") or {}
+    if daily:
+        lines.append("  daily dose per drug:")
+        for drug in sorted(daily):
+            v = daily[drug]
+            lines.append(f"    {drug}: {_ug(v) if isinstance(v, int) else v} ug/day")
+    soft = review.get("soft_breaches") or []
+    if soft:
+        lines.append("  SOFT LIMIT BREACHES (commit needs --confirm-soft-limit):")
+        for s in soft:
+            lines.append(f"    {json.dumps(s)}")
+    if review.get("bridge"):
+        lines.append(f"  bridge bolus proposed (--bridge to deliver): {json.dumps(review['bridge'])}")
+    for key in ("changes", "diff"):
+        if review.get(key):
+            lines.append("  changes versus the current program:")
+            ch = review[key]
+            items = ch if isinstance(ch, list) else [ch]
+            for c in items:
+                lines.append(f"    {json.dumps(c, sort_keys=True)}")
+    shown = {"daily_ng", "soft_breaches", "bridge", "changes", "diff", "checksum"}
+    for k in sorted(review):
+        if k not in shown:
+            lines.append(f"  {k}: {json.dumps(review[k], sort_keys=True)}")
+    lines.append(f"  checksum: {review.get('checksum')}")
+    return "\n".join(lines)
+
+
+# --- commands -----------------------------------------------------------------------------------
+def _client(args: argparse.Namespace) -> PumpClient:
+    port = args.port or os.environ.get("ITPUMP_PORT")
+    if not port:
+        raise CliError("no port: pass --port URL or set ITPUMP_PORT")
+    return PumpClient.open(port, key_file=args.key_file, timeout_s=args.timeout, role=args.role)
+
+
+def _program(args: argparse.Namespace, client: PumpClient, rx: dict[str, Any]) -> dict[str, Any]:
+    review = client.stage(rx)
+    result: dict[str, Any] = {"review": review, "committed": False}
+    if not args.json:
+        print(format_review(review))
+    if args.confirm:
+        result["commit"] = client.commit(str(review.get("checksum")),
+                                         confirm_soft=args.confirm_soft_limit, bridge=args.bridge)
+        result["committed"] = True
+        if not args.json:
+            print("committed.")
+    elif not args.json:
+        print("not committed: run again with --confirm to commit this program.")
+    return result
+
+
+def _run(args: argparse.Namespace) -> int:
+    cmd = args.command
+    if cmd == "keys":
+        return _keys_cmd(args)
+    if cmd == "version":
+        info: dict[str, Any] = {"host": HOST_VERSION}
+        if args.port or os.environ.get("ITPUMP_PORT"):
+            with _client(args) as c:
+                info["pump"] = c.hello()
+        human = f"itpump host {HOST_VERSION}"
+        if "pump" in info:
+            p = info["pump"]
+            human += (f"\npump {p.get('device_id')}: firmware {p.get('firmware')}, board "
+                      f"{p.get('board')}, protocol {p.get('protocol')}")
+        _emit(args, info, human)
+        return EXIT_OK
+    with _client(args) as c:
+        if cmd == "status":
+            _emit(args, c.status())
+        elif cmd == "program":
+            rx = prescription_file.load(args.file)
+            res = _program(args, c, rx)
+            if args.json:
+                _emit(args, res)
+        elif cmd == "start":
+            _emit(args, c.start(), "started")
+        elif cmd == "stop":
+            _emit(args, c.stop(), "stopped")
+        elif cmd == "suspend":
+            _emit(args, c.suspend(args.minutes), f"suspended for {args.minutes} min")
+        elif cmd == "resume":
+            _emit(args, c.resume(), "resumed")
+        elif cmd == "bolus":
+            vol = _exact(args.volume_ul, 1000, "--volume-ul")
+            dur = _exact(args.duration_min, 60000, "--duration-min")
+            _emit(args, c.bolus(vol, dur), f"bolus of {args.volume_ul} uL started")
+        elif cmd == "patient-bolus":
+            _emit(args, c.patient_bolus(), "patient bolus started")
+        elif cmd == "prime":
+            _emit(args, c.prime(_exact(args.volume_ul, 1000, "--volume-ul")), "priming")
+        elif cmd == "refill":
+            fill = _exact(args.fill_ml, 10 ** 6, "--fill-ml")
+            rx = prescription_file.load(args.prescription) if args.prescription else None
+            res: dict[str, Any] = {"refill": c.refill(fill, new_admixture=rx is not None)}
+            if not args.json:
+                print(f"refill of {args.fill_ml} mL recorded")
+            if rx is not None:
+                res.update(_program(args, c, rx))
+            if args.json:
+                _emit(args, res)
+        elif cmd == "ack":
+            _emit(args, c.ack(args.alarm), f"acknowledged {args.alarm or 'all'}")
+        elif cmd == "log":
+            entries = c.log_all(args.since)
+            _print_log(args, entries)
+        elif cmd == "monitor":
+            _monitor(args, c)
+        elif cmd == "set-clock":
+            moment = _dt.datetime.fromisoformat(args.time) if args.time else _dt.datetime.now()
+            _emit(args, c.set_clock_to(moment), f"clock set to {moment.isoformat(' ')}")
+        else:  # pragma: no cover - argparse prevents it
+            raise CliError(f"unknown command {cmd}")
+    return EXIT_OK
+
+
+def _print_log(args: argparse.Namespace, entries: list[list[Any]]) -> None:
+    if args.json or args.format == "json":
+        sys.stdout.write(json.dumps([{"seq": s, **e} for s, e in entries], sort_keys=True) + "\n")
+        return
+    keys: list[str] = []
+    for _, e in entries:
+        for k in e:
+            if k not in keys:
+                keys.append(k)
+    w = csv.writer(sys.stdout, lineterminator="\n")
+    w.writerow(["seq", *keys])
+    for s, e in entries:
+        w.writerow([s, *(e.get(k, "") if not isinstance(e.get(k), (dict, list))
+                         else json.dumps(e.get(k)) for k in keys)])
+
+
+def _monitor(args: argparse.Namespace, c: PumpClient) -> None:
+    def show(event: dict[str, Any]) -> None:
+        if args.json:
+            print(json.dumps({"event": event}, sort_keys=True), flush=True)
+        else:
+            print("event " + json.dumps(event, sort_keys=True), flush=True)
+
+    c.on_event(show)
+    end = None if args.duration is None else time.monotonic() + args.duration
+    try:
+        while end is None or time.monotonic() < end:
+            st = c.status()
+            if args.json:
+                print(json.dumps({"status": st}, sort_keys=True), flush=True)
+            else:
+                alarms = st.get("alarms") or st.get("active_alarms") or []
+                print(f"{_dt.datetime.now():%H:%M:%S} state={st.get('state')} "
+                      f"reservoir_nl={st.get('reservoir_nl')} alarms={json.dumps(alarms)}",
+                      flush=True)
+            wait = args.interval if end is None else min(args.interval,
+                                                         max(0.0, end - time.monotonic()))
+            c.poll_events(0)
+            stop_at = time.monotonic() + wait
+            while time.monotonic() < stop_at:
+                c.poll_events(stop_at - time.monotonic())
+    except KeyboardInterrupt:
+        pass
+
+
+def _keys_cmd(args: argparse.Namespace) -> int:
+    if args.keys_command == "generate":
+        ks = _keys.generate(args.device_id, tuple(args.roles))
+        path = Path(args.out) if args.out else _keys.default_key_path(args.device_id)
+        _keys.save(ks, path, overwrite=args.force)
+        _emit(args, {"path": str(path), "device_id": ks.device_id, "roles": ks.roles()},
+              f"wrote {path} (mode 600) with keys for {', '.join(ks.roles())}")
+        return EXIT_OK
+    path_arg = getattr(args, "key_file", None)
+    if path_arg:
+        path = Path(path_arg)
+    elif args.device_id:
+        path = _keys.default_key_path(args.device_id)
+    else:
+        raise CliError("keys show needs --device-id ID or --key-file PATH")
+    ks = _keys.load(path)
+    import hashlib
+
+    fps = {r: hashlib.sha256(ks.keys[r]).hexdigest()[:16] for r in ks.roles()}
+    _emit(args, {"path": str(path), "device_id": ks.device_id, "fingerprints": fps},
+          f"{path}\ndevice {ks.device_id}\n" + "\n".join(
+              f"  {r}: fingerprint {fp}" for r, fp in fps.items()))
+    return EXIT_OK
+
+
+def exit_code_for(err: PumpError) -> int:
+    if isinstance(err, (_keys.KeyFileError, prescription_file.PrescriptionError)):
+        return EXIT_FILE
+    if isinstance(err, AuthError):
+        return EXIT_AUTH
+    if isinstance(err, (TransportError, ProtocolError)):
+        return EXIT_LINK
+    if isinstance(err, RefusedError):
+        return EXIT_REFUSED
+    if isinstance(err, CliError):
+        return EXIT_USAGE
+    return EXIT_REFUSED
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    if not hasattr(args, "json"):
+        args.json = False
+    handler = getattr(args, "handler", None)
+    try:
+        if handler is not None:
+            return int(handler(args))
+        return _run(args)
+    except PumpError as e:
+        if args.json:
+            print(json.dumps({"error": e.reason, "message": e.message, "data": e.data},
+                             sort_keys=True))
+        print(f"error: {e.reason}: {e.message}", file=sys.stderr)
+        return exit_code_for(e)
+    except ValueError as e:  # e.g. a malformed ISO time
+        print(f"error: bad_value: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
