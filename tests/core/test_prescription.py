@@ -727,3 +727,24 @@ def test_normalize_does_not_mutate_input():
     n["basal"]["steps"][0][1] = 1
     assert rx["basal"]["steps"][0][1] == 20000
     assert P.normalize(None) is None and P.normalize(5) == 5
+
+
+def test_deeply_nested_input_never_raises():
+    deep = 0
+    for _ in range(60):
+        deep = [deep]
+    ddeep = {}
+    for _ in range(60):
+        ddeep = {"a": ddeep}
+    for w in (deep, ddeep):
+        for part in ("basal", "patient", "drugs"):
+            rx = H.morphine_rx()
+            rx[part] = w
+            problems, rv = P.validate(rx, LIB, current=H.morphine_rx())
+            assert has(problems, R.INVALID)
+            for p in problems:
+                assert p[1] != P.INTERNAL_FIELD
+            assert len(rv["checksum"]) == 16
+            # and as the current program
+            problems, rv = P.validate(H.morphine_rx(), LIB, current=rx)
+            assert problems == []
