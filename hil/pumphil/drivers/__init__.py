@@ -11,6 +11,17 @@ from .power_supply import PowerSupply
 from .pressure_source import PressureSource
 from .switch_unit import SwitchUnit
 
-__all__ = ["Balance", "BalanceBusy", "BalanceError", "BalanceOverload", "Driver",
-           "InstrumentError", "ScpiDriver", "VALVES", "ValveChannels", "PowerSupply",
-           "PressureSource", "SwitchUnit"]
+__all__ = [
+           "VALVES",
+           "Balance",
+           "BalanceBusy",
+           "BalanceError",
+           "BalanceOverload",
+           "Driver",
+           "InstrumentError",
+           "PowerSupply",
+           "PressureSource",
+           "ScpiDriver",
+           "SwitchUnit",
+           "ValveChannels",
+]

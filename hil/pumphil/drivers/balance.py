@@ -36,22 +36,22 @@ class Balance(Driver):
         reply = self.resource.query(command).strip()
         fields = reply.split()
         if not fields or fields[0] in ("ES", "ET", "EL"):
-            raise BalanceError("%s: %s" % (command, reply or "no reply"))
+            raise BalanceError("{}: {}".format(command, reply or "no reply"))
         if len(fields) < 2:
-            raise BalanceError("%s: malformed reply %r" % (command, reply))
+            raise BalanceError(f"{command}: malformed reply {reply!r}")
         status = fields[1]
         if status == "I":
-            raise BalanceBusy("%s: not executable now (%s)" % (command, reply))
+            raise BalanceBusy(f"{command}: not executable now ({reply})")
         if status == "L":
-            raise BalanceError("%s: parameter error (%s)" % (command, reply))
+            raise BalanceError(f"{command}: parameter error ({reply})")
         if status in ("+", "-"):
-            raise BalanceOverload("%s: %s" % (command, "overload" if status == "+" else "underload"))
+            raise BalanceOverload("{}: {}".format(command, "overload" if status == "+" else "underload"))
         return fields
 
     @staticmethod
     def _grams(fields: list[str], command: str) -> float:
         if len(fields) < 4 or fields[3] != "g":
-            raise BalanceError("%s: expected a weight in g, got %r" % (command, " ".join(fields)))
+            raise BalanceError("{}: expected a weight in g, got {!r}".format(command, " ".join(fields)))
         return float(fields[2])
 
     @staticmethod
@@ -63,7 +63,7 @@ class Balance(Driver):
         """@: cancel pending commands, clear tare; returns the serial number."""
         reply = self.resource.query("@").strip()
         if not reply.startswith("I4 A"):
-            raise BalanceError("@: unexpected reply %r" % reply)
+            raise BalanceError(f"@: unexpected reply {reply!r}")
         return reply[4:].strip().strip('"')
 
     def serial_number(self) -> str:

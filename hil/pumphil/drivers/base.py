@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypeVar, cast
+from typing import Self, TypeVar
 
 import pyvisa
 from pyvisa.resources import MessageBasedResource
@@ -28,17 +28,17 @@ class Driver:
         resource.timeout = self.default_timeout_ms if timeout_ms is None else timeout_ms
 
     @classmethod
-    def open(cls: type[T], rm: pyvisa.ResourceManager, resource_name: str,
-             timeout_ms: int | None = None) -> T:
+    def open(cls, rm: pyvisa.ResourceManager, resource_name: str,
+             timeout_ms: int | None = None) -> Self:
         res = rm.open_resource(resource_name)
         if not isinstance(res, MessageBasedResource):
-            raise InstrumentError("%s is not a message-based resource" % resource_name)
-        return cls(cast(MessageBasedResource, res), timeout_ms=timeout_ms)
+            raise InstrumentError(f"{resource_name} is not a message-based resource")
+        return cls(res, timeout_ms=timeout_ms)
 
     def close(self) -> None:
         self.resource.close()
 
-    def __enter__(self: T) -> T:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -59,7 +59,8 @@ class ScpiDriver(Driver):
 
     def reset(self) -> None:
         """*RST then *CLS: the instrument's power-on settings and an empty error queue."""
-        self.write("*RST;*CLS")
+        self.write("*RST")
+        self.write("*CLS")
 
     def write(self, command: str) -> None:
         self.resource.write(command)
@@ -77,7 +78,7 @@ class ScpiDriver(Driver):
         try:
             return float(reply.split(",")[0])
         except ValueError:
-            raise InstrumentError("%s: not a number: %r" % (command, reply)) from None
+            raise InstrumentError(f"{command}: not a number: {reply!r}") from None
 
     def errors(self) -> list[tuple[int, str]]:
         """Drain the error queue (SYST:ERR? until code 0; at most 32 reads)."""
@@ -88,7 +89,7 @@ class ScpiDriver(Driver):
             try:
                 code = int(head)
             except ValueError:
-                raise InstrumentError("SYST:ERR?: unexpected reply %r" % reply) from None
+                raise InstrumentError(f"SYST:ERR?: unexpected reply {reply!r}") from None
             if code == 0:
                 break
             found.append((code, msg.strip().strip('"')))
@@ -98,7 +99,7 @@ class ScpiDriver(Driver):
         errs = self.errors()
         if errs:
             raise InstrumentError(
-                "%s: %s" % (command, "; ".join("%d %s" % (c, m) for c, m in errs))
+                "{}: {}".format(command, "; ".join(f"{c} {m}" for c, m in errs))
             )
 
 
@@ -106,4 +107,4 @@ def channel_list(channels: list[int] | tuple[int, ...]) -> str:
     """[101, 102] -> '(@101,102)'."""
     if not channels:
         raise ValueError("empty channel list")
-    return "(@%s)" % ",".join("%d" % c for c in channels)
+    return "(@{})".format(",".join(str(int(c)) for c in channels))

@@ -8,29 +8,29 @@ from .base import ScpiDriver
 
 class PowerSupply(ScpiDriver):
     def set_voltage(self, volts: float, channel: int = 1) -> None:
-        self.write("VOLT %.4f,(@%d)" % (volts, channel))
+        self.write(f"VOLT {volts:.4f},(@{channel})")
 
     def voltage(self, channel: int = 1) -> float:
         """Programmed voltage (V)."""
-        return self.query_float("VOLT? (@%d)" % channel)
+        return self.query_float(f"VOLT? (@{channel})")
 
     def set_current_limit(self, amps: float, channel: int = 1) -> None:
-        self.write("CURR %.4f,(@%d)" % (amps, channel))
+        self.write(f"CURR {amps:.4f},(@{channel})")
 
     def current_limit(self, channel: int = 1) -> float:
-        return self.query_float("CURR? (@%d)" % channel)
+        return self.query_float(f"CURR? (@{channel})")
 
     def output(self, on: bool, channel: int = 1) -> None:
         """Switch the output (the rig's board channel powers the board)."""
-        self.write("OUTP %s,(@%d)" % ("ON" if on else "OFF", channel))
+        self.write(f"OUTP {'ON' if on else 'OFF'},(@{channel})")
 
     def output_on(self, channel: int = 1) -> bool:
-        reply = self.query("OUTP? (@%d)" % channel).upper()
+        reply = self.query(f"OUTP? (@{channel})").upper()
         return reply in ("1", "ON")
 
     def measure_voltage(self, channel: int = 1) -> float:
-        return self.query_float("MEAS:VOLT? (@%d)" % channel)
+        return self.query_float(f"MEAS:VOLT? (@{channel})")
 
     def measure_current(self, channel: int = 1) -> float:
         """Output current (A)."""
-        return self.query_float("MEAS:CURR? (@%d)" % channel)
+        return self.query_float(f"MEAS:CURR? (@{channel})")

@@ -7,22 +7,22 @@ from .base import ScpiDriver
 
 class PressureSource(ScpiDriver):
     def set_baseline_pa(self, pa: float) -> None:
-        self.write("PRES %.1f" % pa)
+        self.write(f"PRES {pa:.1f}")
 
     def baseline_pa(self) -> float:
         return self.query_float("PRES?")
 
     def set_cardiac(self, amplitude_pa: float, freq_hz: float) -> None:
-        self.write("PULS:CARD:AMPL %.1f" % amplitude_pa)
-        self.write("PULS:CARD:FREQ %.3f" % freq_hz)
+        self.write(f"PULS:CARD:AMPL {amplitude_pa:.1f}")
+        self.write(f"PULS:CARD:FREQ {freq_hz:.3f}")
 
     def cardiac(self) -> tuple[float, float]:
         """(amplitude Pa, frequency Hz)."""
         return self.query_float("PULS:CARD:AMPL?"), self.query_float("PULS:CARD:FREQ?")
 
     def set_respiratory(self, amplitude_pa: float, freq_hz: float) -> None:
-        self.write("PULS:RESP:AMPL %.1f" % amplitude_pa)
-        self.write("PULS:RESP:FREQ %.3f" % freq_hz)
+        self.write(f"PULS:RESP:AMPL {amplitude_pa:.1f}")
+        self.write(f"PULS:RESP:FREQ {freq_hz:.3f}")
 
     def respiratory(self) -> tuple[float, float]:
         return self.query_float("PULS:RESP:AMPL?"), self.query_float("PULS:RESP:FREQ?")

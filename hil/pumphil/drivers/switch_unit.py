@@ -10,16 +10,16 @@ class SwitchUnit(ScpiDriver):
     valves: ValveChannels = VALVES
 
     def close_channels(self, *channels: int) -> None:
-        self.write("ROUT:CLOS %s" % channel_list(channels))
+        self.write(f"ROUT:CLOS {channel_list(channels)}")
 
     def open_channels(self, *channels: int) -> None:
-        self.write("ROUT:OPEN %s" % channel_list(channels))
+        self.write(f"ROUT:OPEN {channel_list(channels)}")
 
     def closed(self, *channels: int) -> list[bool]:
-        reply = self.query("ROUT:CLOS? %s" % channel_list(channels))
+        reply = self.query(f"ROUT:CLOS? {channel_list(channels)}")
         states = [s.strip() == "1" for s in reply.split(",")]
         if len(states) != len(channels):
-            raise ValueError("ROUT:CLOS?: %d states for %d channels" % (len(states), len(channels)))
+            raise ValueError(f"ROUT:CLOS?: {len(states)} states for {len(channels)} channels")
         return states
 
     def is_closed(self, channel: int) -> bool:

@@ -11,5 +11,11 @@ from .rig import VirtualRig
 from .server import LineServer
 from .switch_unit import VirtualSwitchUnit
 
-__all__ = ["VirtualRig", "LineServer", "VirtualPowerSupply", "VirtualBalance",
-           "VirtualPressureSource", "VirtualSwitchUnit"]
+__all__ = [
+           "LineServer",
+           "VirtualBalance",
+           "VirtualPowerSupply",
+           "VirtualPressureSource",
+           "VirtualRig",
+           "VirtualSwitchUnit",
+]

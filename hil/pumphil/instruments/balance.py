@@ -67,7 +67,7 @@ class VirtualBalance:
 
     @staticmethod
     def _w(g: float) -> str:
-        return "%10.5f g" % g
+        return f"{g:10.5f} g"
 
     def _weight_reply(self, immediate: bool) -> str:
         gross = self.gross_g()
@@ -78,7 +78,7 @@ class VirtualBalance:
         stable = self.stable()
         if not immediate and not stable:
             return "S I"
-        return "S %s %s" % ("S" if stable else "D", self._w(self.net_g()))
+        return "S {} {}".format("S" if stable else "D", self._w(self.net_g()))
 
     # -- MT-SICS
     def handle_line(self, line: str, session: Session | None = None) -> list[str]:
@@ -90,7 +90,7 @@ class VirtualBalance:
         with self._lock:
             if name == "@":
                 self.tare_g = 0.0
-                return ['I4 A "%s"' % self.serial]
+                return [f'I4 A "{self.serial}"']
             handler = {
                 "I0": self._i0, "I1": self._i1, "I2": self._i2, "I3": self._i3, "I4": self._i4,
                 "S": self._s, "SI": self._si, "SIR": self._sir, "Z": self._z, "ZI": self._zi,
@@ -99,7 +99,7 @@ class VirtualBalance:
             if handler is None:
                 return ["ES"]
             if args and name != "TA":
-                return ["%s L" % name]
+                return [f"{name} L"]
             return handler(args, session)
 
     def _i0(self, a: list[str], s: Session | None) -> list[str]:
@@ -107,7 +107,7 @@ class VirtualBalance:
                 "TI"]
         level = {"@": 0, "S": 0, "SI": 0, "SIR": 0, "Z": 0, "I0": 0, "I1": 0, "I2": 0, "I3": 0,
                  "I4": 0}
-        lines = ['I0 B %d "%s"' % (level.get(c, 1), c) for c in cmds]
+        lines = [f'I0 B {level.get(c, 1)} "{c}"' for c in cmds]
         lines[-1] = lines[-1].replace("I0 B", "I0 A", 1)
         return lines
 
@@ -115,13 +115,13 @@ class VirtualBalance:
         return ['I1 A "01" "2.00" "2.00" "1.00" "1.00"']
 
     def _i2(self, a: list[str], s: Session | None) -> list[str]:
-        return ['I2 A "%s %.5f g"' % (self.model, CAPACITY_G)]
+        return [f'I2 A "{self.model} {CAPACITY_G:.5f} g"']
 
     def _i3(self, a: list[str], s: Session | None) -> list[str]:
         return ['I3 A "1.10.0.100"']
 
     def _i4(self, a: list[str], s: Session | None) -> list[str]:
-        return ['I4 A "%s"' % self.serial]
+        return [f'I4 A "{self.serial}"']
 
     def _s(self, a: list[str], s: Session | None) -> list[str]:
         return [self._weight_reply(immediate=False)]
@@ -152,12 +152,12 @@ class VirtualBalance:
         if not self.stable():
             return ["T I"]
         self.tare_g = self.gross_g() - self.zero_g
-        return ["T S %s" % self._w(self.tare_g)]
+        return [f"T S {self._w(self.tare_g)}"]
 
     def _ti(self, a: list[str], s: Session | None) -> list[str]:
         stable = self.stable()
         self.tare_g = self.gross_g() - self.zero_g
-        return ["TI %s %s" % ("S" if stable else "D", self._w(self.tare_g))]
+        return ["TI {} {}".format("S" if stable else "D", self._w(self.tare_g))]
 
     def _ta(self, a: list[str], s: Session | None) -> list[str]:
         if a:  # preset tare: TA <value> <unit>
@@ -168,7 +168,7 @@ class VirtualBalance:
             if len(a) > 1 and a[1] != "g":
                 return ["TA L"]
             self.tare_g = value
-        return ["TA A %s" % self._w(self.tare_g)]
+        return [f"TA A {self._w(self.tare_g)}"]
 
     def _tac(self, a: list[str], s: Session | None) -> list[str]:
         self.tare_g = 0.0

@@ -29,7 +29,7 @@ RATINGS = {1: (6.18, 5.15), 2: (25.75, 1.03), 3: (25.75, 1.03)}
 
 
 def _num(x: float) -> str:
-    return "%+.8E" % x
+    return f"{x:+.8E}"
 
 
 class VirtualPowerSupply(ScpiInstrument):
@@ -50,9 +50,9 @@ class VirtualPowerSupply(ScpiInstrument):
         self.out[board_channel] = output_on
         self._couple()
         self.command("INSTrument[:SELect]", self._inst_sel)
-        self.command("INSTrument[:SELect]?", lambda p, s: "CH%d" % self.selected)
+        self.command("INSTrument[:SELect]?", lambda p, s: f"CH{self.selected}")
         self.command("INSTrument:NSELect", self._inst_nsel)
-        self.command("INSTrument:NSELect?", lambda p, s: "%d" % self.selected)
+        self.command("INSTrument:NSELect?", lambda p, s: str(self.selected))
         self.command("[SOURce:]VOLTage[:LEVel][:IMMediate][:AMPLitude]", self._set(self.volt, 0))
         self.command("[SOURce:]VOLTage[:LEVel][:IMMediate][:AMPLitude]?", self._get(self.volt))
         self.command("[SOURce:]CURRent[:LEVel][:IMMediate][:AMPLitude]", self._set(self.curr, 1))

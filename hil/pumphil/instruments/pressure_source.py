@@ -21,7 +21,14 @@ from __future__ import annotations
 import math
 
 from ..plant import Plant
-from .scpi import ScpiInstrument, data_out_of_range, illegal_parameter, missing_parameter, parse_bool, parse_float
+from .scpi import (
+    ScpiInstrument,
+    data_out_of_range,
+    illegal_parameter,
+    missing_parameter,
+    parse_bool,
+    parse_float,
+)
 
 LIMITS = {
     "baseline": (-1000.0, 10000.0),
@@ -61,7 +68,7 @@ class VirtualPressureSource(ScpiInstrument):
             self.command(header + "?", self._getter(key))
         self.command("OUTPut[:STATe]", self._outp)
         self.command("OUTPut[:STATe]?", lambda p, s: "1" if self.output else "0")
-        self.command("MEASure:PRESsure?", lambda p, s: "%.1f" % self.measure_pa())
+        self.command("MEASure:PRESsure?", lambda p, s: f"{self.measure_pa():.1f}")
         self.command("UNIT:PRESsure", self._unit)
         self.command("UNIT:PRESsure?", lambda p, s: "PA")
 
@@ -104,7 +111,7 @@ class VirtualPressureSource(ScpiInstrument):
         return handler
 
     def _getter(self, key: str):  # type: ignore[no-untyped-def]
-        return lambda p, s: "%g" % self.settings[key]
+        return lambda p, s: f"{self.settings[key]:g}"
 
     def _outp(self, p: list[str], s: tuple[str, ...]) -> None:
         if not p:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Self
+
 from ..plant import Plant
 from .balance import VirtualBalance
 from .power_supply import VirtualPowerSupply
@@ -45,8 +47,9 @@ class VirtualRig:
         for srv in self.servers.values():
             srv.close()
 
-    def __enter__(self) -> VirtualRig:
-        return self.start()
+    def __enter__(self) -> Self:
+        self.start()
+        return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()

@@ -19,7 +19,7 @@ NO_ERROR = (0, "No error")
 
 class ScpiError(Exception):
     def __init__(self, code: int, message: str) -> None:
-        super().__init__("%d,%s" % (code, message))
+        super().__init__(f"{code},{message}")
         self.code = code
         self.message = message
 
@@ -55,7 +55,7 @@ def _keyword_regex(word: str) -> str:
     short = "".join(ch for ch in word if ch.isupper() or ch.isdigit() or ch == "*" or ch == "?")
     long = word.upper()
     alts = sorted({re.escape(short), re.escape(long)}, key=len, reverse=True)
-    body = "(?:%s)" % "|".join(alts)
+    body = "(?:{})".format("|".join(alts))
     if suffix:
         body += r"(\d*)"
     return body
@@ -72,7 +72,7 @@ def compile_header(pattern: str) -> re.Pattern[str]:
         opt, req = m.group(1), m.group(2)
         if opt is not None:
             kw = _keyword_regex(opt)
-            out.append("(?::%s)?" % kw if have_required else "(?:%s:)?" % kw)
+            out.append(f"(?::{kw})?" if have_required else f"(?:{kw}:)?")
         else:
             out.append((":" if have_required else "") + _keyword_regex(req))
             have_required = True
@@ -85,7 +85,7 @@ def split_units(message: str) -> list[str]:
     units: list[str] = []
     depth = 0
     quote = ""
-    cur = []
+    cur: list[str] = []
     for ch in message:
         if quote:
             if ch == quote:
@@ -108,7 +108,7 @@ def split_units(message: str) -> list[str]:
 def split_params(text: str) -> list[str]:
     params: list[str] = []
     depth = 0
-    cur = []
+    cur: list[str] = []
     for ch in text:
         if ch == "(":
             depth += 1

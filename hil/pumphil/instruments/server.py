@@ -14,7 +14,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, Self
 
 
 class Session:
@@ -49,11 +49,11 @@ class LineServer:
     @property
     def resource(self) -> str:
         """The VISA resource string for pyvisa-py."""
-        return "TCPIP::%s::%d::SOCKET" % (self.host, self.port)
+        return f"TCPIP::{self.host}::{self.port}::SOCKET"
 
     def start(self) -> LineServer:
         self._accept_thread = threading.Thread(
-            target=self._accept_loop, name="visa-%d" % self.port, daemon=True
+            target=self._accept_loop, name=f"visa-{self.port}", daemon=True
         )
         self._accept_thread.start()
         return self
@@ -75,8 +75,9 @@ class LineServer:
         for t in self._threads:
             t.join(timeout=2)
 
-    def __enter__(self) -> LineServer:
-        return self.start()
+    def __enter__(self) -> Self:
+        self.start()
+        return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()

@@ -16,7 +16,13 @@ from __future__ import annotations
 
 from ..drivers.channels import VALVES, ValveChannels
 from ..plant import Plant
-from .scpi import ScpiInstrument, data_out_of_range, missing_parameter, parse_channel_list, parse_float
+from .scpi import (
+    ScpiInstrument,
+    data_out_of_range,
+    missing_parameter,
+    parse_channel_list,
+    parse_float,
+)
 
 CHANNELS = range(101, 121)
 

@@ -6,4 +6,4 @@ Host-side typed Python (floats allowed; this is not firmware). See docs/emulator
 from .model import Plant, lowpass_gain, lowpass_lag_rad
 from .params import BatteryParams, CsfParams, PlantParams
 
-__all__ = ["Plant", "PlantParams", "CsfParams", "BatteryParams", "lowpass_gain", "lowpass_lag_rad"]
+__all__ = ["BatteryParams", "CsfParams", "Plant", "PlantParams", "lowpass_gain", "lowpass_lag_rad"]

@@ -17,6 +17,7 @@ seed and the same sequence of calls give the same numbers.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import threading
@@ -151,13 +152,12 @@ class Plant:
 
     def _check_time(self, t_ms: int) -> None:
         if t_ms < self._t0:
-            raise ValueError("plant time %d ms is before the last event at %d ms" % (t_ms, self._t0))
+            raise ValueError(f"plant time {t_ms} ms is before the last event at {self._t0} ms")
 
     def _settle(self, t_ms: int) -> None:
         """Close the current segment at t_ms (>= t0) and start a new one there."""
         self._check_time(t_ms)
-        if t_ms > self.now_ms:
-            self.now_ms = t_ms
+        self.now_ms = max(self.now_ms, t_ms)
         dt = t_ms - self._t0
         if dt == 0:
             return
@@ -203,10 +203,8 @@ class Plant:
             vol = p.stroke_nl * (1.0 + p.stroke_bias)
             if p.stroke_jitter:
                 vol *= 1.0 + self._rng_stroke.gauss(0.0, p.stroke_jitter)
-            if vol > self.reservoir_nl:
-                vol = self.reservoir_nl
-            if vol < 0.0:
-                vol = 0.0
+            vol = min(vol, self.reservoir_nl)
+            vol = max(vol, 0.0)
             self.reservoir_nl -= vol
             self.stroked_nl += vol
             self._pline0 += vol / p.compliance_nl_per_pa
@@ -290,8 +288,7 @@ class Plant:
         with self._lock:
             self._check_time(t_start_ms)
             t_last = t_start_ms + (n - 1) * period_ms if n > 0 else t_start_ms
-            if t_last > self.now_ms:
-                self.now_ms = t_last
+            self.now_ms = max(self.now_ms, t_last)
             tau = self._tau_ms
             t0 = self._t0
             bt = self._base_target
@@ -342,9 +339,9 @@ class Plant:
                     elif v >= hi:
                         v = hi - lsb
                     code = int((v - lo) / lsb)
-                    out[i] = int(round(lo + (code + 0.5) * lsb))
+                    out[i] = round(lo + (code + 0.5) * lsb)
                 else:
-                    out[i] = int(round(v))
+                    out[i] = round(v)
                 decay *= step_decay
                 t += period_ms
             self.samples_taken += n
@@ -481,13 +478,13 @@ class Plant:
         open-circuit voltage from the discharge curve."""
         with self._lock:
             if self.external_supply_mv is not None:
-                return int(round(self.external_supply_mv))
+                return round(self.external_supply_mv)
             pct = self.battery_percent()
             curve = self.params.battery.curve
-            for (p_hi, v_hi), (p_lo, v_lo) in zip(curve, curve[1:]):
+            for (p_hi, v_hi), (p_lo, v_lo) in itertools.pairwise(curve):
                 if pct >= p_lo:
-                    return int(round(v_lo + (v_hi - v_lo) * (pct - p_lo) / (p_hi - p_lo)))
-            return int(round(curve[-1][1]))
+                    return round(v_lo + (v_hi - v_lo) * (pct - p_lo) / (p_hi - p_lo))
+            return round(curve[-1][1])
 
     def current_ma(self) -> float:
         """Instantaneous board current at now_ms (what a bench supply measures): sleep current plus

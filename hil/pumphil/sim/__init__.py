@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 YAML_PATH = Path(__file__).with_name("rig.yaml")
-SIM_BACKEND = "%s@sim" % YAML_PATH
+SIM_BACKEND = f"{YAML_PATH}@sim"
 RESOURCES = {
     "psu": "TCPIP::192.168.10.11::5025::SOCKET",
     "balance": "TCPIP::192.168.10.12::8001::SOCKET",
