@@ -1,0 +1,207 @@
+# Pump facade: alarm actions (stop at once / continue / safe state), reservoir low and empty,
+# program changes at a stroke boundary, weekday profiles, bridge bolus, persistence seam.
+import sys
+
+import rx_helpers as RXH
+from pump_helpers import DAY, HOUR, MIN, MONDAY, kinds, programmed, run
+from pumpcore.pump import Pump
+
+
+def test_occlusion_stops_flow_at_once_and_cancels_bolus():
+    p = programmed(RXH.morphine_rx())
+    run(p, 2 * HOUR)
+    p.patient_bolus()
+    p.raise_alarm("occlusion")
+    assert p.state == "alarm_stop"
+    assert p.stop_mode == "immediate"                     # a fault stops mid-stroke
+    assert not p.motor_enabled()
+    assert p.status()["bolus"] is None
+    assert run(p, HOUR) == 0
+    assert p.patient_bolus()[0] == "not_running"
+    assert p.start() == ("not_allowed", None)
+    ev = kinds(p.pop_events())
+    assert ("bolus_cancelled", "patient") in ev
+    assert ("alarm_raised", "occlusion") in ev
+
+
+def test_alarm_stop_left_only_after_ack_and_condition_gone():
+    p = programmed(RXH.morphine_rx())
+    p.raise_alarm("occlusion")
+    assert p.ack("occlusion") == ("ok", None)
+    assert p.state == "alarm_stop"                         # condition still present
+    p.clear_condition("occlusion")
+    assert p.state == "stopped"                            # no auto-restart: a clinician starts
+    assert p.start() == ("ok", None)
+
+
+def test_ack_of_unknown_or_inactive_alarm_is_refused():
+    p = programmed(RXH.morphine_rx())
+    assert p.ack("nonsense")[0] == "unknown_alarm"
+    assert p.ack("occlusion")[0] == "unknown_alarm"
+    assert p.ack()[0] == "unknown_alarm"
+
+
+def test_dislodgement_continues_flow_but_blocks_boluses():
+    p = programmed(RXH.morphine_rx())
+    run(p, 2 * HOUR)
+    p.raise_alarm("dislodgement")
+    assert p.state == "running"
+    assert p.patient_bolus()[0] == "alarm"
+    p.ack()
+    assert p.patient_bolus()[0] == "alarm"                 # high and still present
+    assert run(p, HOUR) > 0
+
+
+def test_fail_safe_goes_to_safe_state_and_commit_leaves_it():
+    p = programmed(RXH.morphine_rx())
+    p.fail_safe("ZeroDivisionError")
+    assert p.state == "safe_state" and not p.motor_enabled()
+    assert p.stop_mode == "immediate"
+    assert p.start()[0] == "not_allowed"
+    code, review = p.stage(RXH.morphine_rx())
+    assert p.commit(review["checksum"])[0] == "ok"
+    assert p.state == "stopped"
+
+
+def test_reservoir_low_alerts_and_flow_continues_then_empty_stops():
+    rx = RXH.simple_rx(100000)                            # 100 uL/h
+    rx["reservoir"]["fill_nl"] = 2600000
+    rx["reservoir"]["low_alert_nl"] = 2000000
+    rx["reservoir"]["empty_nl"] = 500000
+    p = programmed(rx)                                    # priming took 150 uL: 2.45 mL left
+    assert p.status()["ms_to_low"] == (2450000 - 2000000) * 36000 // 1000
+    run(p, 5 * HOUR)
+    st = p.status()
+    assert st["state"] == "running"
+    assert [a[0] for a in st["alarms"]] == ["reservoir_low"]
+    run(p, 15 * HOUR)                                     # 19.5 h to the empty threshold
+    st = p.status()
+    assert st["state"] == "alarm_stop"
+    assert st["reservoir_nl"] == 500000
+    assert "reservoir_empty" in [a[0] for a in st["alarms"]]
+    assert p.refill(18000000)[0] == "ok"
+    p.ack()
+    assert p.state == "stopped"
+    assert p.start()[0] == "ok"
+
+
+def test_reservoir_times_recomputed_at_bolus_start():
+    p = programmed(RXH.morphine_rx())
+    run(p, 2 * HOUR)
+    before = p.status()["ms_to_empty"]
+    p.patient_bolus()
+    assert p.status()["ms_to_empty"] < before
+
+
+def test_commit_while_running_takes_effect_at_stroke_boundary():
+    p = programmed(RXH.simple_rx(10000))
+    run(p, 10 * MIN + 1)
+    pending_before = p.engine.acc()
+    assert pending_before > 0
+    code, review = p.stage(RXH.simple_rx(9900))   # a decrease: no titration interval
+    assert code == "ok", review
+    assert p.commit(review["checksum"])[0] == "ok"
+    st = p.status()
+    assert st["pending_program"] and st["basal_rate_nl_per_h"] == 10000
+    run(p, p.next_wake_ms())                              # exactly to the next stroke
+    st = p.status()
+    assert not st["pending_program"]
+    assert st["basal_rate_nl_per_h"] == 9900
+    assert ("program_active", None) in kinds(p.pop_events())
+
+
+def test_weekday_profiles_and_periodic_times():
+    p = programmed(RXH.flex_rx())                         # Monday: weekday steps
+    mon = run(p, DAY)
+    assert mon * 250 <= 8 * 20000 + 16 * 30000 + 20000 < mon * 250 + 250
+    run(p, 4 * DAY)                                       # Tue..Fri
+    sat_steps = RXH.flex_rx()["basal"]["days"]["sat"]
+    expected = 0
+    for i in range(len(sat_steps)):
+        end = sat_steps[i + 1][0] if i + 1 < len(sat_steps) else 1440
+        expected += sat_steps[i][1] * (end - sat_steps[i][0]) // 60
+    expected += 20000
+    acc = p.engine.acc()
+    sat = run(p, DAY)
+    got = sat * 250
+    assert abs(got - expected) < 250 + acc // 3600000 + 1
+
+
+def test_bridge_keeps_old_rate_until_new_admixture_reaches_tip():
+    rx = RXH.simple_rx(10000)
+    p = programmed(rx)
+    run(p, HOUR)
+    p.stop()
+    p.refill(18000000, new_admixture=True)
+    new = RXH.simple_rx(5000)
+    new["drugs"][0]["conc_ug_per_ml"] = 20000             # same daily dose, half the volume
+    code, review = p.stage(new)
+    assert code == "ok", review
+    bridge = review["bridge"]
+    assert bridge["volume_nl"] == 150000
+    assert bridge["duration_ms"] == 15 * HOUR             # 150 uL at the old 10 uL/h
+    assert p.commit(review["checksum"], bridge=True)[0] == "ok"
+    p.start()
+    assert p.status()["bridging"]
+    assert p.status()["basal_rate_nl_per_h"] == 10000
+    run(p, 15 * HOUR - 2 * MIN)
+    assert p.status()["bridging"]
+    run(p, 4 * MIN)
+    st = p.status()
+    assert not st["bridging"] and st["basal_rate_nl_per_h"] == 5000
+    # the patient received the OLD concentration at the old volume rate throughout the bridge:
+    # 24 h of 10 uL/h at 10 mg/mL == 2.4 mg/day, unchanged
+    assert abs(st["rolling_24h_ng"]["morphine"] - 16 * 10000 * 10) <= 250 * 20
+
+
+def test_snapshot_restore_round_trip_continues_identically():
+    p = programmed(RXH.morphine_rx())
+    run(p, 5 * HOUR + 17)
+    p.patient_bolus()
+    snap = p.snapshot()
+    q = Pump()
+    assert q.restore(snap) == "ok"
+    assert q.was_running()
+    assert q.boot(resume=True) == ("ok", None)
+    assert q.state == "running"
+    p.pop_events()
+    q.pop_events()
+    # the restored pump continues the same therapy (the active bolus was cancelled by the reset)
+    p.arbiter.cancel()
+    p._update_rate()
+    a = run(p, 10 * HOUR)
+    b = run(q, 10 * HOUR)
+    assert a == b
+    assert p.status()["rolling_24h_ng"] == q.status()["rolling_24h_ng"]
+    assert q.status()["patient_bolus"]["delivered"] == 1
+
+
+def test_corrupt_snapshot_is_refused_whole():
+    p = programmed(RXH.morphine_rx())
+    snap = p.snapshot()
+    for breaker in ("rx", "reservoir", "catheter", "v", "ledger"):
+        bad = dict(snap)
+        bad[breaker] = "garbage"
+        q = Pump()
+        assert q.restore(bad) == "state_corrupt", breaker
+        assert q.rx is None and q.state == "booting"
+    bad = dict(snap)
+    bad["rx"] = RXH.simple_rx(10000)                      # program does not match its checksum
+    assert Pump().restore(bad) == "state_corrupt"
+
+
+def test_steady_state_advance_does_not_allocate_on_micropython():
+    p = programmed(RXH.simple_rx(20000))
+    run(p, HOUR)
+    if sys.implementation.name != "micropython":
+        assert run(p, HOUR, chunk=45000) == 80
+        return
+    import micropython
+    strokes = 0
+    micropython.heap_lock()
+    try:
+        for _ in range(80):
+            strokes += p.advance(45000)                  # one stroke every 45 s at 20 uL/h
+    finally:
+        micropython.heap_unlock()
+    assert strokes == 80

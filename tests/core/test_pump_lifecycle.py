@@ -1,0 +1,192 @@
+# Pump facade: boot, programming transaction, start/stop/suspend/resume, priming, refill,
+# events without a row.
+import rx_helpers as RXH
+from pump_helpers import DAY, HOUR, MIN, MONDAY, kinds, programmed, run
+from pumpcore.pump import Pump
+
+
+def test_boot_then_start_refusals_name_what_is_missing():
+    p = Pump()
+    assert p.state == "booting"
+    assert p.start() == ("not_allowed", None)           # no row in booting
+    p.boot()
+    assert p.state == "stopped"
+    assert p.start() == ("no_program", None)
+    code, review = p.stage(RXH.morphine_rx())
+    assert p.commit(review["checksum"]) == ("ok", {"checksum": review["checksum"]})
+    assert p.start() == ("clock_not_set", None)
+    p.set_clock(MONDAY[0], MONDAY[1])
+    assert p.start() == ("not_primed", None)
+    assert p.state == "stopped"
+    assert p.motor_enabled() is False
+
+
+def test_failed_self_test_enters_safe_state_with_alarm():
+    p = Pump()
+    p.boot(self_test_ok=False)
+    assert p.state == "safe_state"
+    assert p.status()["alarms"][0][0] == "self_test"
+    assert p.start() == ("not_allowed", None)
+
+
+def test_commit_needs_staged_program_and_matching_checksum():
+    p = Pump()
+    p.boot()
+    assert p.commit("0" * 16)[0] == "nothing_staged"
+    code, review = p.stage(RXH.morphine_rx())
+    assert code == "ok"
+    assert p.commit("0123456789abcdef")[0] == "checksum_mismatch"
+    assert p.status()["program"] is None                 # refused: nothing changed
+    assert p.review() == ("ok", review)
+    assert p.commit(review["checksum"])[0] == "ok"
+    assert p.status()["program"] == review["checksum"]
+    assert p.review()[0] == "nothing_staged"             # staging consumed by the commit
+
+
+def test_hard_limit_breach_is_refused_at_stage_and_changes_nothing():
+    p = Pump()
+    p.boot()
+    rx = RXH.simple_rx(200000)                            # 200 uL/h x 10 mg/mL = 48 mg/day
+    code, data = p.stage(rx)
+    assert code == "hard_limit"
+    assert ["hard_limit", "drugs[0]"] in [[q[0], q[1].split(".")[0]] for q in data["problems"]] \
+        or data["problems"][0][0] == "hard_limit"
+    assert p.review()[0] == "nothing_staged"
+    assert p.status()["staged"] is None
+
+
+def test_soft_limit_breach_needs_confirmation():
+    p = Pump()
+    p.boot()
+    rx = RXH.simple_rx(90000)                             # 21.6 mg/day > 20 mg soft, < 30 mg hard
+    code, review = p.stage(rx)
+    assert code == "ok"
+    assert review["soft_breaches"] == ["morphine"]
+    assert p.commit(review["checksum"])[0] == "soft_limit_unconfirmed"
+    assert p.commit(review["checksum"], confirm_soft=True)[0] == "ok"
+
+
+def test_prime_fills_catheter_without_patient_dose_then_stops():
+    p = Pump()
+    p.boot()
+    code, review = p.stage(RXH.morphine_rx())
+    p.commit(review["checksum"])
+    assert p.prime(150000)[0] == "ok"
+    assert p.state == "priming"
+    assert p.motor_enabled()
+    strokes = run(p, 20 * MIN)
+    assert strokes == 600                                 # 150000 nL / 250 nL
+    assert p.state == "stopped"
+    st = p.status()
+    assert st["catheter_primed"] and st["catheter_fill_nl"] == 150000
+    assert st["rolling_24h_ng"]["morphine"] == 0          # priming volume is not patient dose
+    assert st["reservoir_nl"] == 18000000 - 150000
+
+
+def test_prime_refuses_absurd_volume():
+    p = Pump()
+    p.boot()
+    code, review = p.stage(RXH.morphine_rx())
+    p.commit(review["checksum"])
+    assert p.prime(0)[0] == "bad_value"
+    assert p.prime(10 ** 7)[0] == "bad_value"
+    assert p.prime("150")[0] == "bad_value"
+    assert p.state == "stopped"
+
+
+def test_start_stop_and_events_without_row():
+    p = programmed(RXH.simple_rx(10000))
+    assert p.state == "running"
+    assert p.start() == ("not_allowed", None)
+    assert p.resume() == ("not_allowed", None)
+    assert p.stop() == ("ok", None)
+    assert p.state == "stopped" and not p.motor_enabled()
+    assert p.stop_mode == "finish_stroke"
+    assert run(p, HOUR) == 0
+    assert p.suspend(10) == ("not_allowed", None)
+    ev = kinds(p.pop_events())
+    assert ("refused", "suspend") in ev
+
+
+def test_suspend_finishes_stroke_and_resumes_when_timer_expires():
+    p = programmed(RXH.simple_rx(30000))
+    assert p.suspend(0)[0] == "bad_value"
+    assert p.suspend(1441)[0] == "bad_value"
+    assert p.suspend(30) == ("ok", None)
+    assert p.state == "suspended"
+    assert p.stop_mode == "finish_stroke"                 # user suspend completes the stroke
+    assert run(p, 29 * MIN) == 0
+    assert p.state == "suspended"
+    assert 0 < p.next_wake_ms() <= MIN
+    run(p, MIN)
+    assert p.state == "running"
+    assert ("suspend_expired", None) in kinds(p.pop_events())
+
+
+def test_resume_early():
+    p = programmed(RXH.simple_rx(30000))
+    p.suspend(60)
+    assert p.resume() == ("ok", None)
+    assert p.state == "running"
+    assert run(p, HOUR) == 120                            # 30000 nL/h / 250
+
+
+def test_refill_sets_volume_and_restarts_lockout():
+    p = programmed(RXH.morphine_rx())
+    run(p, 2 * HOUR)
+    p.stop()
+    assert p.refill(25000000)[0] == "bad_value"           # above the 20 mL capacity
+    assert p.refill(19000000) == ("ok", None)
+    assert p.status()["reservoir_nl"] == 19000000
+    assert p.status()["lockout_remaining_ms"] == HOUR
+    p.start()
+    assert p.patient_bolus()[0] == "lockout"
+
+
+def test_refill_with_new_admixture_requires_a_new_program():
+    p = programmed(RXH.morphine_rx())
+    p.stop()
+    assert p.refill(18000000, new_admixture=True)[0] == "ok"
+    assert p.start() == ("program_required", None)
+    rx = RXH.morphine_rx()
+    rx["drugs"][0]["conc_ug_per_ml"] = 20000
+    rx["basal"]["steps"] = [[0, 10000], [480, 15000]]
+    rx["periodic"][0]["volume_nl"] = 12500
+    rx["patient"]["volume_nl"] = 5000
+    code, review = p.stage(rx)
+    assert code == "ok", review
+    assert review["bridge"] is not None                   # the catheter holds the old admixture
+    assert review["bridge"]["volume_nl"] == 150000
+    assert p.commit(review["checksum"])[0] == "ok"
+    assert p.start() == ("ok", None)
+
+
+def test_wall_clock_changes_do_not_shorten_lockout():
+    p = programmed(RXH.morphine_rx())
+    run(p, 2 * HOUR)
+    assert p.patient_bolus()[0] == "ok"
+    run(p, 10 * MIN)
+    p.set_clock(MONDAY[0] + 3, 0)                         # three days later on the wall clock
+    assert p.patient_bolus()[0] == "lockout"
+    assert p.status()["lockout_remaining_ms"] == 50 * MIN
+
+
+def test_every_event_is_logged_with_time_and_sequence():
+    p = programmed(RXH.morphine_rx())
+    p.stop()
+    p.start()
+    ev = p.pop_events()
+    seqs = [e["seq"] for e in ev]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    for e in ev:
+        assert e["day"] == MONDAY[0] and e["ms"] == 0
+    assert p.pop_events() == []
+
+
+def test_day_of_delivery_matches_schedule_integral_exactly():
+    # morphine_rx: 20 uL/h 00-08, 30 uL/h 08-24, periodic 25 uL at 06:00 and 18:00
+    p = programmed(RXH.morphine_rx())
+    strokes = run(p, DAY, chunk=7 * MIN + 13)
+    expected_nl = 8 * 20000 + 16 * 30000 + 2 * 25000
+    assert strokes * 250 <= expected_nl < strokes * 250 + 250
+    assert p.status()["rolling_24h_ng"]["morphine"] == expected_nl * 10000 // 1000
