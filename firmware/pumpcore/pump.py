@@ -82,6 +82,10 @@ class Pump:
         # counters (clinician reports: myPTM-style)
         self.strokes_total = 0
         self.delivered_nl_total = 0    # nL that left the pump (can exceed 2**30 after years: event use)
+        # cumulative amount per slot that left the catheter tip: whole µg + ng remainder (< 1000),
+        # so the counters stay small ints for any realistic service life
+        self.delivered_ug = [0] * MAX_SLOTS
+        self._delivered_ng = [0] * MAX_SLOTS
         self.pb_requested = 0
         self.pb_delivered = 0
         self.pb_denied = {}
@@ -184,6 +188,11 @@ class Pump:
         for d in range(MAX_SLOTS):
             if out[d]:
                 self.ledger.add(d, out[d])
+                ng = self._delivered_ng[d] + out[d]
+                if ng >= 1000:
+                    self.delivered_ug[d] += ng // 1000
+                    ng = ng % 1000
+                self._delivered_ng[d] = ng
         if res.level() != self._res_level:
             self._reservoir_check()
         if self._pending is not None or self._bridge is not None:
@@ -436,9 +445,11 @@ class Pump:
     def status(self):
         res = self.reservoir
         ledger = {}
+        delivered = {}
         for d in range(MAX_SLOTS):
             if self.slot_names[d] is not None:
                 ledger[self.slot_names[d]] = self.ledger.total(d)
+                delivered[self.slot_names[d]] = [self.delivered_ug[d], self._delivered_ng[d]]
         active = self.arbiter.active
         return {
             "state": self.state,
@@ -463,6 +474,7 @@ class Pump:
             "strokes": self.strokes_total,
             "delivered_nl": self.delivered_nl_total,
             "rolling_24h_ng": ledger,
+            "delivered_drug": delivered,     # {name: [µg, ng remainder]} cumulative at the tip
             "alarms": self.alarms.active(),
             "sounding": self.alarms.sounding(self.now_s()),
             "patient_bolus": {"requested": self.pb_requested, "delivered": self.pb_delivered,
@@ -508,7 +520,8 @@ class Pump:
             "history": self.history.snapshot(),
             "alarms": self.alarms.snapshot(),
             "counters": [self.strokes_total, self.delivered_nl_total, self.pb_requested,
-                         self.pb_delivered, dict(self.pb_denied)],
+                         self.pb_delivered, dict(self.pb_denied), list(self.delivered_ug),
+                         list(self._delivered_ng)],
         }
 
     def restore(self, snap):
@@ -560,6 +573,9 @@ class Pump:
         self.strokes_total, self.delivered_nl_total, self.pb_requested, self.pb_delivered = c[:4]
         for k in c[4]:
             self.pb_denied[k] = c[4][k]
+        for d in range(MAX_SLOTS):
+            self.delivered_ug[d] = c[5][d]
+            self._delivered_ng[d] = c[6][d]
         self.needs_program = bool(snap["needs_program"])
         self.rx = rx
         self.rx_review = review

@@ -190,3 +190,5 @@ def test_day_of_delivery_matches_schedule_integral_exactly():
     expected_nl = 8 * 20000 + 16 * 30000 + 2 * 25000
     assert strokes * 250 <= expected_nl < strokes * 250 + 250
     assert p.status()["rolling_24h_ng"]["morphine"] == expected_nl * 10000 // 1000
+    ug, ng = p.status()["delivered_drug"]["morphine"]
+    assert ug * 1000 + ng == expected_nl * 10000 // 1000
