@@ -301,3 +301,27 @@ def test_csf_settings_move_baseline_and_heart_rate() -> None:
     plant.set_csf(0, baseline_pa=1500.0, cardiac_hz=2.0, respiratory_amplitude_pa=0.0)
     assert tone_amplitude(plant, 10_000, 2.0, 20) == pytest.approx(150 * lowpass_gain(2.0, 0.3), rel=0.02)
     assert plant.csf_at_tip_pa(10_000) == pytest.approx(1500.0 + 150 * math.sin(2 * math.pi * 20))
+
+
+def test_capture_matches_the_closed_form_and_fills_arrays() -> None:
+    from array import array
+
+    for fault in (None, "partial", "complete", "dislodge", "leak"):
+        plant = Plant(2, quiet_params())
+        if fault in ("partial", "complete"):
+            plant.occlude(fault, t_ms=500)
+        elif fault == "dislodge":
+            plant.dislodge(t_ms=500)
+        elif fault == "leak":
+            plant.leak(t_ms=500)
+        plant.stroke(1_000)
+        buf = array("i", [0] * 50)
+        plant.capture(1_040, 40, buf, 50)
+        for i in range(50):
+            assert abs(buf[i] - plant.line_pressure_pa(1_040 + 40 * i)) <= 0.5 + 1e-9, (fault, i)
+    # with the ADC on, readings sit within half a code of the truth (no noise, no drift)
+    plant = Plant(2, PlantParams(noise_sigma_pa=0.0, drift_step_sigma_pa=0.0))
+    buf = array("i", [0] * 100)
+    plant.capture(0, 40, buf, 100)
+    for i in range(100):
+        assert abs(buf[i] - plant.line_pressure_pa(40 * i)) <= 40_000 / 4096 / 2 + 0.5

@@ -17,6 +17,7 @@ seed and the same sequence of calls give the same numbers.
 
 from __future__ import annotations
 
+import cmath
 import itertools
 import math
 import random
@@ -243,6 +244,17 @@ class Plant:
         f = (t_ms - i * knot_ms) / knot_ms
         return knots[i] + (knots[i + 1] - knots[i]) * f
 
+    def _adc_levels(self) -> list[int]:
+        """Integer Pa reported for each ADC code (the code's centre), built once."""
+        levels = getattr(self, "_levels", None)
+        if levels is None:
+            p = self.params
+            count = 1 << p.adc_bits
+            lsb = (p.adc_max_pa - p.adc_min_pa) / count
+            levels = [round(p.adc_min_pa + (c + 0.5) * lsb) for c in range(count)]
+            self._levels: list[int] = levels
+        return levels
+
     def line_pressure_pa(self, t_ms: int) -> float:
         """Noise-free pressure at the pump-outlet sensor (Pa): filtered CSF + line over-pressure."""
         with self._lock:
@@ -303,47 +315,49 @@ class Plant:
             stride = self._rng_noise.getrandbits(_NOISE_TABLE_BITS - 1) * 2 + 1  # odd: full cycle
             bits = p.adc_bits
             lo = p.adc_min_pa
-            hi = p.adc_max_pa
-            lsb = (hi - lo) / (1 << bits) if bits else 0.0
             exp = math.exp
-            sin = math.sin
-            drift_at = self._drift_at
             if tau == INF:
                 step_decay = 1.0
                 decay = 1.0
             else:
                 step_decay = exp(-period_ms / tau)
                 decay = exp(-(t_start_ms - t0) / tau)
+            # the two tones as rotating phasors: one complex multiply per sample and tone
+            zc = cmath.exp(1j * (w_c * t_start_ms - lag_c)) * amp_c
+            rc = cmath.exp(1j * w_c * period_ms)
+            zr = cmath.exp(1j * (w_r * t_start_ms - lag_r)) * amp_r
+            rr = cmath.exp(1j * w_r * period_ms)
             # drift is piecewise linear between knots: one linear piece per capture when it fits
+            drift_at = self._drift_at
             knot_ms = p.drift_knot_ms
             piecewise = t_start_ms // knot_ms != t_last // knot_ms
             drift = drift_at(t_start_ms)
             drift_step = 0.0 if piecewise or n < 2 else (drift_at(t_last) - drift) / (n - 1)
+            a = dbase + pline0
+            if bits:
+                levels = self._adc_levels()
+                top = len(levels) - 1
+                inv_lsb = len(levels) / (p.adc_max_pa - lo)
             t = t_start_ms
             for i in range(n):
                 if piecewise:
                     drift = drift_at(t)
-                v = (
-                    bt
-                    + (dbase + pline0) * decay
-                    + amp_c * sin(w_c * t - lag_c)
-                    + amp_r * sin(w_r * t - lag_r)
-                    + drift
-                    + sigma * noise[pos]
-                )
+                    t += period_ms
+                v = bt + a * decay + zc.imag + zr.imag + drift + sigma * noise[pos]
+                zc *= rc
+                zr *= rr
+                decay *= step_decay
                 drift += drift_step
                 pos = (pos + stride) & mask
                 if bits:
-                    if v < lo:
-                        v = lo
-                    elif v >= hi:
-                        v = hi - lsb
-                    code = int((v - lo) / lsb)
-                    out[i] = round(lo + (code + 0.5) * lsb)
+                    code = int((v - lo) * inv_lsb)
+                    if code < 0:
+                        code = 0
+                    elif code > top:
+                        code = top
+                    out[i] = levels[code]
                 else:
                     out[i] = round(v)
-                decay *= step_decay
-                t += period_ms
             self.samples_taken += n
             if self.powered and self.external_supply_mv is None:
                 self._used_uc += n * p.battery.sample_charge_uc
