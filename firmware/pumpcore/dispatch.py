@@ -32,7 +32,7 @@ COMMANDS = {
     "hello": ((), False, {}),                # unauthenticated (also accepted with any role's tag)
     "status": ((C, P, R), False, {}),
     "log": ((C, R), False, {"since": ("int", False), "limit": ("int", False)}),
-    "review": ((C,), False, {}),
+    "review": ((C,), False, {"changes_offset": ("int", False)}),
     "stage": ((C,), True, {"rx": ("obj", True)}),
     "stage_chunk": ((C,), True, {"index": ("int", True), "count": ("int", True),
                                  "text": ("str", True)}),
@@ -197,22 +197,51 @@ class Dispatcher:
         if not isinstance(data, dict):
             data = {} if data is None else {"value": data}
         try:
-            if code == reasons.OK:
-                line = wire.ok_line(req_id, data)
-            else:
-                msg = data.get("msg")
-                extra = {}
-                for k in data:
-                    if k != "msg":
-                        extra[k] = data[k]
-                line = wire.error_line(req_id, code, msg if isinstance(msg, str) else code, extra)
+            line = self._build(req_id, code, data)
+            if len(line) > wire.MAX_LINE:
+                # long lists are paged: "changes" (review; more via review changes_offset) and
+                # "problems" (refusals); "<key>_total" tells the host how many there are
+                key = "changes" if code == reasons.OK else "problems"
+                line = self._trimmed(req_id, code, data, key)
         except wire.WireError as e:
             return self._safe_error(req_id, reasons.INTERNAL_ERROR,
                                     "result of %s not encodable: %s" % (code, e.msg))
-        if len(line) > wire.MAX_LINE:
+        if line is None or len(line) > wire.MAX_LINE:
             return self._safe_error(req_id, reasons.INTERNAL_ERROR,
                                     "result of %s too long for one line" % code)
         return line
+
+    def _build(self, req_id, code, data):
+        if code == reasons.OK:
+            return wire.ok_line(req_id, data)
+        msg = data.get("msg")
+        extra = {}
+        for k in data:
+            if k != "msg":
+                extra[k] = data[k]
+        return wire.error_line(req_id, code, msg if isinstance(msg, str) else code, extra)
+
+    def _trimmed(self, req_id, code, data, key):
+        items = data.get(key)
+        if not isinstance(items, list):
+            return None
+        off = data.get(key + "_offset", 0)
+        d = {}
+        for k in data:
+            d[k] = data[k]
+        d[key] = []
+        d[key + "_total"] = off + len(items)
+        d[key + "_offset"] = off
+        budget = wire.MAX_LINE - len(self._build(req_id, code, d)) - 2
+        keep = []
+        for item in items:
+            n = len(wire.encode(item)) + 1
+            if n > budget:
+                break
+            budget -= n
+            keep.append(item)
+        d[key] = keep
+        return self._build(req_id, code, d)
 
     def _remember(self, req_id, signed, resp):
         self._cache.append((req_id, signed, resp))
@@ -233,7 +262,19 @@ class Dispatcher:
         if cmd == "log":
             return reasons.OK, self._log_reply(a.get("since", 0), a.get("limit", LOG_SIZE))
         if cmd == "review":
-            return p.review()
+            code, data = p.review()
+            off = a.get("changes_offset", 0)
+            if code == reasons.OK and isinstance(data, dict) and off \
+                    and isinstance(data.get("changes"), list):
+                if off < 0:
+                    return reasons.BAD_ARGS, {"msg": "changes_offset must be >= 0"}
+                page = {}
+                for k in data:
+                    page[k] = data[k]
+                page["changes"] = data["changes"][off:]
+                page["changes_offset"] = off
+                return code, page
+            return code, data
         if cmd == "stage":
             return p.stage(a["rx"])
         if cmd == "stage_chunk":
@@ -301,6 +342,11 @@ class Dispatcher:
 
     def _record(self, entry):
         # Protocol-side log entry: becomes an event line, a `log` entry and a security-log record.
+        # "up_s" (pump uptime, when the pump offers now_s()) timestamps it; the shell adds more.
+        try:
+            entry["up_s"] = self.pump.now_s()
+        except Exception:
+            pass
         self._pending.append(entry)
         self._security.append(entry)
         if len(self._pending) > LOG_SIZE:

@@ -200,6 +200,10 @@ def _ug(ng: int) -> str:
     return f"{Decimal(ng) / 1000:f}"
 
 
+def _val(v: Any) -> str:
+    return "None" if v is None else (v if isinstance(v, str) else json.dumps(v))
+
+
 def format_review(review: dict[str, Any]) -> str:
     """Human text of the pump's review (daily dose per drug, soft breaches, changes)."""
     lines = ["Pump review (nothing changes until --confirm):"]
@@ -222,7 +226,11 @@ def format_review(review: dict[str, Any]) -> str:
             ch = review[key]
             items = ch if isinstance(ch, list) else [ch]
             for c in items:
-                lines.append(f"    {json.dumps(c, sort_keys=True)}")
+                if isinstance(c, list) and len(c) == 3 and isinstance(c[0], str):
+                    # [field, old, new] as the pump reports them (wire units)
+                    lines.append(f"    {c[0]}: {_val(c[1])} -> {_val(c[2])}")
+                else:
+                    lines.append(f"    {json.dumps(c, sort_keys=True)}")
     shown = {"daily_ng", "soft_breaches", "bridge", "changes", "diff", "checksum"}
     for k in sorted(review):
         if k not in shown:
@@ -275,10 +283,9 @@ def _run(args: argparse.Namespace) -> int:
         if cmd == "status":
             _emit(args, c.status())
         elif cmd == "program":
-            rx = prescription_file.load(args.file)
-            res = _program(args, c, rx)
+            result = _program(args, c, prescription_file.load(args.file))
             if args.json:
-                _emit(args, res)
+                _emit(args, result)
         elif cmd == "start":
             _emit(args, c.start(), "started")
         elif cmd == "stop":
@@ -297,12 +304,12 @@ def _run(args: argparse.Namespace) -> int:
             _emit(args, c.prime(_exact(args.volume_ul, 1000, "--volume-ul")), "priming")
         elif cmd == "refill":
             fill = _exact(args.fill_ml, 10 ** 6, "--fill-ml")
-            rx = prescription_file.load(args.prescription) if args.prescription else None
-            res: dict[str, Any] = {"refill": c.refill(fill, new_admixture=rx is not None)}
+            new_rx = prescription_file.load(args.prescription) if args.prescription else None
+            res: dict[str, Any] = {"refill": c.refill(fill, new_admixture=new_rx is not None)}
             if not args.json:
                 print(f"refill of {args.fill_ml} mL recorded")
-            if rx is not None:
-                res.update(_program(args, c, rx))
+            if new_rx is not None:
+                res.update(_program(args, c, new_rx))
             if args.json:
                 _emit(args, res)
         elif cmd == "ack":
@@ -321,8 +328,11 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _print_log(args: argparse.Namespace, entries: list[list[Any]]) -> None:
+    # "log_seq" is the protocol log's sequence number (what --since takes); pump entries carry
+    # their own "seq" (the pump's event counter) among their fields.
     if args.json or args.format == "json":
-        sys.stdout.write(json.dumps([{"seq": s, **e} for s, e in entries], sort_keys=True) + "\n")
+        sys.stdout.write(json.dumps([{"log_seq": s, **e} for s, e in entries], sort_keys=True)
+                         + "\n")
         return
     keys: list[str] = []
     for _, e in entries:
@@ -330,10 +340,10 @@ def _print_log(args: argparse.Namespace, entries: list[list[Any]]) -> None:
             if k not in keys:
                 keys.append(k)
     w = csv.writer(sys.stdout, lineterminator="\n")
-    w.writerow(["seq", *keys])
+    w.writerow(["log_seq", *keys])
     for s, e in entries:
-        w.writerow([s, *(e.get(k, "") if not isinstance(e.get(k), (dict, list))
-                         else json.dumps(e.get(k)) for k in keys)])
+        w.writerow([s, *(json.dumps(e[k]) if isinstance(e.get(k), (dict, list))
+                         else e.get(k, "") for k in keys)])
 
 
 def _monitor(args: argparse.Namespace, c: PumpClient) -> None:

@@ -242,9 +242,9 @@ class PumpClient:
         allowed = COMMANDS[cmd][0] if cmd in COMMANDS else ("clinician",)
         if role is not None:
             return role
-        have = self.keyset.roles() if self.keyset else []
-        if self.role is not None and (self.role in allowed or not have):
+        if self.role is not None:   # an explicit role is used as is (the pump decides)
             return self.role
+        have = self.keyset.roles() if self.keyset else []
         for r in allowed:
             if r in have:
                 return r
@@ -401,7 +401,7 @@ class PumpClient:
                                                     wire.MAX_COUNTER, "stage", {"rx": rx}),
                                   "0" * wire.TAG_HEX)
         if len(probe) <= wire.MAX_LINE:
-            return self.request("stage", {"rx": rx})
+            return self._all_changes(self.request("stage", {"rx": rx}))
         text = wire.encode(rx)
         for count in range(2, 17):
             size = -(-len(text) // count)
@@ -416,10 +416,30 @@ class PumpClient:
         data: dict[str, Any] = {}
         for i, part in enumerate(parts):
             data = self.request("stage_chunk", {"index": i, "count": count, "text": part})
-        return data
+        return self._all_changes(data)
 
     def review(self) -> dict[str, Any]:
-        return self.request("review")
+        """The staged program's review, with every page of "changes" fetched."""
+        return self._all_changes(self.request("review"))
+
+    def _all_changes(self, review: dict[str, Any]) -> dict[str, Any]:
+        # the pump pages a long "changes" list (docs/protocol.md "Long results")
+        changes = review.get("changes")
+        total = review.get("changes_total")
+        if not isinstance(changes, list) or not isinstance(total, int):
+            return review
+        changes = list(changes)
+        while len(changes) < total:
+            page = self.request("review", {"changes_offset": len(changes)})
+            more = page.get("changes") or []
+            if page.get("checksum") != review.get("checksum") or not more:
+                raise ProtocolError("review changed while paging", reasons.BAD_FRAME)
+            changes.extend(more)
+        out = dict(review)
+        out["changes"] = changes
+        out.pop("changes_total", None)
+        out.pop("changes_offset", None)
+        return out
 
     def commit(self, checksum: str, confirm_soft: bool = False,
                bridge: bool = False) -> dict[str, Any]:

@@ -206,3 +206,29 @@ def test_pump_exception_becomes_internal_error():
     lines = d.event_lines()       # pop_events raising: own entries still come out, no raise
     assert len(lines) == 1 and reply(lines[0])[2]["result"] == reasons.INTERNAL_ERROR
     assert len(COMMANDS) >= 16
+
+
+def test_long_review_and_problem_lists_are_paged():
+    d, pump, _ = make()
+    s = Signer()
+    changes = [["basal.days.mon[%d].rate" % i, None, 1000000 + i] for i in range(200)]
+    pump.review = lambda: (reasons.OK, {"checksum": "c1", "changes": changes})
+    first = d.handle_line(s.line("review"))
+    assert len(first) <= wire.MAX_LINE
+    data = expect_ok(first)
+    assert data["changes_total"] == 200 and data["changes_offset"] == 0
+    got = list(data["changes"])
+    assert 0 < len(got) < 200
+    while len(got) < 200:
+        page = expect_ok(d.handle_line(s.line("review", {"changes_offset": len(got)})))
+        assert page["changes_offset"] == len(got) and page["checksum"] == "c1"
+        assert page["changes"]
+        got.extend(page["changes"])
+    assert got == changes
+    expect_error(d.handle_line(s.line("review", {"changes_offset": -1})), reasons.BAD_ARGS)
+    problems = [[reasons.RATE_RANGE, "basal.days.tue[%d].rate" % i] for i in range(300)]
+    pump.stage = lambda rx: (reasons.RATE_RANGE, {"problems": problems})
+    r = d.handle_line(s.line("stage", {"rx": {}}))
+    assert len(r) <= wire.MAX_LINE
+    data = expect_error(r, reasons.RATE_RANGE)
+    assert data["problems_total"] == 300 and data["problems"] == problems[:len(data["problems"])]

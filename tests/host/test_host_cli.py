@@ -1,0 +1,166 @@
+"""The `itpump` CLI: real main(argv), real PumpClient, TCP transport, the real pumpcore Pump."""
+
+from __future__ import annotations
+
+import json
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pump_server import PumpServer
+
+from pumpcore.pump import Pump
+from pumphost import cli, keys
+
+DATA = Path(__file__).parent / "data"
+RX_FILE = str(DATA / "morphine.toml")
+
+
+@pytest.fixture
+def real(keyset: keys.KeySet) -> Iterator[PumpServer]:
+    pump = Pump()
+    assert pump.boot()[0] == "ok"
+    with PumpServer(keyset, pump=pump) as s:
+        yield s
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_version_and_hello(real: PumpServer, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "version")
+    assert code == 0 and out.startswith("itpump host ")
+    code, out, _ = run(capsys, "--port", real.url, "--json", "version")
+    info = json.loads(out)
+    assert code == 0 and info["pump"]["device_id"] == "TESTPUMP01"
+    assert info["pump"]["protocol"] == 1
+
+
+def test_no_port_is_usage_error(itpump_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "status")
+    assert code == cli.EXIT_USAGE and err.startswith("error: usage: no port")
+
+
+def test_program_review_then_confirm(real: PumpServer, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--port", real.url, "set-clock", "2026-11-24T08:00")
+    assert code == 0 and real.pump.status()["clock"] == [9824, 28800000]
+    code, out, err = run(capsys, "--port", real.url, "program", RX_FILE)
+    assert code == 0, err
+    assert "morphine: 7300 ug/day" in out and "not committed" in out
+    assert "changes versus the current program" in out
+    assert "basal.steps[1].rate: None -> 30000" in out
+    assert real.pump.status()["program"] is None
+    code, out, err = run(capsys, "--port", real.url, "--json", "program", RX_FILE, "--confirm")
+    res = json.loads(out)
+    assert code == 0 and res["committed"] and res["review"]["daily_ng"] == {"morphine": 7300000}
+    assert real.pump.status()["program"] == res["review"]["checksum"]
+
+
+def test_therapy_flow_and_refusals(real: PumpServer, capsys: pytest.CaptureFixture[str]) -> None:
+    url = real.url
+    assert run(capsys, "--port", url, "set-clock")[0] == 0
+    assert run(capsys, "--port", url, "program", RX_FILE, "--confirm")[0] == 0
+    code, _, err = run(capsys, "--port", url, "patient-bolus")
+    assert code == cli.EXIT_REFUSED and err.startswith("error: not_running: ")
+    assert err.count("\n") == 1
+    assert run(capsys, "--port", url, "prime", "--volume-ul", "150")[0] == 0
+    with real.lock:
+        for _ in range(20):
+            real.pump.advance(60000)
+    code, out, err = run(capsys, "--port", url, "start")
+    assert code == 0, err
+    code, _, err = run(capsys, "--port", url, "patient-bolus")
+    assert code == cli.EXIT_REFUSED and err.startswith("error: lockout: ")  # after programming
+    with real.lock:
+        for _ in range(61):
+            real.pump.advance(60000)
+    code, _, err = run(capsys, "--port", url, "patient-bolus")
+    assert code == 0, err
+    code, _, err = run(capsys, "--port", url, "patient-bolus")
+    assert code == cli.EXIT_REFUSED and err.startswith("error: bolus_active: ")
+    code, out, _ = run(capsys, "--port", url, "--json", "status")
+    st = json.loads(out)
+    assert st["state"] == "running" and st["patient_bolus"]["delivered"] == 1
+    assert run(capsys, "--port", url, "suspend", "--minutes", "5")[0] == 0
+    assert run(capsys, "--port", url, "resume")[0] == 0
+    code, _, err = run(capsys, "--port", url, "bolus", "--volume-ul", "0.0001",
+                       "--duration-min", "1")
+    assert code == cli.EXIT_USAGE and "too many decimals" in err
+    assert run(capsys, "--port", url, "stop")[0] == 0
+    assert real.pump.status()["state"] == "stopped"
+    code, out, _ = run(capsys, "--port", url, "log", "--format", "json")
+    entries = json.loads(out)
+    kinds = [e["kind"] for e in entries]
+    assert code == 0 and "command" in kinds and "state" in kinds
+    code, out, _ = run(capsys, "--port", url, "log", "--since", str(entries[-2]["log_seq"]))
+    lines = out.strip().splitlines()
+    assert lines[0].startswith("log_seq,") and len(lines) == 2
+    assert lines[1].startswith(str(entries[-1]["log_seq"]) + ",")
+
+
+def test_key_problems_exit_codes(real: PumpServer, keyset: keys.KeySet, tmp_path: Path,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    wrong = keys.generate(keyset.device_id)
+    path = keys.save(wrong, tmp_path / "wrong.json")
+    code, _, err = run(capsys, "--port", real.url, "--key-file", str(path), "status")
+    assert code == cli.EXIT_AUTH and err.startswith("error: bad_tag: ")
+    code, _, err = run(capsys, "--port", real.url, "--role", "patient", "start")
+    assert code == cli.EXIT_AUTH and err.startswith("error: role_forbidden: ")
+    code, _, err = run(capsys, "--port", real.url, "--key-file", str(tmp_path / "no.json"),
+                       "status")
+    assert code == cli.EXIT_FILE and err.startswith("error: key_file: ")
+    code, _, err = run(capsys, "--port", real.url, "program", str(tmp_path / "no.toml"))
+    assert code == cli.EXIT_FILE and err.startswith("error: prescription: ")
+
+
+def test_keys_generate_and_show(itpump_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "keys", "generate", "--device-id", "PICO42")
+    path = itpump_home / "keys" / "PICO42.json"
+    assert code == 0 and str(path) in out and stat.S_IMODE(path.stat().st_mode) == 0o600
+    code, _, err = run(capsys, "keys", "generate", "--device-id", "PICO42")
+    assert code == cli.EXIT_FILE and "exists" in err
+    code, out, _ = run(capsys, "keys", "show", "--device-id", "PICO42", "--json")
+    shown = json.loads(out)
+    ks = keys.load(path)
+    assert shown["device_id"] == "PICO42" and set(shown["fingerprints"]) == set(ks.roles())
+    assert all(ks.keys[r].hex() not in out for r in ks.roles())   # never prints the secret
+    out_path = itpump_home / "p.json"
+    code, _, _ = run(capsys, "keys", "generate", "--device-id", "P2", "--out", str(out_path),
+                     "--roles", "patient")
+    assert code == 0 and keys.load(out_path).roles() == ["patient"]
+
+
+def test_monitor_prints_status_and_events(real: PumpServer,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    real.pump.raise_alarm(real.pump.alarms.active()[0] if real.pump.alarms.active()
+                          else "occlusion")
+    code, out, err = run(capsys, "--port", real.url, "--json", "monitor", "--interval", "0.2",
+                         "--duration", "0.5")
+    assert code == 0, err
+    objs = [json.loads(ln) for ln in out.strip().splitlines()]
+    statuses = [o["status"] for o in objs if "status" in o]
+    events = [o["event"] for o in objs if "event" in o]
+    assert len(statuses) >= 2 and statuses[0]["alarms"]
+    assert any(e.get("kind") in ("alarm", "state") for e in events)
+
+
+def test_emulate_hook_stub(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "emulate")
+    assert code == 2 and "not yet available" in err
+
+
+def test_help_texts(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out, _ = capsys.readouterr()
+    for word in ["status", "program", "patient-bolus", "monitor", "set-clock", "keys",
+                 "ITPUMP_PORT", "Exit status"]:
+        assert word in out
+    with pytest.raises(SystemExit):
+        cli.main(["program", "--help"])
+    out, _ = capsys.readouterr()
+    assert "--confirm" in out and "review" in out
