@@ -280,3 +280,28 @@ def test_balance_sir_streams_until_next_command() -> None:
         except TimeoutError:
             pass
         assert b"S " not in tail  # the stream stopped
+
+
+def test_standalone_instruments_serve_a_running_plant() -> None:
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pumphil.instruments", "--stroke-every", "0.1", "--duration", "20"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        res = dict(proc.stdout.readline().split() for _ in range(4))
+        assert set(res) == {"psu", "balance", "pressure", "switch"}
+        port = int(res["balance"].split("::")[2])
+        time.sleep(1.0)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            reply = _talk(s, b"SI\r\n", b"\r\n").decode().strip()
+        m = WEIGHT_RE.match(reply)
+        assert m is not None and float(m.group(2)) > 0.001  # > 4 strokes of 0.25 mg arrived
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
