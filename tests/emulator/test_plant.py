@@ -254,7 +254,8 @@ def test_battery_drains_per_stroke_wake_sample_and_sleep() -> None:
     assert before - plant.battery_percent() == pytest.approx(used, rel=1e-6)
     before = plant.battery_percent()
     plant.wake(3_600_000)
-    plant.capture(3_600_000, 40, [0] * 10, 10)  # last sample at +360 ms: sleep current meanwhile
+    plant.capture(3_600_000, 40, [0] * 10, 10)
+    plant.advance_to(3_600_360)  # time passes over the capture: sleep current meanwhile
     sleep_uc = b.sleep_current_ua * 0.36
     used = 100 * (b.wake_current_ma * b.wake_duration_ms + 10 * b.sample_charge_uc + sleep_uc) / cap_uc
     assert before - plant.battery_percent() == pytest.approx(used, rel=1e-6)

@@ -69,7 +69,6 @@ class Plant:
         self._rng_noise = random.Random(master.getrandbits(64))
         self._rng_drift = random.Random(master.getrandbits(64))
         self._noise = [self._rng_noise.gauss(0.0, 1.0) for _ in range(_NOISE_TABLE_SIZE)]
-        self._noise_pos = 0
         self._drift_knots: list[float] = [0.0]
         self.now_ms = 0
         # mechanics
@@ -295,12 +294,12 @@ class Plant:
         The batch form the board uses for a sensing window (100 samples at 40 ms) or a
         stroke-response capture (50 samples at 40 ms): one call, closed-form per sample.
         Samples at or after a later event are evaluated with the current segment, so the caller
-        must capture only up to its next event (the board knows it)."""
+        must capture only up to its next event (the board knows it). A capture is a query: it
+        does not move plant time (now_ms); only events and advance_to do."""
         p = self.params
         with self._lock:
             self._check_time(t_start_ms)
             t_last = t_start_ms + (n - 1) * period_ms if n > 0 else t_start_ms
-            self.now_ms = max(self.now_ms, t_last)
             tau = self._tau_ms
             t0 = self._t0
             bt = self._base_target
