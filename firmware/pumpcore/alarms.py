@@ -198,6 +198,13 @@ class AlarmManager:
                 return True
         return False
 
+    def safe_latched(self):
+        """True while an alarm whose action is the safe state is latched."""
+        for i in range(len(CATALOGUE)):
+            if self.latched[i] and CATALOGUE[i][2] == SAFE:
+                return True
+        return False
+
     def active(self):
         """List of [code, priority_name, acknowledged, condition_present, raised_s] (allocates)."""
         out = []

@@ -231,9 +231,15 @@ class Pump:
         if not self_test_ok:
             self.alarms.raise_(A.SELF_TEST, self.now_s())
             return self._fire(SM.SELF_TEST_FAILED)
-        if resume:
+        if resume and not self.alarms.stopping_latched():
             return self._fire(SM.RESTORE_RUNNING)
-        return self._fire(SM.SELF_TEST_PASSED)
+        code = self._fire(SM.SELF_TEST_PASSED)
+        # alarms restored from the snapshot decide where a reset pump comes back up
+        if self.alarms.safe_latched():
+            return self._fire(SM.FATAL)
+        if self.alarms.stopping_latched():
+            return self._fire(SM.STOP_ALARM)
+        return code
 
     def set_clock(self, day, ms_of_day):
         if not (_is_int(day) and _is_int(ms_of_day)) or day < 0 or day > 1_000_000 \

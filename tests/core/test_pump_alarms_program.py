@@ -205,3 +205,18 @@ def test_steady_state_advance_does_not_allocate_on_micropython():
     finally:
         micropython.heap_unlock()
     assert strokes == 80
+
+
+def test_reset_comes_back_in_the_state_its_latched_alarms_demand():
+    p = programmed(RXH.morphine_rx())
+    p.raise_alarm("occlusion")
+    q = Pump()
+    assert q.restore(p.snapshot()) == "ok"
+    q.boot(resume=q.was_running())
+    assert q.state == "alarm_stop"
+    p2 = programmed(RXH.morphine_rx())
+    p2.fail_safe("MemoryError")
+    q2 = Pump()
+    assert q2.restore(p2.snapshot()) == "ok"
+    q2.boot(resume=q2.was_running())
+    assert q2.state == "safe_state"

@@ -1,0 +1,188 @@
+# The device application: boot policy, the main loop step, persistence, the one fail-safe handler.
+#
+# HAL contract (implemented by pumpfw.hal_rp2 on the Pico and pumphil.board in the emulator):
+#   ticks_ms() / ticks_diff(a, b)           time.ticks_* semantics (wraps at 2**30)
+#   wait(ms)                                sleep up to ms, return early on serial input / button
+#   serial_read() -> bytes or None          non-blocking
+#   serial_write(bytes)
+#   button_pressed() -> bool                a debounced press since the last call
+#   motor_stroke() -> bool                  one stroke; True when the feedback pulse was seen
+#   motor_off()                             stop at once (mid-stroke)
+#   read_pressure(buf, n, period_ms)        fill buf[0:n] with Pa samples, blocking n*period_ms
+#   indicate(pattern)                       buzzer + LED pattern: "high"/"medium"/"low"/None
+#   wdt_feed()
+#   fs                                      open/rename/remove/stat (os-like), the flash
+#   self_test() -> None or a failure text   storage, sensor range, motor driver
+#
+# Boot policy (docs/safety.md): the last committed program restarts after a reset ONLY when the
+# persisted pump state and counters are present and intact; otherwise the pump enters the safe
+# state with a high alarm. Missing state is never treated as a first boot (provisioning writes a
+# factory record).
+
+from pumpcore import alarms as A
+from pumpcore import reasons as R
+from pumpcore.auth import Auth
+from pumpcore.dispatch import Dispatcher
+from pumpcore.pump import Pump
+from pumpfw import board
+from pumpfw.storage import CORRUPT, MISSING, OK, Storage
+from pumpfw.supervisor import Supervisor
+
+
+class App:
+    def __init__(self, hal):
+        self.hal = hal
+        self.storage = Storage(hal.fs)
+        self.pump = Pump(stroke_nl=board.STROKE_NL)
+        self.auth = Auth()
+        ident = self.storage.load_plain("/identity.json") or {}
+        self.info = {"firmware": board.FIRMWARE_VERSION, "board": board.BOARD,
+                     "device_id": ident.get("device_id", "unprovisioned")}
+        self.dispatcher = Dispatcher(self.pump, self.auth, self.info, persist=self._persist_auth)
+        self.supervisor = Supervisor(self.pump, hal)
+        self.last = 0
+        self.to_snapshot_ms = board.SNAPSHOT_EVERY_MS
+        self.to_feed_ms = board.WDT_FEED_MS
+        self.halted = False          # set by fail_safe(): the loop no longer runs nor feeds
+        self.sounding = None
+        self.boot_report = None
+
+    # -- boot ----------------------------------------------------------------------------------
+    def boot(self):
+        hal = self.hal
+        pump = self.pump
+        self.last = hal.ticks_ms()
+        failure = hal.self_test()
+        keys = self.storage.load_plain("/keys.json")
+        if keys:
+            try:
+                self.auth.load_keys(keys)
+            except ValueError:
+                failure = failure or "keys unreadable"
+        else:
+            failure = failure or "no keys provisioned"
+        code_a, auth_snap = self.storage.load("/auth.json")
+        code_s, snap = self.storage.load("/state.json")
+        problem = None
+        if code_a != OK or code_s != OK:
+            problem = "state " + (code_s if code_s != OK else code_a)
+        else:
+            if not auth_snap.get("factory") and self.auth.restore(auth_snap) != R.OK:
+                problem = "counters corrupt"
+            if not snap.get("factory"):
+                if pump.restore(snap.get("pump")) != R.OK:
+                    problem = "state corrupt"
+                elif snap.get("supervisor"):
+                    try:
+                        self.supervisor.load(snap["supervisor"])
+                    except Exception:
+                        problem = "supervisor state corrupt"
+        if failure:
+            pump.boot(self_test_ok=False)
+        elif problem:
+            pump.boot()
+            pump.raise_alarm(A.STATE_LOST)
+        else:
+            pump.boot(resume=pump.was_running())
+        self.boot_report = {"self_test": failure, "state": problem, "state_file": code_s}
+        pump._log("boot", None, self.boot_report)
+        self._after_change()
+
+    # -- one loop iteration (the device sleeps for the returned ms) ------------------------------
+    def step(self):
+        hal = self.hal
+        pump = self.pump
+        sup = self.supervisor
+        now = hal.ticks_ms()
+        elapsed = hal.ticks_diff(now, self.last)
+        if elapsed < 0:
+            elapsed = 0
+        self.last = now
+        sup.note_wakeup()
+        if elapsed:
+            n = pump.advance(elapsed)
+            sup.advance(elapsed)
+            self.to_snapshot_ms -= elapsed
+            self.to_feed_ms -= elapsed
+            while n > 0 and pump.motor_enabled():
+                n -= 1
+                sup.stroke(0 if n else pump.engine.ms_to_next_stroke())
+        if not pump.motor_enabled():
+            hal.motor_off()
+        data = hal.serial_read()
+        if data:
+            for line in self.dispatcher.feed(data):
+                hal.serial_write(line.encode() + b"\n")
+        if hal.button_pressed():
+            pump.patient_bolus()       # the patient's own button: same gate, logged as a request
+        if sup.window_due():
+            sup.sense()
+        if pump._events or self.dispatcher._pending:
+            self._after_change()
+        elif self.to_snapshot_ms <= 0:
+            self._save_state()
+        sounding = pump.alarms.sounding(pump.now_s())
+        if sounding != self.sounding:
+            self.sounding = sounding
+            hal.indicate(sounding)
+        hal.wdt_feed()
+        self.to_feed_ms = board.WDT_FEED_MS
+        wake = board.WDT_FEED_MS
+        w = pump.next_wake_ms()
+        if w is not None and w < wake:
+            wake = w
+        w = sup.next_wake_ms()
+        if w < wake:
+            wake = w
+        return wake
+
+    # -- persistence ------------------------------------------------------------------------------
+    def _after_change(self):
+        events = self.pump.pop_events()
+        for line in self.dispatcher.event_lines(events):
+            self.hal.serial_write(line.encode() + b"\n")
+        sec = self.dispatcher.pop_security_log()
+        self.storage.append_log(events + sec)
+        self._save_state()
+
+    def _save_state(self):
+        self.to_snapshot_ms = board.SNAPSHOT_EVERY_MS
+        self.storage.save("/state.json", {"pump": self.pump.snapshot(),
+                                          "supervisor": self.supervisor.state()})
+        if self.auth.dirty:
+            self._persist_auth(self.auth.snapshot())
+
+    def _persist_auth(self, snap):
+        self.storage.save("/auth.json", snap)
+        self.auth.dirty = False
+
+    # -- the one fail-safe handler ------------------------------------------------------------------
+    def fail_safe(self, exc):
+        """Any unexpected exception in the loop: motor off at once, high alarm, safe state, log,
+        and no more feeding of the watchdog (it resets the board; the persisted safe state keeps
+        the pump stopped after the reset)."""
+        self.halted = True
+        try:
+            self.hal.motor_off()
+        except Exception:
+            pass
+        try:
+            self.pump.fail_safe(type(exc).__name__)
+            self.hal.indicate("high")
+            self._after_change()
+        except Exception:
+            pass
+
+    def run(self):
+        """The device main loop (never returns; the watchdog resets a halted board)."""
+        self.boot()
+        while True:
+            if self.halted:
+                self.hal.wait(1000)
+                continue
+            try:
+                ms = self.step()
+            except Exception as exc:  # the one fail-safe handler
+                self.fail_safe(exc)
+                continue
+            self.hal.wait(ms)

@@ -1,0 +1,39 @@
+# Board constants of the itpump reference board (Raspberry Pi Pico + peristaltic micro-pump
+# module + outlet pressure sensor). Documented in docs/hardware.md. All integers.
+
+FIRMWARE_VERSION = "0.1.0"
+BOARD = "rpi-pico"
+
+STROKE_NL = 250            # volume moved per pump stroke (nL): the delivery engine's quantum
+STROKE_TIMEOUT_MS = 100    # feedback pulse expected within this after a stroke command
+
+# Watchdog: rp2 maximum is 8388 ms; the loop feeds it at least every WDT_FEED_MS while healthy.
+WDT_TIMEOUT_MS = 8000
+WDT_FEED_MS = 5000
+
+# Pressure sensing (docs/detectors.md): 25 Hz samples.
+SAMPLE_PERIOD_MS = 40
+PRE_STROKE_N = 5           # samples averaged just before every stroke
+STROKE_CAPTURE_N = 50      # samples after a stroke (2 s), fewer when the next stroke is sooner
+WINDOW_N = 100             # sensing window: 4 s at 25 Hz ...
+WINDOW_EVERY_MS = 300000   # ... every 5 min
+
+# Persistence
+SNAPSHOT_EVERY_MS = 600000  # while running, the pump state is also saved every 10 min
+LOG_FILE_MAX = 32768        # bytes per event-log file; LOG_FILES files are kept (rotation)
+LOG_FILES = 4
+
+# Pico pin map (docs/hardware.md)
+PIN_UART_TX = 0
+PIN_UART_RX = 1
+PIN_MOTOR_STEP = 2
+PIN_MOTOR_FEEDBACK = 3
+PIN_MOTOR_ENABLE = 4
+PIN_BUTTON = 14
+PIN_BUZZER = 15
+PIN_LED_RED = 16
+PIN_LED_YELLOW = 17
+PIN_PRESSURE_ADC = 26      # ADC0: outlet pressure sensor (ratiometric, 0.5-4.5 V scaled to 0-3.3 V)
+PIN_BATTERY_ADC = 28       # ADC2: cell voltage through a 1:2 divider
+PRESSURE_FULL_SCALE_PA = 20000   # sensor span mapped to the full ADC range (0..65535)
+PRESSURE_OFFSET_PA = -2000       # ADC 0 reads this pressure (gauge)

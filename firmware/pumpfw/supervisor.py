@@ -1,0 +1,119 @@
+# Supervision: feeds the pumpcore detectors from the hardware and turns their verdicts into alarm
+# inputs of the Pump facade (raise_alarm / clear_condition). Who calls it: pumpfw.app only.
+#
+# Sampling (docs/detectors.md): before every stroke PRE_STROKE_N samples at 25 Hz (their mean is
+# the pre-stroke pressure); after it up to STROKE_CAPTURE_N samples (fewer when the next stroke is
+# due sooner); every WINDOW_EVERY_MS a sensing window of WINDOW_N samples. All buffers are
+# preallocated here; the HAL fills them in place (hal.read_pressure(buf, n, period_ms) blocks for
+# n * period_ms, which the main loop then accounts as elapsed time).
+
+import array
+
+from pumpcore.detect_battery import BatteryDetector
+from pumpcore.detect_catheter import CatheterDetector
+from pumpcore.detect_motor import RETRY, MotorDetector
+from pumpcore.detect_occlusion import OcclusionDetector
+from pumpfw import board
+
+
+class Supervisor:
+    def __init__(self, pump, hal):
+        self.pump = pump
+        self.hal = hal
+        self.occlusion = OcclusionDetector()
+        self.catheter = CatheterDetector()
+        self.motor = MotorDetector()
+        self.battery = BatteryDetector()
+        self.pre = array.array("i", [0] * board.PRE_STROKE_N)
+        self.capture = array.array("i", [0] * board.STROKE_CAPTURE_N)
+        self.window_buf = array.array("i", [0] * board.WINDOW_N)
+        self.to_window_ms = board.WINDOW_EVERY_MS
+        self.samples = 0
+        self.strokes_made = 0
+        self.retries = 0
+
+    # -- time --------------------------------------------------------------------------------------
+    def advance(self, elapsed_ms):
+        self.to_window_ms -= elapsed_ms
+        self._apply(self.motor.advance(elapsed_ms))
+        self._apply(self.battery.advance(elapsed_ms))
+        self._apply(self.battery.check())
+
+    def next_wake_ms(self):
+        return self.to_window_ms if self.to_window_ms > 0 else 0
+
+    def note_wakeup(self):
+        self.battery.note_wakeups(1)
+
+    # -- strokes -----------------------------------------------------------------------------------
+    def stroke(self, next_stroke_ms):
+        """Make one commanded stroke with supervision. next_stroke_ms: ms until the following
+        stroke is due (bounds the post-stroke capture). Returns False when the motor stalled."""
+        hal = self.hal
+        pump = self.pump
+        pre = self.pre
+        hal.read_pressure(pre, board.PRE_STROKE_N, board.SAMPLE_PERIOD_MS)
+        s = 0
+        for i in range(board.PRE_STROKE_N):
+            s += pre[i]
+        pre_pa = s // board.PRE_STROKE_N
+        self.motor.note_command(pump.stroke_nl)
+        ok = hal.motor_stroke()
+        verdict = self.motor.stroke_result(ok)
+        if verdict == RETRY:
+            self.retries += 1
+            ok = hal.motor_stroke()
+            verdict = self.motor.stroke_result(ok)
+        self.battery.note_strokes(1)
+        if ok:
+            self.strokes_made += 1
+            self.motor.note_feedback(pump.stroke_nl)
+        self._apply(verdict)
+        if not ok or not pump.motor_enabled():
+            return ok
+        n = board.STROKE_CAPTURE_N
+        if next_stroke_ms is not None:
+            fit = next_stroke_ms // board.SAMPLE_PERIOD_MS - board.PRE_STROKE_N - 1
+            if fit < n:
+                n = fit if fit > 0 else 0
+        if n > 0:
+            hal.read_pressure(self.capture, n, board.SAMPLE_PERIOD_MS)
+            self._count_samples(n + board.PRE_STROKE_N)
+            self._apply(self.occlusion.stroke(pre_pa, self.capture, n))
+            self.catheter.note_stroke(self.occlusion.last_class)
+        else:
+            self._count_samples(board.PRE_STROKE_N)
+        return ok
+
+    # -- sensing windows ---------------------------------------------------------------------------
+    def window_due(self):
+        return self.to_window_ms <= 0
+
+    def sense(self):
+        self.to_window_ms = board.WINDOW_EVERY_MS
+        self.hal.read_pressure(self.window_buf, board.WINDOW_N, board.SAMPLE_PERIOD_MS)
+        self._count_samples(board.WINDOW_N)
+        cat = self.catheter
+        self._apply(cat.window(self.window_buf, False))
+        self._apply(self.occlusion.window(cat.baseline_pa, cat.pulsatile))
+
+    # -- internals ---------------------------------------------------------------------------------
+    def _count_samples(self, n):
+        self.samples += n
+        self.battery.note_samples(n)
+
+    def _apply(self, ev):
+        if ev is None or ev == RETRY:
+            return
+        code, present = ev
+        if present:
+            self.pump.raise_alarm(code)
+        else:
+            self.pump.clear_condition(code)
+
+    def state(self):
+        return {"occlusion": self.occlusion.state(), "battery": self.battery.state()}
+
+    def load(self, st):
+        self.occlusion.load(st["occlusion"])
+        self.battery.load(st["battery"])
