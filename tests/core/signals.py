@@ -310,3 +310,46 @@ class Rig:
 
     def raised(self, code=None):
         return [e for e in self.events if e[2] and (code is None or e[1] == code)]
+
+
+def make_rig(seed, hr_mhz=None, resp_mhz=None):
+    """A Rig with random (seeded) physiology: heart 0.8-2.0 Hz, breathing 0.15-0.5 Hz."""
+    from pumpcore.detect_catheter import CatheterDetector
+    from pumpcore.detect_occlusion import OcclusionDetector
+    r = Rng(seed * 7919 + 17)
+    if hr_mhz is None:
+        hr_mhz = r.between(800, 2000)
+    if resp_mhz is None:
+        resp_mhz = r.between(150, 500)
+    return Rig(Plant(seed=seed, cardiac_mhz=hr_mhz, resp_mhz=resp_mhz),
+               OcclusionDetector(), CatheterDetector())
+
+
+def sine_window(baseline_pa, amp_pa=0, freq_mhz=1250, amp2_pa=0, freq2_mhz=250, n=100):
+    """Noise-free window: baseline + amp*sin(2*pi*f*t) + amp2*sin(2*pi*f2*t), 25 Hz."""
+    buf = [0] * n
+    for i in range(n):
+        t = i * SAMPLE_MS
+        v = baseline_pa * 16384 + amp_pa * sin_q14(freq_mhz * t % 1000000)
+        v += amp2_pa * sin_q14(freq2_mhz * t % 1000000)
+        buf[i] = v // 16384
+    return buf
+
+
+def linear_capture(start_pa, slope_pa, n=50, alt_pa=0):
+    """Capture buf[i] = start + slope*i (+ alt*(-1)^i): a smooth (or rough) synthetic response."""
+    buf = [0] * 50
+    for i in range(n):
+        buf[i] = start_pa + slope_pa * i + (alt_pa if i % 2 == 0 else -alt_pa)
+    return buf
+
+
+def exp_capture(pre_pa, dp_pa=250, tau_ms=300, n=50):
+    """Noise-free stroke response: buf[i] = pre + dp * exp(-(i+1)*40/tau) (tau None: no decay)."""
+    d = exp_neg_q16(SAMPLE_MS, tau_ms)
+    buf = [0] * 50
+    v = dp_pa * 65536
+    for i in range(n):
+        v = v * d >> 16
+        buf[i] = pre_pa + (v >> 16)
+    return buf
