@@ -305,3 +305,16 @@ def test_standalone_instruments_serve_a_running_plant() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_psu_can_leave_the_board_on_its_cell() -> None:
+    plant = quiet_plant()
+    rig = VirtualRig(plant, psu_powers_board=False)
+    assert plant.external_supply_mv is None and plant.powered
+    none(rig.psu, "OUTP OFF,(@1)")
+    assert plant.powered  # not coupled
+    none(rig.psu, "OUTP ON,(@1)")
+    plant.stroke(1_000)
+    assert float(one(rig.psu, "MEAS:CURR? (@1)")) == 0.0
+    plant.advance_to(3_600_000)
+    assert plant.battery_percent() < 100.0  # the cell feeds the board

@@ -36,9 +36,12 @@ class VirtualPowerSupply(ScpiInstrument):
     idn = "Keysight Technologies,E36312A,MY00000001,2.1.0-1.0.4-1.12"
 
     def __init__(self, plant: Plant, board_channel: int = 1, voltage_v: float = 3.6,
-                 current_a: float = 0.5, output_on: bool = True, brownout_v: float = 1.8) -> None:
+                 current_a: float = 0.5, output_on: bool = True, brownout_v: float = 1.8,
+                 powers_board: bool = True) -> None:
         super().__init__()
         self.plant = plant
+        # False: the board runs on its own cell and the supply has no load (nothing is coupled)
+        self.powers_board = powers_board
         self.board_channel = board_channel
         self.brownout_v = brownout_v
         self.selected = 1
@@ -67,6 +70,8 @@ class VirtualPowerSupply(ScpiInstrument):
 
     # -- coupling
     def _couple(self) -> None:
+        if not self.powers_board:
+            return
         ch = self.board_channel
         on = self.out[ch] and self.volt[ch] >= self.brownout_v
         if on:
@@ -80,7 +85,7 @@ class VirtualPowerSupply(ScpiInstrument):
         return self.volt[ch] if self.out[ch] else 0.0
 
     def measure_current(self, ch: int) -> float:
-        if not self.out[ch] or ch != self.board_channel:
+        if not self.out[ch] or ch != self.board_channel or not self.powers_board:
             return 0.0
         return min(self.plant.current_ma() / 1000.0, self.curr[ch])
 

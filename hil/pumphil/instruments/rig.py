@@ -16,14 +16,15 @@ class VirtualRig:
     """Start with ``start()`` (or ``with VirtualRig(plant) as rig:``); ``resources`` maps role ->
     VISA resource string ``TCPIP::127.0.0.1::PORT::SOCKET`` (roles: psu, balance, pressure,
     switch). The supply starts with its board output ON at 3.6 V (the bench is set up), the phantom
-    with its output ON at the plant's CSF figures, all relays open."""
+    with its output ON at the plant's CSF figures, all relays open. ``psu_powers_board=False``
+    leaves the board on its own cell (battery scenarios): the supply is then not coupled."""
 
     ROLES = ("psu", "balance", "pressure", "switch")
 
     def __init__(self, plant: Plant, seed: int = 0, host: str = "127.0.0.1",
-                 balance_noise_mg: float = 0.0) -> None:
+                 balance_noise_mg: float = 0.0, psu_powers_board: bool = True) -> None:
         self.plant = plant
-        self.psu = VirtualPowerSupply(plant)
+        self.psu = VirtualPowerSupply(plant, powers_board=psu_powers_board)
         self.balance = VirtualBalance(plant, seed=seed, noise_mg=balance_noise_mg)
         self.pressure = VirtualPressureSource(plant)
         self.switch = VirtualSwitchUnit(plant)
