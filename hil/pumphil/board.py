@@ -1,0 +1,229 @@
+"""The virtual board: the unchanged firmware (firmware/pumpfw + firmware/pumpcore) on simulated
+hardware, in virtual time.
+
+Only the HAL is simulated (pumpfw.app's HAL contract): a virtual clock whose ``ticks_ms`` wraps at
+2**30 exactly like the Pico's, a motor whose strokes move fluid in the plant and give (or, when
+stalled, withhold) the feedback pulse, a pressure sensor sampling the plant, buzzer/LED
+indications, a patient button, a watchdog that really resets the board when it is not fed, a flash
+holding a real littlefs image, and a serial port.
+
+Scheduling: the firmware's main loop is ``App.step()`` followed by a sleep of the returned ms. The
+board runs steps at their wake-up times as virtual time is advanced (``run_until``), and runs one
+extra step at the current time when serial input arrives (``poke``), which is what the Pico's
+``poll`` wake-up on input does. Blocking HAL calls (pressure captures, strokes) advance the
+virtual clock by their duration, as they take real time on the device.
+"""
+
+from __future__ import annotations
+
+import sys
+from array import array
+from collections.abc import Callable, MutableSequence
+from pathlib import Path
+
+from .flash import Flash
+from .plant import Plant
+
+FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware"
+if str(FIRMWARE_DIR) not in sys.path:
+    sys.path.insert(0, str(FIRMWARE_DIR))
+
+from pumpfw import board as fw_board  # noqa: E402  (the firmware package from firmware/)
+from pumpfw.app import App  # noqa: E402
+
+TICKS_PERIOD = 1 << 30
+TICKS_MAX = TICKS_PERIOD - 1
+TICKS_HALF = TICKS_PERIOD >> 1
+STROKE_MS = 50                 # a stroke takes 50 ms of motor time
+WDT_TIMEOUT_MS = fw_board.WDT_TIMEOUT_MS
+
+
+class BoardReset(Exception):
+    """Raised inside the board when the watchdog fires (never caught by the firmware: the
+    emulator unwinds and reboots)."""
+
+
+class VirtualClock:
+    """Virtual ms since the emulator started (an unbounded int); ticks wrap like the Pico's."""
+
+    def __init__(self, start_ms: int = 0) -> None:
+        self.now_ms = start_ms
+
+    def ticks_ms(self) -> int:
+        return self.now_ms & TICKS_MAX
+
+    @staticmethod
+    def ticks_diff(a: int, b: int) -> int:
+        return ((a - b + TICKS_HALF) & TICKS_MAX) - TICKS_HALF
+
+
+class VirtualHal:
+    """The HAL object handed to the firmware's App (see pumpfw/app.py for the contract)."""
+
+    def __init__(self, board: VirtualBoard) -> None:
+        self.board = board
+        self.fs = board.flash
+        self.ticks_ms = board.clock.ticks_ms
+        self.ticks_diff = VirtualClock.ticks_diff
+
+    def wait(self, ms: int) -> None:  # the board schedules wake-ups itself (run_until)
+        raise RuntimeError("VirtualHal.wait is not used: the board drives App.step()")
+
+    def serial_read(self) -> bytes | None:
+        b = self.board
+        if not b.rx:
+            return None
+        data = bytes(b.rx)
+        b.rx.clear()
+        return data
+
+    def serial_write(self, data: bytes) -> None:
+        self.board.output(data)
+
+    def button_pressed(self) -> bool:
+        p = self.board.button
+        self.board.button = False
+        return p
+
+    def motor_stroke(self) -> bool:
+        b = self.board
+        t = b.clock.now_ms
+        ok = b.plant.stroke(t)
+        b.clock.now_ms = t + STROKE_MS
+        return ok
+
+    def motor_off(self) -> None:
+        pass  # strokes are atomic here: nothing is in flight between steps
+
+    def read_pressure(self, buf: MutableSequence[int], n: int, period_ms: int) -> None:
+        b = self.board
+        t = b.clock.now_ms
+        b.plant.capture(t, period_ms, buf, n)
+        b.record_pressure(t, period_ms, buf, n)
+        b.clock.now_ms = t + n * period_ms
+
+    def battery_mv(self) -> int:
+        return self.board.plant.battery_mv()
+
+    def indicate(self, pattern: str | None) -> None:
+        self.board.indications.append((self.board.clock.now_ms, pattern))
+
+    def wdt_feed(self) -> None:
+        self.board.last_feed_ms = self.board.clock.now_ms
+
+    def self_test(self) -> str | None:
+        one = [0]
+        self.board.plant.capture(self.board.clock.now_ms, 0, one, 1)
+        if not -1500 <= one[0] <= 15000:
+            return "pressure sensor out of range"
+        return None
+
+
+class VirtualBoard:
+    """One Pico running the firmware. ``output`` receives every byte the firmware writes."""
+
+    def __init__(self, plant: Plant, flash: Flash, clock: VirtualClock,
+                 output: Callable[[bytes], None], trace_capacity: int = 400_000) -> None:
+        self.plant = plant
+        self.flash = flash
+        self.clock = clock
+        self.output = output
+        self.rx = bytearray()
+        self.button = False
+        self.indications: list[tuple[int, str | None]] = []
+        self.app: App | None = None
+        self.hal: VirtualHal | None = None
+        self.powered = False
+        self.next_wake_ms = 0
+        self.last_feed_ms = 0
+        self.resets: list[tuple[int, str]] = []
+        self.steps = 0
+        # pressure trace of the samples the firmware took (ring of the newest trace_capacity)
+        self._trace_t = array("q", bytes(8 * trace_capacity))
+        self._trace_p = array("i", bytes(4 * trace_capacity))
+        self._trace_n = 0
+        self._trace_cap = trace_capacity
+
+    # -- power and reset -------------------------------------------------------------------------
+    def power_on(self) -> None:
+        self.powered = True
+        self.hal = VirtualHal(self)
+        self.app = App(self.hal)
+        self.last_feed_ms = self.clock.now_ms
+        self.app.boot()
+        self.next_wake_ms = self.clock.now_ms
+
+    def power_off(self) -> None:
+        self.powered = False
+        self.app = None
+        self.rx.clear()
+        self.flash.sync()
+
+    def reset(self, why: str) -> None:
+        self.resets.append((self.clock.now_ms, why))
+        self.power_off()
+        self.power_on()
+
+    # -- running ---------------------------------------------------------------------------------
+    def run_until(self, target_ms: int) -> None:
+        """Run every wake-up up to target_ms, then leave the clock at target_ms."""
+        clock = self.clock
+        while self.powered and self.app is not None:
+            app = self.app
+            if app.halted:
+                fire = self.last_feed_ms + WDT_TIMEOUT_MS
+                if fire > target_ms:
+                    break
+                clock.now_ms = max(clock.now_ms, fire)
+                self.reset("watchdog")
+                continue
+            if self.next_wake_ms > target_ms:
+                break
+            if self.next_wake_ms > clock.now_ms:
+                clock.now_ms = self.next_wake_ms
+            self._step()
+        if target_ms > clock.now_ms:
+            clock.now_ms = target_ms
+
+    def poke(self) -> None:
+        """Input arrived: the firmware wakes now (the Pico's poll returns on input)."""
+        if self.powered and self.app is not None and not self.app.halted:
+            self._step()
+
+    def _step(self) -> None:
+        app = self.app
+        assert app is not None
+        self.steps += 1
+        self.plant.wake(self.clock.now_ms)
+        try:
+            ms = app.step()
+        except BoardReset:
+            raise
+        except Exception as exc:  # the firmware's own fail-safe handler, as App.run() does
+            app.fail_safe(exc)
+            return
+        if self.clock.now_ms - self.last_feed_ms > WDT_TIMEOUT_MS:
+            self.reset("watchdog")  # a step blocked longer than the watchdog allows
+            return
+        self.next_wake_ms = self.clock.now_ms + (ms if ms > 0 else 1)
+
+    # -- pressure trace ------------------------------------------------------------------------------
+    def record_pressure(self, t0: int, period: int, buf: MutableSequence[int], n: int) -> None:
+        cap = self._trace_cap
+        for i in range(n):
+            k = self._trace_n % cap
+            self._trace_t[k] = t0 + i * period
+            self._trace_p[k] = buf[i]
+            self._trace_n += 1
+
+    def pressure_trace(self, t0_ms: int, t1_ms: int) -> list[tuple[int, int]]:
+        cap = self._trace_cap
+        n = min(self._trace_n, cap)
+        start = self._trace_n - n
+        out = []
+        for j in range(start, self._trace_n):
+            k = j % cap
+            t = self._trace_t[k]
+            if t0_ms <= t <= t1_ms:
+                out.append((t, self._trace_p[k]))
+        return out

@@ -1,0 +1,261 @@
+"""The emulator: a virtual rig on a laptop.
+
+``Emulator`` = virtual board (unchanged firmware, simulated HAL) + plant physics + serial endpoint
+(``socket://127.0.0.1:PORT`` and optionally a pty) + optional virtual instruments (SCPI / MT-SICS
+on loopback TCP). Time either follows the wall clock times ``speed`` or is advanced by the
+controller (tests, scenarios) with ``advance(ms)``; in both cases the board answers serial requests
+at the current virtual time between advances.
+
+Keys: a new emulator provisions its flash (identity, per-role keys, factory state record) and
+writes the host key file both into its state directory and to
+``$ITPUMP_HOME/keys/<device_id>.json``, where the ``itpump`` CLI looks by default.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from pumphost import keys as host_keys
+
+from .board import VirtualBoard, VirtualClock
+from .flash import Flash
+from .plant import Plant, PlantParams
+
+RUNTIMES = ("cpython",)   # "micropython" (the firmware under the WebAssembly interpreter) is the
+                          # seam for the real-MicroPython runtime issue
+
+
+class Emulator:
+    def __init__(self, state_dir: Path | None = None, seed: int = 0, speed: float | None = None,
+                 listen: tuple[str, int] = ("127.0.0.1", 0), pty: bool = False,
+                 runtime: str = "cpython", instruments: bool = False,
+                 plant_params: PlantParams | None = None) -> None:
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime {runtime!r} not available (have: {', '.join(RUNTIMES)})")
+        if speed is not None and speed <= 0:
+            raise ValueError("speed must be > 0")
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if state_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="itpump-emu-")
+            state_dir = Path(self._tmp.name)
+        self.state_dir = Path(state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.seed = seed
+        self.speed = speed
+        self.listen = listen
+        self.want_pty = pty
+        self.want_instruments = instruments
+        self.lock = threading.RLock()
+        self.clock = VirtualClock()
+        self.plant = Plant(seed=seed, params=plant_params)
+        self.flash = Flash(self.state_dir / "flash.img")
+        self.board = VirtualBoard(self.plant, self.flash, self.clock, self._output)
+        self.plant.add_power_listener(self._on_power)
+        self.device_id = ""
+        self.key_file = self.state_dir / "keys.json"
+        self.rig: Any = None
+        self.pty_path: str | None = None
+        self._pty_master: int | None = None
+        self._server: socket.socket | None = None
+        self._client: socket.socket | None = None
+        self._threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+        self._wall0 = 0.0
+        self._virt0 = 0
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> Emulator:
+        self._provision()
+        with self.lock:
+            self.board.power_on()
+        self._server = socket.create_server(self.listen)
+        self._spawn(self._serve_socket)
+        if self.want_pty:
+            self._open_pty()
+        if self.want_instruments:
+            from .instruments import VirtualRig
+            self.rig = VirtualRig(self.plant, seed=self.seed).start()
+        if self.speed is not None:
+            self._wall0 = time.monotonic()
+            self._virt0 = self.clock.now_ms
+            self._spawn(self._realtime)
+        return self
+
+    def close(self) -> None:
+        self._stop.set()
+        for s in (self._client, self._server):
+            if s is not None:
+                try:
+                    s.close()
+                except OSError:
+                    pass
+        if self._pty_master is not None:
+            os.close(self._pty_master)
+            self._pty_master = None
+        if self.rig is not None:
+            self.rig.close()
+        for t in self._threads:
+            t.join(timeout=2)
+        with self.lock:
+            self.flash.sync()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- time ------------------------------------------------------------------------------------
+    def advance(self, ms: int) -> None:
+        """Move virtual time on by ms; the firmware runs every wake-up on the way."""
+        if ms < 0:
+            raise ValueError("cannot go back in time")
+        with self.lock:
+            self.board.run_until(self.clock.now_ms + ms)
+            self.plant.advance_to(self.clock.now_ms)
+
+    def now_ms(self) -> int:
+        return self.clock.now_ms
+
+    def pressure_trace(self, t0_ms: int, t1_ms: int) -> list[tuple[int, int]]:
+        with self.lock:
+            return self.board.pressure_trace(t0_ms, t1_ms)
+
+    def press_button(self) -> None:
+        """The patient's bolus button on the device."""
+        with self.lock:
+            self.board.button = True
+            self.board.poke()
+
+    @property
+    def serial_url(self) -> str:
+        assert self._server is not None, "start() first"
+        host, port = self._server.getsockname()[:2]
+        return f"socket://{host}:{port}"
+
+    @property
+    def visa_resources(self) -> dict[str, str]:
+        return {} if self.rig is None else dict(self.rig.resources)
+
+    # -- provisioning ------------------------------------------------------------------------------
+    def _provision(self) -> None:
+        ident = self.state_dir / "identity.json"
+        if ident.exists() and self.key_file.exists():
+            self.device_id = json.loads(ident.read_text())["device_id"]
+            keyset = host_keys.load(self.key_file)
+        else:
+            from pumpfw.storage import provision  # firmware module (board.py put it on the path)
+            self.device_id = "EMU-" + secrets.token_hex(6).upper()
+            keyset = host_keys.generate(self.device_id)
+            host_keys.save(keyset, self.key_file, overwrite=True)
+            ident.write_text(json.dumps({"device_id": self.device_id}))
+            with self.lock:
+                provision(self.flash, self.device_id, keyset.hex_keys())
+                self.flash.sync()
+        host_keys.save(keyset, host_keys.default_key_path(self.device_id), overwrite=True)
+
+    # -- power -------------------------------------------------------------------------------------
+    def _on_power(self, on: bool) -> None:
+        with self.lock:
+            if on and not self.board.powered:
+                self.board.power_on()
+            elif not on and self.board.powered:
+                self.board.power_off()
+
+    # -- serial ------------------------------------------------------------------------------------
+    def _output(self, data: bytes) -> None:
+        c = self._client
+        if c is not None:
+            try:
+                c.sendall(data)
+            except OSError:
+                self._client = None
+        if self._pty_master is not None:
+            try:
+                os.write(self._pty_master, data)
+            except OSError:
+                pass
+
+    def _input(self, data: bytes) -> None:
+        with self.lock:
+            self.board.rx.extend(data)
+            self.board.poke()
+
+    def _serve_socket(self) -> None:
+        srv = self._server
+        assert srv is not None
+        while not self._stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            old = self._client
+            self._client = conn   # one host at a time, like a serial port; a new one takes over
+            if old is not None:
+                try:
+                    old.close()
+                except OSError:
+                    pass
+            self._spawn(self._read_client, conn)
+
+    def _read_client(self, conn: socket.socket) -> None:
+        while not self._stop.is_set():
+            try:
+                data = conn.recv(4096)
+            except OSError:
+                return
+            if not data:
+                if self._client is conn:
+                    self._client = None
+                return
+            self._input(data)
+
+    def _open_pty(self) -> None:
+        master, slave = os.openpty()
+        import tty
+        tty.setraw(slave)
+        self._pty_master = master
+        self.pty_path = os.ttyname(slave)
+        self._pty_slave = slave
+        self._spawn(self._read_pty)
+
+    def _read_pty(self) -> None:
+        import select
+        while not self._stop.is_set() and self._pty_master is not None:
+            r, _, _ = select.select([self._pty_master], [], [], 0.2)
+            if r:
+                try:
+                    data = os.read(self._pty_master, 4096)
+                except OSError:
+                    return
+                if data:
+                    self._input(data)
+
+    # -- real time -----------------------------------------------------------------------------------
+    def _realtime(self) -> None:
+        assert self.speed is not None
+        while not self._stop.is_set():
+            target = self._virt0 + int((time.monotonic() - self._wall0) * 1000 * self.speed)
+            with self.lock:
+                if target > self.clock.now_ms:
+                    self.board.run_until(target)
+                    self.plant.advance_to(self.clock.now_ms)
+                wake = self.board.next_wake_ms - self.clock.now_ms
+            pause = max(0.001, min(0.05, wake / 1000 / self.speed))
+            self._stop.wait(pause)
+
+    def _spawn(self, fn: Any, *args: Any) -> None:
+        t = threading.Thread(target=fn, args=args, daemon=True)
+        t.start()
+        self._threads.append(t)

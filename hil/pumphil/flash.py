@@ -1,0 +1,90 @@
+"""The virtual board's flash: a real littlefs image (littlefs-python), kept as a file in the state
+directory, with the os-like surface the firmware's storage uses (open/rename/remove/stat).
+
+Geometry matches the Pico's default MicroPython filesystem: 4 KiB blocks; 1408 KiB = 352 blocks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import IO, Any
+
+from littlefs import LittleFS, LittleFSError
+
+BLOCK_SIZE = 4096
+BLOCK_COUNT = 352
+
+
+def _oserror(exc: LittleFSError) -> OSError:
+    """littlefs-python raises its own error type; the firmware expects OSError like on the Pico."""
+    if exc.code == LittleFSError.Error.LFS_ERR_NOENT:
+        return FileNotFoundError(2, str(exc))
+    return OSError(5, str(exc))
+
+
+class Flash:
+    def __init__(self, image: Path | None) -> None:
+        self.image = image
+        if image is not None and image.exists():
+            self.lfs = LittleFS(block_size=BLOCK_SIZE, block_count=BLOCK_COUNT, mount=False)
+            self.lfs.context.buffer = bytearray(image.read_bytes())
+            self.lfs.mount()
+        else:
+            self.lfs = LittleFS(block_size=BLOCK_SIZE, block_count=BLOCK_COUNT)
+        self.dirty = False
+
+    # -- the firmware's fs surface -----------------------------------------------------------------
+    def open(self, path: str, mode: str) -> IO[Any]:
+        if any(c in mode for c in "wa+"):
+            self.dirty = True
+        try:
+            if "a" in mode:
+                # littlefs-python's append mode does not create a missing file (MicroPython's
+                # does): create it empty first
+                try:
+                    self.lfs.stat(path)
+                except LittleFSError:
+                    self.lfs.open(path, "wb").close()
+            return self.lfs.open(path, mode)
+        except LittleFSError as exc:
+            raise _oserror(exc) from exc
+
+    def rename(self, src: str, dst: str) -> None:
+        self.dirty = True
+        try:
+            self.lfs.rename(src, dst)
+        except LittleFSError as exc:
+            raise _oserror(exc) from exc
+
+    def remove(self, path: str) -> None:
+        self.dirty = True
+        try:
+            self.lfs.remove(path)
+        except LittleFSError as exc:
+            raise _oserror(exc) from exc
+
+    def stat(self, path: str) -> tuple[int, ...]:
+        try:
+            st = self.lfs.stat(path)
+        except LittleFSError as exc:
+            raise _oserror(exc) from exc
+        # os.stat layout as on MicroPython: (mode, ino, dev, nlink, uid, gid, size, atime, mtime, ctime)
+        mode = 0x4000 if st.type == 2 else 0x8000
+        return (mode, 0, 0, 0, 0, 0, st.size, 0, 0, 0)
+
+    def listdir(self, path: str = "/") -> list[str]:
+        return list(self.lfs.listdir(path))
+
+    # -- host side -----------------------------------------------------------------------------------
+    def sync(self) -> None:
+        """Write the image file (the state directory keeps the flash across emulator runs)."""
+        if self.image is not None and self.dirty:
+            tmp = self.image.with_suffix(".tmp")
+            tmp.write_bytes(bytes(self.lfs.context.buffer))
+            tmp.replace(self.image)
+            self.dirty = False
+
+    def wipe(self) -> None:
+        """What the rp2 port does when a mount fails: a freshly formatted, empty filesystem."""
+        self.lfs = LittleFS(block_size=BLOCK_SIZE, block_count=BLOCK_COUNT)
+        self.dirty = True
