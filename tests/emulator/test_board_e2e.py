@@ -1,0 +1,167 @@
+"""End to end through the real serial protocol: host client -> socket -> virtual board running the
+unchanged firmware -> plant. Boot policy, delivery, tick wrap, watchdog, power cycles, flash."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import rx_helpers
+
+from pumpcore.clock import from_ymd_hms
+from pumphil.emulator import Emulator
+from pumphost.client import PumpClient
+from pumphost.errors import RefusedError
+
+MIN = 60_000
+HOUR = 3_600_000
+DAY = 86_400_000
+MONDAY = from_ymd_hms(2026, 1, 5)
+
+
+def start_therapy(emu: Emulator, c: PumpClient, rx: dict[str, Any]) -> None:
+    c.set_clock(*MONDAY)
+    review = c.stage(rx)
+    c.commit(review["checksum"], confirm_soft=True)
+    c.prime(rx["catheter"]["volume_nl"])
+    emu.advance(20 * MIN)
+    assert c.status()["state"] == "stopped"
+    c.start()
+
+
+def test_boot_identify_and_status(emu: Emulator, client: PumpClient) -> None:
+    hello = client.hello()
+    assert hello["device_id"] == emu.device_id
+    assert hello["board"] == "rpi-pico" and hello["protocol"] == 1
+    st = client.status()
+    assert st["state"] == "stopped" and st["alarms"] == []
+    assert emu.board.app is not None
+    assert emu.board.app.boot_report == {"self_test": None, "state": None, "state_file": "ok"}
+
+
+def test_a_day_of_therapy_matches_the_schedule_and_the_plant(emu: Emulator, client: PumpClient) -> None:
+    start_therapy(emu, client, rx_helpers.morphine_rx())
+    s0 = client.status()["strokes"]
+    out0 = emu.plant.delivered_to_outlet_nl
+    emu.advance(DAY)
+    st = client.status()
+    strokes = st["strokes"] - s0
+    expected_nl = 8 * 20000 + 16 * 30000 + 2 * 25000
+    assert strokes * 250 <= expected_nl < strokes * 250 + 250
+    assert st["alarms"] == []
+    # the plant moved what the firmware commanded (mechanical accuracy +1 %)
+    moved = emu.plant.delivered_to_outlet_nl - out0
+    assert abs(moved - strokes * 250 * 1.01) < 300
+
+
+def test_ticks_wrap_after_12_days_without_losing_time(emu: Emulator, client: PumpClient) -> None:
+    start_therapy(emu, client, rx_helpers.simple_rx(10000))
+    s0 = client.status()["strokes"]
+    emu.advance(13 * DAY)
+    assert emu.now_ms() > 2**30                     # ticks_ms wrapped on the way
+    strokes = client.status()["strokes"] - s0
+    assert abs(strokes - 13 * 24 * 40) <= 1         # 10 uL/h = 40 strokes/h
+
+
+def test_firmware_exception_goes_fail_safe_and_watchdog_resets_into_safe_state(
+        emu: Emulator, client: PumpClient) -> None:
+    start_therapy(emu, client, rx_helpers.simple_rx(10000))
+    emu.advance(HOUR)
+    app = emu.board.app
+    assert app is not None
+    real_advance = app.pump.advance
+
+    def broken(ms: int) -> int:
+        raise ZeroDivisionError("injected")
+
+    app.pump.advance = broken  # type: ignore[method-assign]
+    emu.advance(MIN)
+    assert app.halted                               # the one fail-safe handler ran
+    strokes_before = emu.plant.strokes_ok
+    emu.advance(10_000)                             # the watchdog is no longer fed
+    assert [why for _, why in emu.board.resets] == ["watchdog"]
+    assert emu.board.app is not app                 # the board rebooted
+    del real_advance
+    st = client.status()
+    assert st["state"] == "safe_state"
+    assert "fault" in [a[0] for a in st["alarms"]]
+    emu.advance(HOUR)
+    assert emu.plant.strokes_ok == strokes_before   # no delivery after the fault
+
+
+def test_power_cycle_resumes_intact_therapy_and_keeps_counters(
+        emu: Emulator, client: PumpClient) -> None:
+    start_therapy(emu, client, rx_helpers.morphine_rx())
+    emu.advance(2 * HOUR)
+    assert client.patient_bolus() is not None
+    before = client.status()
+    emu.plant.power(False)
+    emu.advance(MIN)
+    emu.plant.power(True)
+    emu.advance(MIN)
+    client.reconnect()
+    st = client.status()
+    assert st["state"] == "running"                 # intact persisted state: therapy restarts
+    assert st["program"] == before["program"]
+    assert st["patient_bolus"]["delivered"] == 1
+    with pytest.raises(RefusedError) as e:
+        client.patient_bolus()                      # lockout survived the power cycle
+    assert e.value.reason == "lockout"
+    counters = client.hello()["counters"]
+    assert counters["clinician"] > 0                # accepted counters were persisted
+
+
+def _with_flash_damage(emu: Emulator, damage: str) -> None:
+    emu.plant.power(False)
+    if damage == "corrupt":
+        f = emu.flash.open("/state.json", "rb")
+        data = bytearray(f.read())
+        f.close()
+        data[-5] ^= 0x55
+        g = emu.flash.open("/state.json", "wb")
+        g.write(bytes(data))
+        g.close()
+    elif damage == "missing":
+        emu.flash.remove("/state.json")
+    emu.plant.power(True)
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "missing"])
+def test_damaged_state_enters_safe_state_with_alarm(
+        emu: Emulator, client: PumpClient, damage: str) -> None:
+    start_therapy(emu, client, rx_helpers.simple_rx(10000))
+    emu.advance(HOUR)
+    _with_flash_damage(emu, damage)
+    emu.advance(MIN)
+    client.reconnect()
+    st = client.status()
+    assert st["state"] == "safe_state"
+    assert "state_lost" in [a[0] for a in st["alarms"]]
+    strokes = emu.plant.strokes_ok
+    emu.advance(HOUR)
+    assert emu.plant.strokes_ok == strokes
+
+
+def test_reformatted_flash_is_a_fault_not_a_first_boot(emu: Emulator, client: PumpClient) -> None:
+    emu.plant.power(False)
+    emu.flash.wipe()                                # what rp2 does when a mount fails
+    emu.plant.power(True)
+    assert emu.board.app is not None
+    assert emu.board.app.pump.state == "safe_state"
+    assert emu.board.app.boot_report["self_test"] == "no keys provisioned"
+
+
+def test_state_directory_keeps_the_pump_across_emulator_runs(itpump_home: Any, tmp_path: Any) -> None:
+    state = tmp_path / "state"
+    with Emulator(state_dir=state, seed=3) as emu:
+        c = PumpClient.open(emu.serial_url, key_file=emu.key_file)
+        start_therapy(emu, c, rx_helpers.simple_rx(10000))
+        program = c.status()["program"]
+        device = emu.device_id
+        c.close()
+    with Emulator(state_dir=state, seed=3) as emu2:
+        assert emu2.device_id == device
+        c2 = PumpClient.open(emu2.serial_url)     # keys found under ITPUMP_HOME by device id
+        st = c2.status()
+        assert st["program"] == program and st["state"] == "running"
+        c2.close()
