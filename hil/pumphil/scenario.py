@@ -1,0 +1,391 @@
+"""Scenario files for `itpump simulate` (the TOML contract of issue 4; docs/simulate.md).
+
+A scenario says what happens to one virtual patient: a prescription, a start, and timed events
+(pump commands through the protocol, plant faults through the emulator). This module only parses
+and validates; :mod:`pumphil.simulate` runs it.
+
+Times are exact integers of milliseconds (decimal arithmetic, no float rounding):
+- durations: ``<number><unit>`` with unit ``s``, ``min``, ``h`` or ``d`` ("30d", "90min", "1.5h");
+- event times: ``"<days>d HH:MM[:SS]"`` ("1d 08:30") or a duration from the start ("36h").
+
+Every problem is reported at once as ``(field, reason)`` pairs in :class:`ScenarioError`, whose
+message starts with the file name (the same style as the host's prescription files).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+import tomllib
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from pumphost import prescription_file
+
+MS_PER_S = 1000
+MS_PER_MIN = 60 * MS_PER_S
+MS_PER_H = 60 * MS_PER_MIN
+MS_PER_DAY = 24 * MS_PER_H
+UNITS_MS = {"s": MS_PER_S, "min": MS_PER_MIN, "h": MS_PER_H, "d": MS_PER_DAY}
+
+#: pump clock at t=0 when the scenario does not say (a Monday, 00:00)
+DEFAULT_START = _dt.datetime(2026, 1, 5, 0, 0)
+#: longest scenario accepted (a year): keeps runs and reports bounded
+MAX_DURATION_MS = 366 * MS_PER_DAY
+
+SEVERITIES = ("partial", "complete")
+
+# action -> {parameter: required?}. Parameters are the file's keys (unit-suffixed); the parsed
+# Event carries them converted to wire units (see Event.params).
+ACTIONS: dict[str, dict[str, bool]] = {
+    # pump commands (through the protocol)
+    "patient_bolus": {},
+    "clinician_bolus": {"volume_ul": True, "duration_min": True},
+    "program": {"prescription": True},
+    "refill": {"fill_ml": True, "prescription": False},
+    "start": {},
+    "stop": {},
+    "suspend": {"minutes": True},
+    "resume": {},
+    "ack": {"alarm": False},
+    # plant faults (through the emulator's plant)
+    "occlusion": {"severity": False},
+    "clear_occlusion": {},
+    "dislodge": {},
+    "reseat": {},
+    "leak": {},
+    "clear_leak": {},
+    "power_cut": {},
+    "power_restore": {},
+    "battery": {"percent": True},
+    "motor_stall": {},
+    "clear_motor_stall": {},
+}
+PUMP_ACTIONS = frozenset({"patient_bolus", "clinician_bolus", "program", "refill", "start",
+                          "stop", "suspend", "resume", "ack"})
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|min|h|d)\s*$")
+_DAY_TIME = re.compile(r"^\s*(\d+)\s*d\s+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*$")
+
+
+class ScenarioError(ValueError):
+    """The scenario file is unreadable or invalid; ``problems`` lists (field, reason)."""
+
+    reason = "scenario"
+
+    def __init__(self, path: str, problems: list[tuple[str, str]]) -> None:
+        self.path = path
+        self.problems = problems
+        text = "; ".join(f"{f}: {why}" if f else why for f, why in problems)
+        super().__init__(f"{path}: {text}")
+
+
+@dataclass(frozen=True)
+class Event:
+    """One timed action. ``at_ms``: ms from t=0. ``params`` in wire units:
+    clinician_bolus {"volume_nl", "duration_ms"}; program {"rx"}; refill {"fill_nl", "rx" or
+    None}; suspend {"minutes"}; ack {"alarm" or None}; occlusion {"severity"};
+    battery {"percent"}; every other action {}. ``index`` = position in the file (ties at the
+    same time run in file order)."""
+
+    at_ms: int
+    action: str
+    params: dict[str, Any]
+    index: int
+
+    @property
+    def is_pump_command(self) -> bool:
+        return self.action in PUMP_ACTIONS
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    duration_ms: int
+    seed: int
+    start_time: _dt.datetime
+    rx: dict[str, Any]
+    primed: bool = True        # prime the catheter through the protocol before t=0
+    autostart: bool = True     # start infusion at t=0
+    events: tuple[Event, ...] = ()
+    path: str = "<scenario>"
+    prescription_source: str = "inline"   # the file it came from, or "inline"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def days(self) -> int:
+        """Number of report days: day k covers [k*24 h, (k+1)*24 h); a partial last day counts."""
+        return max(1, -(-self.duration_ms // MS_PER_DAY))
+
+
+# --- time strings ---------------------------------------------------------------------------------
+def parse_duration(text: Any) -> int:
+    """``"30d"``, ``"90min"``, ``"36h"``, ``"45s"``, ``"1.5h"`` -> ms (exact); ValueError."""
+    if not isinstance(text, str):
+        raise TypeError('must be a string like "30d", "90min", "36h" or "45s"')
+    m = _DURATION.match(text)
+    if m is None:
+        raise ValueError(f'"{text}" is not <number><unit> with unit s, min, h or d')
+    ms = Decimal(m.group(1)) * UNITS_MS[m.group(2)]
+    if ms != ms.to_integral_value():
+        raise ValueError(f'"{text}" is not a whole number of milliseconds')
+    return int(ms)
+
+
+def parse_at(text: Any) -> int:
+    """Event time: ``"<days>d HH:MM[:SS]"`` or a duration (``"90min"``) -> ms from t=0."""
+    if not isinstance(text, str):
+        raise TypeError('must be a string like "1d 08:30" or "90min"')
+    m = _DAY_TIME.match(text)
+    if m is not None:
+        days, hh, mm = int(m.group(1)), int(m.group(2)), int(m.group(3))
+        ss = int(m.group(4)) if m.group(4) is not None else 0
+        if hh > 23 or mm > 59 or ss > 59:
+            raise ValueError(f'"{text}": time of day out of range (00:00:00..23:59:59)')
+        return days * MS_PER_DAY + ((hh * 60 + mm) * 60 + ss) * MS_PER_S
+    try:
+        return parse_duration(text)
+    except ValueError:
+        raise ValueError(f'"{text}" is neither "<days>d HH:MM[:SS]" nor <number><unit> '
+                         "(s, min, h, d)") from None
+
+
+def format_ms(ms: int) -> str:
+    """ms from t=0 -> ``"<days>d HH:MM:SS"`` (for summaries)."""
+    d, rest = divmod(ms, MS_PER_DAY)
+    s = rest // MS_PER_S
+    return f"{d}d {s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+# --- parsing --------------------------------------------------------------------------------------
+class _P:
+    def __init__(self, path: str, base: Path) -> None:
+        self.path = path
+        self.base = base
+        self.problems: list[tuple[str, str]] = []
+
+    def bad(self, fld: str, why: str) -> None:
+        self.problems.append((fld, why))
+
+    def prescription(self, v: Any, fld: str) -> tuple[dict[str, Any] | None, str]:
+        try:
+            if isinstance(v, str):
+                p = Path(v)
+                if not p.is_absolute():
+                    p = self.base / p
+                return prescription_file.load(p), str(p)
+            if isinstance(v, dict):
+                return prescription_file.convert(v, f"{self.path}:{fld}"), "inline"
+        except prescription_file.PrescriptionError as e:
+            for f, why in e.problems:
+                where = e.path if e.path != f"{self.path}:{fld}" else ""
+                self.bad(f"{fld}.{f}", f"{why} ({where})" if where else why)
+            return None, ""
+        self.bad(fld, "must be a file name (relative to the scenario) or an inline table")
+        return None, ""
+
+    def number(self, t: dict[str, Any], key: str, fld: str, factor: int, lo: Decimal,
+               hi: Decimal) -> int | None:
+        v = t[key]
+        name = f"{fld}.{key}"
+        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+            self.bad(name, "must be a number")
+            return None
+        try:
+            d = Decimal(str(v))
+        except InvalidOperation:
+            self.bad(name, "must be a number")
+            return None
+        if not d.is_finite() or not (lo <= d <= hi):
+            self.bad(name, f"must be between {lo} and {hi}")
+            return None
+        scaled = d * factor
+        if scaled != scaled.to_integral_value():
+            self.bad(name, f"too many decimals (resolution is 1/{factor})")
+            return None
+        return int(scaled)
+
+    def event(self, e: Any, i: int, duration_ms: int | None) -> Event | None:
+        fld = f"event[{i}]"
+        if not isinstance(e, dict):
+            self.bad(fld, "must be a table ([[event]])")
+            return None
+        n0 = len(self.problems)
+        at_ms = None
+        if "at" not in e:
+            self.bad(f"{fld}.at", "missing")
+        else:
+            try:
+                at_ms = parse_at(e["at"])
+            except (TypeError, ValueError) as err:
+                self.bad(f"{fld}.at", str(err))
+        action = e.get("action")
+        if "action" not in e:
+            self.bad(f"{fld}.action", "missing")
+            return None
+        if not isinstance(action, str) or action not in ACTIONS:
+            self.bad(f"{fld}.action", f"unknown action {action!r} (one of: "
+                     + ", ".join(ACTIONS) + ")")
+            return None
+        spec = ACTIONS[action]
+        for k in e:
+            if k not in ("at", "action") and k not in spec:
+                self.bad(f"{fld}.{k}", f"unknown key for action {action!r}"
+                         + (f" (allowed: {', '.join(spec)})" if spec else " (takes none)"))
+        for k, req in spec.items():
+            if req and k not in e:
+                self.bad(f"{fld}.{k}", f"missing (required by action {action!r})")
+        params: dict[str, Any] = {}
+        if action == "clinician_bolus":
+            if "volume_ul" in e:
+                params["volume_nl"] = self.number(e, "volume_ul", fld, 1000, Decimal("0.001"),
+                                                  Decimal(40000))
+            if "duration_min" in e:
+                params["duration_ms"] = self.number(e, "duration_min", fld, MS_PER_MIN,
+                                                    Decimal(0), Decimal(24 * 60))
+        elif action == "program":
+            if "prescription" in e:
+                params["rx"], params["source"] = self.prescription(e["prescription"],
+                                                                   f"{fld}.prescription")
+        elif action == "refill":
+            if "fill_ml" in e:
+                params["fill_nl"] = self.number(e, "fill_ml", fld, 10 ** 6, Decimal(0),
+                                                Decimal(40))
+            params["rx"], params["source"] = (None, "")
+            if "prescription" in e:
+                params["rx"], params["source"] = self.prescription(e["prescription"],
+                                                                   f"{fld}.prescription")
+        elif action == "suspend":
+            if "minutes" in e:
+                v = e["minutes"]
+                if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                    self.bad(f"{fld}.minutes", "must be a whole number >= 1")
+                else:
+                    params["minutes"] = v
+        elif action == "ack":
+            v = e.get("alarm")
+            if v is not None and not isinstance(v, str):
+                self.bad(f"{fld}.alarm", "must be an alarm code (string)")
+            params["alarm"] = v
+        elif action == "occlusion":
+            v = e.get("severity", "complete")
+            if v not in SEVERITIES:
+                self.bad(f"{fld}.severity", 'must be "partial" or "complete"')
+            params["severity"] = v
+        elif action == "battery" and "percent" in e:
+            params["percent"] = self.number(e, "percent", fld, 1, Decimal(0), Decimal(100))
+        if at_ms is not None and duration_ms is not None and at_ms > duration_ms:
+            self.bad(f"{fld}.at", f"{format_ms(at_ms)} is after the end of the scenario "
+                     f"({format_ms(duration_ms)})")
+        if len(self.problems) > n0 or at_ms is None:
+            return None
+        return Event(at_ms, action, params, i)
+
+
+TOP_KEYS = {"name", "duration", "seed", "start_time", "prescription", "start", "event"}
+
+
+def parse(doc: dict[str, Any], path: str = "<scenario>", base: Path | None = None) -> Scenario:
+    """A TOML document (as from tomllib) -> Scenario; raises ScenarioError listing problems.
+    ``base``: directory that relative prescription file names are resolved against."""
+    p = _P(path, base if base is not None else Path.cwd())
+    for k in doc:
+        if k not in TOP_KEYS:
+            p.bad(k, "unknown key (check the spelling)")
+    name = doc.get("name", Path(path).stem)
+    if not isinstance(name, str) or not name:
+        p.bad("name", "must be a non-empty string")
+        name = "scenario"
+    duration_ms: int | None = None
+    if "duration" not in doc:
+        p.bad("duration", 'missing (e.g. "30d")')
+    else:
+        try:
+            duration_ms = parse_duration(doc["duration"])
+            if not (MS_PER_S <= duration_ms <= MAX_DURATION_MS):
+                p.bad("duration", "must be between 1s and 366d")
+                duration_ms = None
+        except (TypeError, ValueError) as err:
+            p.bad("duration", str(err))
+    seed = doc.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        p.bad("seed", "must be a whole number >= 0")
+        seed = 0
+    start_time = DEFAULT_START
+    if "start_time" in doc:
+        v = doc["start_time"]
+        if isinstance(v, _dt.datetime) and v.tzinfo is None:
+            start_time = v
+        elif isinstance(v, str):
+            try:
+                start_time = _dt.datetime.fromisoformat(v)
+                if start_time.tzinfo is not None:
+                    raise ValueError
+            except ValueError:
+                p.bad("start_time", 'must be a local date and time "YYYY-MM-DDTHH:MM[:SS]"')
+        else:
+            p.bad("start_time", 'must be a local date and time "YYYY-MM-DDTHH:MM[:SS]"')
+        if start_time.year < 2000:
+            p.bad("start_time", "must be in year 2000 or later (the pump's epoch)")
+            start_time = DEFAULT_START
+        start_time = start_time.replace(microsecond=start_time.microsecond // 1000 * 1000)
+    rx: dict[str, Any] | None = None
+    source = "inline"
+    if "prescription" not in doc:
+        p.bad("prescription", "missing (a file name or an inline [prescription] table)")
+    else:
+        rx, source = p.prescription(doc["prescription"], "prescription")
+    primed, autostart = True, True
+    if "start" in doc:
+        st = doc["start"]
+        if not isinstance(st, dict):
+            p.bad("start", "must be a table")
+        else:
+            for k, v in st.items():
+                if k not in ("primed", "autostart"):
+                    p.bad(f"start.{k}", "unknown key (primed, autostart)")
+                elif not isinstance(v, bool):
+                    p.bad(f"start.{k}", "must be true or false")
+            if isinstance(st.get("primed"), bool):
+                primed = st["primed"]
+            if isinstance(st.get("autostart"), bool):
+                autostart = st["autostart"]
+    events: list[Event] = []
+    evs = doc.get("event", [])
+    if not isinstance(evs, list):
+        p.bad("event", "must be [[event]] tables")
+        evs = []
+    for i, e in enumerate(evs):
+        ev = p.event(e, i, duration_ms)
+        if ev is not None:
+            events.append(ev)
+    if p.problems or rx is None or duration_ms is None:
+        raise ScenarioError(path, p.problems or [("", "invalid")])
+    events.sort(key=lambda ev: (ev.at_ms, ev.index))
+    return Scenario(name=name, duration_ms=duration_ms, seed=seed, start_time=start_time,
+                    rx=rx, primed=primed, autostart=autostart, events=tuple(events), path=path,
+                    prescription_source=source)
+
+
+def load(path: str | Path) -> Scenario:
+    """Read a scenario TOML file; prescription file names are relative to its directory."""
+    pth = Path(path)
+    try:
+        with pth.open("rb") as f:
+            doc = tomllib.load(f)
+    except OSError as e:
+        raise ScenarioError(str(pth), [("file", e.strerror or str(e))]) from None
+    except tomllib.TOMLDecodeError as e:
+        raise ScenarioError(str(pth), [("toml", str(e))]) from None
+    return parse(doc, str(pth), pth.parent)
+
+
+def loads(text: str, path: str = "<scenario>", base: Path | None = None) -> Scenario:
+    """Parse scenario TOML text (tests, inline use)."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ScenarioError(path, [("toml", str(e))]) from None
+    return parse(doc, path, base)

@@ -1,0 +1,341 @@
+"""`itpump simulate`: run a scenario in virtual time through the real protocol (docs/simulate.md).
+
+The runner starts an :class:`pumphil.emulator.Emulator` (virtual board running the unchanged
+firmware, time advanced only by us), opens a :class:`pumphost.client.PumpClient` on its
+``socket://`` URL with the key file the emulator provisioned, and then:
+
+1. t < 0 (set-up, in virtual time): ``set_clock`` to the scenario's start time, ``stage`` +
+   ``commit`` the prescription (soft-limit breaches confirmed: the scenario's author is the
+   clinician), ``refill`` to the prescription's fill volume (the plant's reservoir too), and,
+   unless ``[start] primed = false``, ``prime`` the catheter volume and advance virtual time until
+   priming ends. The clock is then set again to the start time, so t=0 is "primed, at the start
+   time". This is priming through the protocol, honestly timed, not a pre-primed shortcut.
+2. t = 0: ``start`` (unless ``[start] autostart = false``).
+3. For every checkpoint (each sample interval, each day boundary, each event time and a few
+   minutes after it, the end): advance virtual time to it, read ``status`` (the sample that the
+   report's day boundaries use, taken before any action at that time), perform the events due
+   (pump commands through the client, plant faults through ``emu.plant``), and read ``status``
+   again if something was done. Event-log entries are collected from the event lines the pump
+   pushes and, to fill any gap, from the ``log`` command.
+4. The pressure the firmware sampled around each alarm comes from ``emu.pressure_trace``.
+
+A refused pump command is not an error of the run: its reason code is recorded and shown in the
+summary (that is what a scenario is for). While the board is powered off (``power_cut``) status
+reads are skipped and samples are recorded as missing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+from pumphost.client import PumpClient, wall_clock_of
+from pumphost.errors import PumpError
+
+from . import report as _report
+from .report import ActionResult, PressureWindow, Recording, Sample
+from .scenario import MS_PER_DAY, MS_PER_H, MS_PER_MIN, Event, Scenario
+
+#: at most this many periodic status samples per run (see default_sample_ms)
+MAX_SAMPLES = 120
+#: extra status reads after each event (ms after it): shows the response to the action
+AFTER_EVENT_MS = (MS_PER_MIN, 10 * MS_PER_MIN)
+#: pressure window around each alarm: from 30 min before to 10 min after it was raised
+PRESSURE_BEFORE_MS = 30 * MS_PER_MIN
+PRESSURE_AFTER_MS = 10 * MS_PER_MIN
+#: longest priming accepted before t=0 (1 mL/h prime rate: a 150 uL catheter takes 9 min)
+MAX_PRIME_MS = 6 * MS_PER_H
+DEFAULT_STROKE_NL = 250
+
+
+class SimulationError(PumpError):
+    """The scenario could not be set up on the pump (program refused, link lost...)."""
+
+    reason = "simulation"
+
+
+def default_sample_ms(sc: Scenario) -> int:
+    """Status sample interval: the shortest of 1, 2, 3, 4, 6, 8, 12 h that keeps a run at or
+    under MAX_SAMPLES samples (each is a protocol round trip)."""
+    for h in (1, 2, 3, 4, 6, 8, 12):
+        if sc.duration_ms // (h * MS_PER_H) <= MAX_SAMPLES:
+            return h * MS_PER_H
+    return MS_PER_DAY
+
+
+def checkpoints(sc: Scenario, sample_ms: int | None = None) -> list[int]:
+    """Sorted ms-from-t=0 times the runner stops at: every sample interval, every day boundary,
+    every event time, AFTER_EVENT_MS after each event that changes the pump's course (not after
+    patient boluses: their reply says what happened), and the end."""
+    step = sample_ms if sample_ms is not None else default_sample_ms(sc)
+    pts = set(range(0, sc.duration_ms, step))
+    pts.update(range(0, sc.duration_ms, MS_PER_DAY))
+    pts.add(sc.duration_ms)
+    for ev in sc.events:
+        pts.add(ev.at_ms)
+        if ev.action == "patient_bolus":
+            continue
+        for d in AFTER_EVENT_MS:
+            if ev.at_ms + d < sc.duration_ms:
+                pts.add(ev.at_ms + d)
+    return sorted(pts)
+
+
+class Runner:
+    """One scenario run on one emulator. Use :func:`run` unless you need the pieces."""
+
+    def __init__(self, scenario: Scenario, emu: Any, client: PumpClient,
+                 sample_ms: int | None = None) -> None:
+        self.sc = scenario
+        self.emu = emu
+        self.client = client
+        self.sample_ms = sample_ms
+        self.t0_emu_ms = 0
+        self.day0, self.ms0 = wall_clock_of(scenario.start_time)
+        self.powered = True
+        self._log_seq = 0
+        self._log: dict[int, dict[str, Any]] = {}
+        self.rec = Recording(scenario=scenario, stroke_nl=self._stroke_nl())
+        client.on_event(self._on_event)
+
+    # --- helpers --------------------------------------------------------------------------------
+    def _stroke_nl(self) -> int:
+        v = getattr(self.emu, "stroke_nl", None)
+        if isinstance(v, int) and v > 0:
+            return v
+        try:  # the firmware's board constant (the emulator runs the firmware from firmware/)
+            from pumpfw import board as fw_board  # type: ignore[import-not-found]
+
+            return int(fw_board.STROKE_NL)
+        except ImportError:
+            return DEFAULT_STROKE_NL
+
+    def now(self) -> int:
+        """ms from t=0 (negative during set-up)."""
+        return int(self.emu.now_ms()) - self.t0_emu_ms
+
+    def advance_to(self, t_ms: int) -> None:
+        dt = t_ms - self.now()
+        if dt > 0:
+            self.emu.advance(dt)
+
+    def _entry_t_ms(self, entry: dict[str, Any]) -> int:
+        day, ms = entry.get("day"), entry.get("ms")
+        if isinstance(day, int) and isinstance(ms, int) and day >= 0:
+            return (day - self.day0) * MS_PER_DAY + ms - self.ms0
+        return self.now()
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        seq = event.get("_seq")
+        if isinstance(seq, int) and seq not in self._log:
+            entry = {k: v for k, v in event.items() if k != "_seq"}
+            entry["t_ms"] = self._entry_t_ms(entry)
+            self._log[seq] = entry
+
+    def sync_log(self) -> None:
+        """Fetch log entries we did not get as event lines (the pump keeps the last 64)."""
+        if not self.powered:
+            return
+        try:
+            entries = self.client.log_all(self._log_seq)
+        except PumpError:
+            return
+        for seq, entry in entries:
+            if isinstance(seq, int):
+                self._log_seq = max(self._log_seq, seq)
+                if seq not in self._log and isinstance(entry, dict):
+                    e = dict(entry)
+                    e["t_ms"] = self._entry_t_ms(e)
+                    self._log[seq] = e
+
+    def sample(self) -> dict[str, Any] | None:
+        st: dict[str, Any] | None = None
+        if self.powered:
+            try:
+                st = self.client.status()
+            except PumpError:
+                st = None
+        self.rec.samples.append(Sample(self.now(), st))
+        return st
+
+    def _cmd(self, name: str, *args: Any, **kw: Any) -> tuple[str, dict[str, Any]]:
+        try:
+            data = getattr(self.client, name)(*args, **kw)
+            return "ok", data or {}
+        except PumpError as e:
+            return str(getattr(e, "reason", "error")), {"msg": str(e)}
+
+    def program(self, rx: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        code, review = self._cmd("stage", rx)
+        if code != "ok":
+            return code, review
+        return self._cmd("commit", review["checksum"], confirm_soft=True)
+
+    # --- set-up -----------------------------------------------------------------------------------
+    def setup(self) -> None:
+        sc = self.sc
+        c = self.client
+        steps: list[tuple[str, Any]] = [
+            ("set_clock", lambda: self._cmd("set_clock", self.day0, self.ms0)),
+            ("program", lambda: self.program(sc.rx)),
+            ("refill", lambda: self._refill(sc.rx["reservoir"]["fill_nl"], False)),
+        ]
+        for what, fn in steps:
+            code, data = fn()
+            if code != "ok":
+                raise SimulationError(f"set-up step {what} refused by the pump: {code} "
+                                      f"{data.get('msg', '')}".rstrip(), code)
+        if sc.primed:
+            vol = sc.rx["catheter"]["volume_nl"]
+            code, data = self._cmd("prime", vol)
+            if code != "ok":
+                raise SimulationError(f"set-up step prime refused by the pump: {code}", code)
+            waited = 0
+            while True:
+                st = c.status()
+                if st.get("state") != "priming":
+                    break
+                if waited >= MAX_PRIME_MS:
+                    raise SimulationError("priming did not finish", "prime_timeout")
+                step = MS_PER_MIN
+                self.emu.advance(step)
+                waited += step
+            code, data = self._cmd("set_clock", self.day0, self.ms0)
+            if code != "ok":
+                raise SimulationError(f"set_clock after priming refused: {code}", code)
+        self.t0_emu_ms = int(self.emu.now_ms())
+        self.sync_log()
+        self.rec.baseline = c.status()
+        self.rec.samples.append(Sample(0, self.rec.baseline))
+        if sc.autostart:
+            code, data = self._cmd("start")
+            self.rec.actions.append(ActionResult(0, "start", code, data if code != "ok" else {}))
+
+    def _refill(self, fill_nl: int, new_admixture: bool) -> tuple[str, dict[str, Any]]:
+        code, data = self._cmd("refill", fill_nl, new_admixture)
+        if code == "ok":
+            plant = getattr(self.emu, "plant", None)
+            if plant is not None and not getattr(self.emu, "syncs_refill", False):
+                plant.refill(fill_nl)   # the physical act: fluid into the reservoir
+        return code, data
+
+    # --- actions ----------------------------------------------------------------------------------
+    def perform(self, ev: Event) -> ActionResult:
+        a, p = ev.action, ev.params
+        plant = self.emu.plant
+        code, data = "ok", {}  # type: tuple[str, dict[str, Any]]
+        if a == "patient_bolus":
+            code, data = self._cmd("patient_bolus")
+        elif a == "clinician_bolus":
+            code, data = self._cmd("bolus", p["volume_nl"], p["duration_ms"])
+        elif a == "program":
+            code, data = self.program(p["rx"])
+        elif a == "refill":
+            code, data = self._refill(p["fill_nl"], p["rx"] is not None)
+            if code == "ok" and p["rx"] is not None:
+                code, data = self.program(p["rx"])
+        elif a in ("start", "stop", "resume"):
+            code, data = self._cmd(a)
+        elif a == "suspend":
+            code, data = self._cmd("suspend", p["minutes"])
+        elif a == "ack":
+            code, data = self._cmd("ack", p["alarm"])
+        elif a == "occlusion":
+            plant.occlude(p["severity"])
+        elif a in ("clear_occlusion", "dislodge", "reseat", "leak", "clear_leak"):
+            getattr(plant, a)()
+        elif a == "motor_stall":
+            plant.motor_stall(True)
+        elif a == "clear_motor_stall":
+            plant.motor_stall(False)
+        elif a == "battery":
+            plant.set_battery_percent(p["percent"])
+        elif a == "power_cut":
+            plant.power(False)
+            self.powered = False
+        elif a == "power_restore":
+            plant.power(True)
+            self.powered = True
+        else:  # pragma: no cover - the parser admits only known actions
+            raise SimulationError(f"unknown action {a}", "bad_action")
+        detail = {} if code == "ok" else data
+        return ActionResult(ev.at_ms, a, code, detail)
+
+    # --- the run ----------------------------------------------------------------------------------
+    def run(self) -> Recording:
+        self.setup()
+        pending = list(self.sc.events)
+        # status is read at every checkpoint but the times of patient boluses only
+        others = dataclasses.replace(self.sc, events=tuple(
+            e for e in pending if e.action != "patient_bolus"))
+        bolus_only = {e.at_ms for e in pending if e.action == "patient_bolus"} \
+            - set(checkpoints(others, self.sample_ms))
+        for t in checkpoints(self.sc, self.sample_ms):
+            self.advance_to(t)
+            if t > 0 and t not in bolus_only:
+                self.sample()
+            changed = False
+            while pending and pending[0].at_ms <= t:
+                ev = pending.pop(0)
+                self.rec.actions.append(self.perform(ev))
+                changed = changed or ev.action != "patient_bolus"
+            if changed and t < self.sc.duration_ms:
+                self.sample()   # the response to the action (a patient bolus's reply says it)
+            if t % MS_PER_DAY == 0 or changed:
+                self.sync_log()
+        self.sync_log()
+        self.rec.log = [self._log[k] for k in sorted(self._log)]
+        self._pressure()
+        return self.rec
+
+    def _pressure(self) -> None:
+        trace_fn = getattr(self.emu, "pressure_trace", None)
+        if trace_fn is None:
+            return
+        for a in _report.alarm_intervals(self.rec)[:12]:
+            t_r = a["raised_ms"]
+            lo = max(0, t_r - PRESSURE_BEFORE_MS) + self.t0_emu_ms
+            hi = min(self.sc.duration_ms, t_r + PRESSURE_AFTER_MS) + self.t0_emu_ms
+            try:
+                pts = trace_fn(lo, hi)
+            except Exception:  # noqa: BLE001 - a missing trace must not lose the report
+                pts = []
+            self.rec.pressure.append(PressureWindow(
+                a["code"], t_r, [(int(t) - self.t0_emu_ms, int(pa)) for t, pa in pts]))
+
+
+def run(scenario: Scenario, *, sample_ms: int | None = None,
+        state_dir: Path | None = None, runtime: str = "cpython") -> Recording:
+    """Run the scenario on a fresh emulator (seeded with the scenario's seed)."""
+    from .emulator import Emulator
+
+    emu = Emulator(state_dir=state_dir, seed=scenario.seed, speed=None, runtime=runtime)
+    emu.start()
+    client: PumpClient | None = None
+    try:
+        client = PumpClient.open(emu.serial_url, key_file=emu.key_file, timeout_s=10.0,
+                                 retries=1)
+        return Runner(scenario, emu, client, sample_ms).run()
+    finally:
+        if client is not None:
+            client.close()
+        emu.close()
+
+
+def simulate(scenario: Scenario, report_dir: str | Path | None = None, *,
+             sample_ms: int | None = None) -> tuple[dict[str, Any], str, float]:
+    """Run + build the report (and write it with plots into report_dir if given).
+    Returns (report, summary text, wall seconds of the run)."""
+    t = time.perf_counter()
+    rec = run(scenario, sample_ms=sample_ms)
+    wall = time.perf_counter() - t
+    if report_dir is not None:
+        rep = _report.write_report(rec, report_dir)
+    else:
+        rep = _report.build_report(rec)
+    return rep, _report.summary_text(rec, rep), wall
+
+
+__all__ = ["Runner", "SimulationError", "checkpoints", "run", "simulate"]
