@@ -1,25 +1,171 @@
-"""Hook for the `itpump emulate` and `itpump simulate` subcommands.
+"""`itpump emulate` and `itpump simulate` (docs/simulate.md, docs/emulator.md).
 
-STUB owned by the protocol/CLI helper until the emulator owner replaces this file. Contract:
-``register(subparsers)`` adds the subcommands and sets ``handler=<callable(args) -> exit code>``
-on each (cli.main calls it). pumphil must be imported lazily inside the handlers, never at module
-import time (tests/test_layering.py: nothing imports pumphil except tests and these commands).
+``register(subparsers)`` adds both subcommands with ``handler=<callable(args) -> exit code>``
+(cli.main calls it). pumphil (the emulator) is imported lazily inside the handlers, never at module
+import time: the host CLI must work without loading the emulator (tests/test_layering.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import time
+from pathlib import Path
 from typing import Any
 
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_FILE = 0, 1, 2, 5
 
-def _not_yet(args: argparse.Namespace) -> int:
-    print(f"error: not_available: `itpump {args.command}` is not yet available", file=sys.stderr)
-    return 2
+EMULATE_HELP = "run the pump emulator (virtual rig: board, plant, instruments) on a TCP port"
+EMULATE_DESC = """\
+Start a virtual rig: the unchanged firmware on a virtual board with simulated hardware and plant
+physics, its serial port on socket://HOST:PORT (and a pty with --pty), and the virtual lab
+instruments (power supply, balance, CSF phantom, switch unit) for pyvisa. Prints the pump URL, the
+key file it provisioned (also stored where the CLI looks, so
+`itpump --port socket://127.0.0.1:PORT status` works with no extra flags) and the VISA resource
+strings, then runs until Ctrl-C. Research/education software, not a medical device."""
+
+SIMULATE_HELP = "simulate a therapy scenario in virtual time (a month in seconds)"
+SIMULATE_DESC = """\
+Run SCENARIO (TOML, docs/simulate.md; examples in docs/examples/) on a fresh emulator in virtual
+time, through the real serial protocol, and print a summary (or, with --json, only the JSON
+report). --report DIR also writes report.json, summary.txt and PNG plots (reservoir volume, dose
+per drug per day, patient boluses, alarm timeline, pressure around alarms) into DIR.
+Research/education software, not a medical device: not clinical advice."""
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        host, port = "127.0.0.1", text
+    try:
+        n = int(port)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not HOST:PORT: {text}") from None
+    if not 0 <= n <= 65535:
+        raise argparse.ArgumentTypeError(f"port out of range: {text}")
+    return host or "127.0.0.1", n
+
+
+def _positive(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text}") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0: {text}")
+    return v
+
+
+def _minutes(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text}") from None
+    if not 1 <= v <= 24 * 60:
+        raise argparse.ArgumentTypeError(f"must be 1..1440: {text}")
+    return v
+
+
+def emulate(args: argparse.Namespace) -> int:
+    from pumphil.emulator import Emulator
+
+    state_dir = Path(args.state_dir) if args.state_dir else None
+    emu = Emulator(state_dir=state_dir, seed=args.seed, speed=args.speed, listen=args.listen,
+                   pty=args.pty, runtime=args.runtime, instruments=not args.no_instruments)
+    emu.start()
+    try:
+        info: dict[str, Any] = {"url": emu.serial_url, "pty": emu.pty_path,
+                                "device_id": emu.device_id, "key_file": str(emu.key_file),
+                                "visa": emu.visa_resources, "speed": args.speed,
+                                "state_dir": str(emu.state_dir)}
+        if getattr(args, "json", False):
+            print(json.dumps(info, sort_keys=True), flush=True)
+        else:
+            print("itpump emulator (virtual rig) - research/education software, "
+                  "not a medical device")
+            print(f"  pump:      {info['url']}" + (f"  (pty {info['pty']})" if info["pty"]
+                                                   else ""))
+            print(f"  device id: {info['device_id']}")
+            print(f"  key file:  {info['key_file']}")
+            print(f"  speed:     {args.speed:g} x real time")
+            for name, res in sorted(info["visa"].items()):
+                print(f"  {name + ':':10} {res}")
+            print(f"try: itpump --port {info['url']} status      (Ctrl-C stops the emulator)",
+                  flush=True)
+        deadline = None if args.exit_after is None else time.monotonic() + args.exit_after
+        while deadline is None or time.monotonic() < deadline:
+            time.sleep(0.2 if deadline is None else min(0.2, max(0.0, deadline
+                                                                  - time.monotonic())))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emu.close()
+    return EXIT_OK
+
+
+def simulate(args: argparse.Namespace) -> int:
+    from pumphil import report, scenario
+    from pumphil import simulate as sim
+
+    try:
+        sc = scenario.load(args.scenario)
+    except scenario.ScenarioError as e:
+        print(f"error: scenario: {e}", file=sys.stderr)
+        return EXIT_FILE
+    sample_ms = None if args.sample_min is None else args.sample_min * 60000
+    t = time.perf_counter()
+    try:
+        rec = sim.run(sc, sample_ms=sample_ms)
+    except sim.SimulationError as e:
+        print(f"error: {e.reason}: {e.message}", file=sys.stderr)
+        return EXIT_REFUSED
+    wall = time.perf_counter() - t
+    if args.report:
+        rep = report.write_report(rec, args.report)
+    else:
+        rep = report.build_report(rec)
+    if getattr(args, "json", False):
+        print(report.dumps(rep))
+        return EXIT_OK
+    print(report.summary_text(rec, rep))
+    ratio = sc.duration_ms / 1000 / wall if wall > 0 else 0.0
+    print(f"Simulated {sc.duration_ms / 86_400_000:g} day(s) in {wall:.1f} s "
+          f"({ratio:,.0f}x real time)")
+    if args.report:
+        print(f"Report: {Path(args.report) / 'report.json'} (+ summary.txt and "
+              f"{', '.join(report.PLOTS)})")
+    return EXIT_OK
 
 
 def register(sub: Any) -> None:
-    for name, text in (("emulate", "run the pump emulator (virtual rig) on a TCP port"),
-                       ("simulate", "simulate a therapy scenario faster than real time")):
-        p = sub.add_parser(name, help=text, description=text + " (not yet available)")
-        p.set_defaults(handler=_not_yet)
+    p = sub.add_parser("emulate", help=EMULATE_HELP, description=EMULATE_DESC,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--listen", type=_host_port, default=("127.0.0.1", 0), metavar="HOST:PORT",
+                   help="serial endpoint address (default 127.0.0.1 and a free port)")
+    p.add_argument("--pty", action="store_true", help="also offer the serial port as a pty")
+    p.add_argument("--speed", type=_positive, default=1.0, metavar="X",
+                   help="virtual time runs X times real time (default 1)")
+    p.add_argument("--state-dir", metavar="DIR",
+                   help="keep the flash image and keys here (default: a temporary directory)")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="plant noise seed (0)")
+    p.add_argument("--runtime", choices=("cpython",), default="cpython",
+                   help="interpreter the firmware runs on (cpython)")
+    p.add_argument("--no-instruments", action="store_true",
+                   help="do not start the virtual lab instruments")
+    p.add_argument("--exit-after", type=_positive, default=None, metavar="S",
+                   help="stop after S seconds of real time (scripts, tests)")
+    p.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                   help="print the endpoints as one JSON line")
+    p.set_defaults(handler=emulate)
+
+    p = sub.add_parser("simulate", help=SIMULATE_HELP, description=SIMULATE_DESC,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("scenario", metavar="SCENARIO", help="scenario TOML file")
+    p.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                   help="print only the JSON report")
+    p.add_argument("--report", metavar="DIR",
+                   help="write report.json, summary.txt and PNG plots into DIR")
+    p.add_argument("--sample-min", type=_minutes, default=None, metavar="M",
+                   help="status sample interval in minutes (default: 1-12 h by duration)")
+    p.set_defaults(handler=simulate)
