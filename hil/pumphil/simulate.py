@@ -265,7 +265,12 @@ class Runner:
 
     # --- the run ----------------------------------------------------------------------------------
     def run(self) -> Recording:
+        """Set up (t < 0), then the events and samples to the end."""
         self.setup()
+        return self.run_events()
+
+    def run_events(self) -> Recording:
+        """After setup(): every checkpoint to the end; returns the recording."""
         pending = list(self.sc.events)
         # status is read at every checkpoint but the times of patient boluses only
         others = dataclasses.replace(self.sc, events=tuple(
