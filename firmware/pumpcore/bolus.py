@@ -28,7 +28,7 @@
 #     bolus where it is; clear_pending() drops queued periodic boluses (the facade decides when).
 
 from pumpcore import reasons
-from pumpcore.delivery import DeliveryEngine, MAX_RATE_NL_PER_H, MS_PER_HOUR, mul_div, mul_mod
+from pumpcore.delivery import MAX_RATE_NL_PER_H, MS_PER_HOUR, DeliveryEngine, mul_div, mul_mod
 
 PATIENT = "patient"
 CLINICIAN = "clinician"
@@ -47,7 +47,7 @@ def bolus_rate_nl_per_h(volume_nl, duration_ms):
     if not isinstance(volume_nl, int) or isinstance(volume_nl, bool) or volume_nl <= 0:
         raise ValueError("volume_nl must be a positive int")
     if not isinstance(duration_ms, int) or isinstance(duration_ms, bool):
-        raise ValueError("duration_ms must be an int")
+        raise ValueError("duration_ms must be an int")  # noqa: TRY004 (one error type for the facade)
     if duration_ms <= 0 or duration_ms > MAX_BOLUS_DURATION_MS:
         raise ValueError("duration_ms out of range")
     if volume_nl > mul_div(MAX_RATE_NL_PER_H, duration_ms, MS_PER_HOUR) + 1:
@@ -105,7 +105,7 @@ class Bolus:
         m = mul_mod(rem, MS_PER_HOUR, r)
         # ceil((rem*3.6e6 - frac) / r) = q + ceil((m - frac) / r)
         t = q - ((self._eng.frac - m) // r)
-        return t if t > 0 else 0
+        return max(0, t)
 
     def as_dict(self):
         return {"kind": self.kind, "volume_nl": self.volume_nl, "duration_ms": self.duration_ms,

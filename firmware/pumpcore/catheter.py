@@ -102,8 +102,7 @@ class Catheter:
         bh = h * MAX_DRUGS
         bn = n * MAX_DRUGS
         for d in range(MAX_DRUGS):
-            if self._conc[bh + d] > self._conc[bn + d]:
-                self._conc[bn + d] = self._conc[bh + d]
+            self._conc[bn + d] = max(self._conc[bn + d], self._conc[bh + d])
         self._vol[n] += self._vol[h]
         self._vol[h] = 0
         self._head = n
@@ -151,7 +150,7 @@ class Catheter:
         while excess > 0:
             h = self._head
             v = self._vol[h]
-            take = v if v < excess else excess
+            take = min(excess, v)
             self._emit_segment(take, h * MAX_DRUGS)
             excess -= take
             if take == v and self._count > 1:
@@ -172,7 +171,7 @@ class Catheter:
                 continue
             v = volume_nl
             while v > 0:
-                piece = v if v < CHUNK_NL else CHUNK_NL
+                piece = min(CHUNK_NL, v)
                 pg = rem[d] + piece * c
                 out[d] += pg // 1000
                 rem[d] = pg % 1000
@@ -185,7 +184,7 @@ class Catheter:
             c = concs[d]
             v = volume_nl
             while v > 0 and c:
-                piece = v if v < CHUNK_NL else CHUNK_NL
+                piece = min(CHUNK_NL, v)
                 pg = rem[d] + piece * c
                 out[d] += pg // 1000
                 rem[d] = pg % 1000

@@ -71,7 +71,7 @@ def diff_ms(d0, m0, d1, m1, cap_ms):
         return -diff_ms(d1, m1, d0, m0, cap_ms)
     t = m1 - m0  # in (-MS_PER_DAY, MS_PER_DAY)
     if dd == 0:
-        return t if t < cap_ms else cap_ms
+        return min(cap_ms, t)
     cap_days = cap_ms // MS_PER_DAY
     if dd > cap_days + 1:
         return cap_ms

@@ -110,9 +110,9 @@ class DeliveryEngine:
 
     def __init__(self, stroke_nl=250):
         if not isinstance(stroke_nl, int) or isinstance(stroke_nl, bool):
-            raise ValueError("stroke_nl must be an int")
+            raise ValueError("stroke_nl must be an int")  # noqa: TRY004
         if stroke_nl < 1 or stroke_nl > MAX_STROKE_NL:
-            raise ValueError("stroke_nl out of range 1..%d" % MAX_STROKE_NL)
+            raise ValueError("stroke_nl out of range 1..%d" % MAX_STROKE_NL)  # noqa: UP031
         self.stroke_nl = stroke_nl
         self.threshold = stroke_nl * MS_PER_HOUR  # nL*ms/h per stroke (< 2**30)
         self.rate_nl_per_h = 0
@@ -181,7 +181,7 @@ class DeliveryEngine:
         h = elapsed_ms // MS_PER_HOUR
         rest = elapsed_ms % MS_PER_HOUR
         while h > 0:
-            n = h if h < _HOURS_CHUNK else _HOURS_CHUNK
+            n = min(_HOURS_CHUNK, h)
             self._add(n, r, 0)
             h -= n
         if rest:

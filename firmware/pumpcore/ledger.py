@@ -161,8 +161,7 @@ class PatientHistory:
         if self.lockout_ref_day is None or lockout_ms <= 0:
             return 0
         since = diff_ms(self.lockout_ref_day, self.lockout_ref_ms, day, ms, lockout_ms)
-        if since < 0:
-            since = 0  # reference in the future (should not happen on a monotonic clock)
+        since = max(since, 0)  # reference in the future (should not happen on a monotonic clock)
         return lockout_ms - since if since < lockout_ms else 0
 
     def snapshot(self):

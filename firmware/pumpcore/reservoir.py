@@ -53,7 +53,7 @@ class Reservoir:
     def draw(self, volume_nl):
         """Take volume_nl out (a stroke). Returns nL actually drawn (less only when running dry)."""
         r = self.remaining_nl
-        v = volume_nl if volume_nl < r else r
+        v = min(r, volume_nl)
         self.remaining_nl = r - v
         self.drawn_nl += v
         return v
@@ -84,7 +84,7 @@ class Reservoir:
         if gap > ceil_mul_div(MS_CAP, rate_nl_per_h, MS_PER_HOUR):
             return MS_CAP
         t = ceil_mul_div(gap, MS_PER_HOUR, rate_nl_per_h)
-        return t if t < MS_CAP else MS_CAP
+        return min(MS_CAP, t)
 
     def minutes_to(self, threshold_nl, rate_nl_per_h):
         """Whole minutes until remaining reaches threshold_nl at rate (floor: reported early, never
