@@ -85,7 +85,7 @@ def test_report_has_the_contract_shape(three_days: tuple[R.Recording, dict[str, 
 
 
 def test_volumes_and_doses_add_up(three_days: tuple[R.Recording, dict[str, Any]]) -> None:
-    rec, rep = three_days
+    _, rep = three_days
     per = rep["per_day"]
     assert sum(d["delivered_ul"] for d in per) == pytest.approx(rep["delivered_ul"], abs=1e-6)
     # day 0: basal 20 uL/h x 24 h + patient bolus 10 uL + clinician bolus 20 uL (whole strokes)
@@ -122,7 +122,7 @@ def test_boluses_and_alarms(three_days: tuple[R.Recording, dict[str, Any]]) -> N
     assert ("clinician_bolus", "ok") in results
     assert results[-1] == ("stop", "ok")
     # the pressure the firmware sampled around the alarm shows the occlusion building up
-    win = [w for w in rec.pressure if w.code == "occlusion"][0]
+    win = next(w for w in rec.pressure if w.code == "occlusion")
     before = [pa for t, pa in win.trace if t < 86400_000 + 6 * 3600_000]
     after = [pa for t, pa in win.trace if t >= win.raised_ms]
     assert before and after and max(after) > max(before)
