@@ -163,14 +163,11 @@ def build_report(rec: Recording) -> dict[str, Any]:
     sc = rec.scenario
     marks = boundaries(rec)
     cum = [_counters(b) for b in marks]
-    names: list[str] = []
+    names: list[str] = [d["name"] for d in sc.rx.get("drugs") or []]   # prescription order
     for _, drugs, _ in cum:
-        for n in drugs:
+        for n in sorted(drugs):
             if n not in names:
                 names.append(n)
-    for d in sc.rx.get("drugs") or []:
-        if d.get("name") not in names:
-            names.append(d["name"])
     per_day = []
     for k in range(sc.days):
         (v0, d0, _), (v1, d1, _) = cum[k], cum[k + 1]

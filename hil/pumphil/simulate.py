@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -87,8 +88,10 @@ class Runner:
     """One scenario run on one emulator. Use :func:`run` unless you need the pieces."""
 
     def __init__(self, scenario: Scenario, emu: Any, client: PumpClient,
-                 sample_ms: int | None = None) -> None:
+                 sample_ms: int | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> None:
         self.sc = scenario
+        self.progress = progress     # progress(day_done, days) after each simulated day
         self.emu = emu
         self.client = client
         self.sample_ms = sample_ms
@@ -290,6 +293,8 @@ class Runner:
                 self.sample()   # the response to the action (a patient bolus's reply says it)
             if t % MS_PER_DAY == 0 or changed:
                 self.sync_log()
+            if self.progress is not None and t % MS_PER_DAY == 0 and t > 0:
+                self.progress(t // MS_PER_DAY, self.sc.days)
         self.sync_log()
         self.rec.log = [self._log[k] for k in sorted(self._log)]
         self._pressure()
@@ -312,7 +317,8 @@ class Runner:
 
 
 def run(scenario: Scenario, *, sample_ms: int | None = None,
-        state_dir: Path | None = None, runtime: str = "cpython") -> Recording:
+        state_dir: Path | None = None, runtime: str = "cpython",
+        progress: Callable[[int, int], None] | None = None) -> Recording:
     """Run the scenario on a fresh emulator (seeded with the scenario's seed)."""
     from .emulator import Emulator
 
@@ -322,7 +328,7 @@ def run(scenario: Scenario, *, sample_ms: int | None = None,
     try:
         client = PumpClient.open(emu.serial_url, key_file=emu.key_file, timeout_s=10.0,
                                  retries=1)
-        return Runner(scenario, emu, client, sample_ms).run()
+        return Runner(scenario, emu, client, sample_ms, progress).run()
     finally:
         if client is not None:
             client.close()
