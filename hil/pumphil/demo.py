@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nerror: {e.reason}: {e.message}", file=sys.stderr)
         return 1
     wall = time.perf_counter() - t
-    print("", file=sys.stderr)
+    print(file=sys.stderr)
     rep = report.write_report(rec, args.report)
     print()
     print(report.summary_text(rec, rep))

@@ -22,7 +22,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from pumphost import prescription_file
+import pumphost.prescription_file as prescription_file
 
 MS_PER_S = 1000
 MS_PER_MIN = 60 * MS_PER_S
