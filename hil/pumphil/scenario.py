@@ -22,7 +22,9 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-import pumphost.prescription_file as prescription_file
+from pumphost.prescription_file import PrescriptionError
+from pumphost.prescription_file import convert as convert_rx
+from pumphost.prescription_file import load as load_rx
 
 MS_PER_S = 1000
 MS_PER_MIN = 60 * MS_PER_S
@@ -175,10 +177,10 @@ class _P:
                 p = Path(v)
                 if not p.is_absolute():
                     p = self.base / p
-                return prescription_file.load(p), str(p)
+                return load_rx(p), str(p)
             if isinstance(v, dict):
-                return prescription_file.convert(v, f"{self.path}:{fld}"), "inline"
-        except prescription_file.PrescriptionError as e:
+                return convert_rx(v, f"{self.path}:{fld}"), "inline"
+        except PrescriptionError as e:
             for f, why in e.problems:
                 where = e.path if e.path != f"{self.path}:{fld}" else ""
                 self.bad(f"{fld}.{f}", f"{why} ({where})" if where else why)
