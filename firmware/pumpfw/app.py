@@ -116,6 +116,7 @@ class App:
         if hal.button_pressed():
             pump.patient_bolus()       # the patient's own button: same gate, logged as a request
         if sup.window_due():
+            hal.wdt_feed()             # the 4-s window must not eat into the watchdog margin
             sup.sense()
         if pump._events or self.dispatcher._pending:
             self._after_change()

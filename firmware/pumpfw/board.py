@@ -7,9 +7,12 @@ BOARD = "rpi-pico"
 STROKE_NL = 250            # volume moved per pump stroke (nL): the delivery engine's quantum
 STROKE_TIMEOUT_MS = 100    # feedback pulse expected within this after a stroke command
 
-# Watchdog: rp2 maximum is 8388 ms; the loop feeds it at least every WDT_FEED_MS while healthy.
-WDT_TIMEOUT_MS = 8000
-WDT_FEED_MS = 5000
+# Watchdog: rp2 maximum is 8388 ms; the loop feeds it at least every WDT_FEED_MS while healthy
+# (the longest blocking work in one step, a 4-s sensing window, fits in the remaining margin only
+# because the loop feeds right before it: see App.step).
+WDT_TIMEOUT_MS = 8388
+WDT_FEED_MS = 7000
+SUPERVISION_TICK_MS = 60000  # motor/battery supervision integrates elapsed time per minute
 
 # Pressure sensing (docs/detectors.md): 25 Hz samples.
 SAMPLE_PERIOD_MS = 40

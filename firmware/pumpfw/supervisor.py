@@ -28,15 +28,25 @@ class Supervisor:
         self.capture = array.array("i", [0] * board.STROKE_CAPTURE_N)
         self.window_buf = array.array("i", [0] * board.WINDOW_N)
         self.to_window_ms = board.WINDOW_EVERY_MS
+        self.pending_ms = 0          # elapsed time not yet given to the motor/battery supervision
         self.samples = 0
         self.strokes_made = 0
         self.retries = 0
 
     # -- time --------------------------------------------------------------------------------------
     def advance(self, elapsed_ms):
+        # Motor supervision judges per completed minute and the battery model per day, so the
+        # elapsed time is handed over once a minute (cheap wake-ups in between) and at strokes.
         self.to_window_ms -= elapsed_ms
-        self._apply(self.motor.advance(elapsed_ms))
-        self._apply(self.battery.advance(elapsed_ms))
+        self.pending_ms += elapsed_ms
+        if self.pending_ms >= board.SUPERVISION_TICK_MS:
+            self._flush()
+
+    def _flush(self):
+        ms = self.pending_ms
+        self.pending_ms = 0
+        self._apply(self.motor.advance(ms))
+        self._apply(self.battery.advance(ms))
         self._apply(self.battery.check())
 
     def next_wake_ms(self):
@@ -52,6 +62,8 @@ class Supervisor:
         hal = self.hal
         pump = self.pump
         pre = self.pre
+        if self.pending_ms:
+            self._flush()
         hal.read_pressure(pre, board.PRE_STROKE_N, board.SAMPLE_PERIOD_MS)
         s = 0
         for i in range(board.PRE_STROKE_N):
