@@ -21,6 +21,12 @@ STROKE_CAPTURE_N = 50      # samples after a stroke (2 s), fewer when the next s
 WINDOW_N = 100             # sensing window: 4 s at 25 Hz ...
 WINDOW_EVERY_MS = 300000   # ... every 5 min
 
+# Battery voltage backstop (the consumption model in pumpcore.detect_battery is primary): the
+# Li-SOCl2 cell's open-circuit voltage is flat until its knee; docs/detectors.md.
+BATTERY_ERI_MV = 3450        # ~10 % left on the reference cell's curve
+BATTERY_EOS_MV = 3100        # ~2 % left: stop flow, keep enough to alarm and hold state
+BATTERY_HYSTERESIS_MV = 50
+
 # Persistence
 SNAPSHOT_EVERY_MS = 600000  # while running, the pump state is also saved every 10 min
 LOG_FILE_MAX = 32768        # bytes per event-log file; LOG_FILES files are kept (rotation)

@@ -48,6 +48,17 @@ class Supervisor:
         self._apply(self.motor.advance(ms))
         self._apply(self.battery.advance(ms))
         self._apply(self.battery.check())
+        self._battery_voltage()
+
+    def _battery_voltage(self):
+        mv = self.hal.battery_mv()
+        pump = self.pump
+        for code, limit in (("battery_eos", board.BATTERY_EOS_MV), ("battery_eri", board.BATTERY_ERI_MV)):
+            if mv <= limit:
+                pump.raise_alarm(code)
+            elif mv > limit + board.BATTERY_HYSTERESIS_MV and pump.alarms.is_latched(code) \
+                    and not (self.battery.eos if code == "battery_eos" else self.battery.eri):
+                pump.clear_condition(code)
 
     def next_wake_ms(self):
         return self.to_window_ms if self.to_window_ms > 0 else 0

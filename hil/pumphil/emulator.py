@@ -94,6 +94,10 @@ class Emulator:
         for s in (self._client, self._server):
             if s is not None:
                 try:
+                    s.shutdown(socket.SHUT_RDWR)   # wakes a thread blocked in accept()/recv()
+                except OSError:
+                    pass
+                try:
                     s.close()
                 except OSError:
                     pass
