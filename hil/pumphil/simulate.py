@@ -98,8 +98,11 @@ class Runner:
         self.t0_emu_ms = 0
         self.day0, self.ms0 = wall_clock_of(scenario.start_time)
         self.powered = True
-        self._log_seq = 0
-        self._log: dict[int, dict[str, Any]] = {}
+        self._entries: list[dict[str, Any]] = []
+        self._epoch = 0
+        self._last_seq = 0
+        self._offsets: dict[int, int] = {0: 0}
+        self._started = False        # set-up done: t=0 reached
         self.rec = Recording(scenario=scenario, stroke_nl=self._stroke_nl())
         client.on_event(self._on_event)
 
@@ -124,43 +127,75 @@ class Runner:
         if dt > 0:
             self.emu.advance(dt)
 
-    def _entry_t_ms(self, entry: dict[str, Any]) -> int:
-        day, ms = entry.get("day"), entry.get("ms")
+    # Event-log entries. The dispatcher numbers entries from 1 after every boot (a power cut, a
+    # watchdog reset), so an entry is identified by (boot epoch, seq): a seq not above the last one
+    # seen starts a new epoch. Entries are timed by the pump's wall clock (ms precision) plus the
+    # epoch's offset: 0 in the first epoch (the clock was set at t=0), else measured from the
+    # first status read in the epoch (a board without a real-time clock restores its clock from
+    # the last snapshot after a power cut, so it runs behind by the time it was off).
+    def _pump_t_ms(self, day: Any, ms: Any) -> int | None:
         if isinstance(day, int) and isinstance(ms, int) and day >= 0:
             return (day - self.day0) * MS_PER_DAY + ms - self.ms0
-        return self.now()
+        return None
+
+    def _add_entry(self, seq: int, entry: dict[str, Any]) -> None:
+        if seq <= self._last_seq:
+            self._epoch += 1
+        self._last_seq = seq
+        e = dict(entry)
+        e["_epoch"] = self._epoch
+        e["_pump_t"] = self._pump_t_ms(e.get("day"), e.get("ms"))
+        e["_received"] = self.now() if self._started else None
+        self._entries.append(e)
 
     def _on_event(self, event: dict[str, Any]) -> None:
         seq = event.get("_seq")
-        if isinstance(seq, int) and seq not in self._log:
-            entry = {k: v for k, v in event.items() if k != "_seq"}
-            entry["t_ms"] = self._entry_t_ms(entry)
-            self._log[seq] = entry
+        if isinstance(seq, int):
+            self._add_entry(seq, {k: v for k, v in event.items() if k != "_seq"})
 
     def sync_log(self) -> None:
-        """Fetch log entries we did not get as event lines (the pump keeps the last 64)."""
+        """Fetch entries of the current boot that did not arrive as event lines."""
         if not self.powered:
             return
         try:
-            entries = self.client.log_all(self._log_seq)
+            entries = self.client.log_all(self._last_seq)
         except PumpError:
             return
         for seq, entry in entries:
-            if isinstance(seq, int):
-                self._log_seq = max(self._log_seq, seq)
-                if seq not in self._log and isinstance(entry, dict):
-                    e = dict(entry)
-                    e["t_ms"] = self._entry_t_ms(e)
-                    self._log[seq] = e
+            if isinstance(seq, int) and seq > self._last_seq and isinstance(entry, dict):
+                self._add_entry(seq, entry)
 
-    def sample(self) -> dict[str, Any] | None:
+    def _timed_log(self) -> list[dict[str, Any]]:
+        out = []
+        for e in self._entries:
+            pump_t, epoch = e.pop("_pump_t"), e.pop("_epoch")
+            received = e.pop("_received")
+            if received is None:
+                t = 0                      # set-up, before t=0
+            elif pump_t is None:
+                t = received
+            else:
+                t = pump_t + self._offsets.get(epoch, 0)
+            e["t_ms"] = t
+            out.append(e)
+        return out
+
+    def sample(self, t_ms: int) -> dict[str, Any] | None:
+        """Read status at checkpoint t_ms (recorded at t_ms: the read itself may run the board
+        for a moment of virtual time)."""
         st: dict[str, Any] | None = None
         if self.powered:
             try:
                 st = self.client.status()
             except PumpError:
                 st = None
-        self.rec.samples.append(Sample(self.now(), st))
+        if st is not None and self._epoch not in self._offsets:
+            clock = st.get("clock")
+            if isinstance(clock, list) and len(clock) == 2:
+                pump_t = self._pump_t_ms(clock[0], clock[1])
+                if pump_t is not None:
+                    self._offsets[self._epoch] = (self.now() - pump_t + 500) // 1000 * 1000
+        self.rec.samples.append(Sample(t_ms, st))
         return st
 
     def _cmd(self, name: str, *args: Any, **kw: Any) -> tuple[str, dict[str, Any]]:
@@ -209,6 +244,7 @@ class Runner:
             if code != "ok":
                 raise SimulationError(f"set_clock after priming refused: {code}", code)
         self.t0_emu_ms = int(self.emu.now_ms())
+        self._started = True
         self.sync_log()
         self.rec.baseline = c.status()
         self.rec.samples.append(Sample(0, self.rec.baseline))
@@ -283,20 +319,20 @@ class Runner:
         for t in checkpoints(self.sc, self.sample_ms):
             self.advance_to(t)
             if t > 0 and t not in bolus_only:
-                self.sample()
+                self.sample(t)
             changed = False
             while pending and pending[0].at_ms <= t:
                 ev = pending.pop(0)
                 self.rec.actions.append(self.perform(ev))
                 changed = changed or ev.action != "patient_bolus"
             if changed and t < self.sc.duration_ms:
-                self.sample()   # the response to the action (a patient bolus's reply says it)
+                self.sample(t)   # the response to the action (a patient bolus's reply says it)
             if t % MS_PER_DAY == 0 or changed:
                 self.sync_log()
             if self.progress is not None and t % MS_PER_DAY == 0 and t > 0:
                 self.progress(t // MS_PER_DAY, self.sc.days)
         self.sync_log()
-        self.rec.log = [self._log[k] for k in sorted(self._log)]
+        self.rec.log = self._timed_log()
         self._pressure()
         return self.rec
 

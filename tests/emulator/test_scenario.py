@@ -256,7 +256,8 @@ def test_unreadable_files_named(tmp_path: Path) -> None:
 
 def test_examples_parse() -> None:
     names = sorted(p.name for p in EXAMPLES.glob("*.toml") if not p.name.startswith("rx-"))
-    assert names == ["dislodgement.toml", "month-morphine-clonidine.toml", "occlusion.toml",
+    assert names == ["dislodgement.toml", "faults.toml", "month-morphine-clonidine.toml",
+                     "occlusion.toml",
                      "reservoir-empty.toml"]
     month = S.load(EXAMPLES / "month-morphine-clonidine.toml")
     assert month.duration_ms == 30 * 86_400_000 and month.days == 30
