@@ -70,6 +70,8 @@ def _minutes(text: str) -> int:
 def emulate(args: argparse.Namespace) -> int:
     from pumphil.emulator import Emulator
 
+    from .keys import default_key_path
+
     state_dir = Path(args.state_dir) if args.state_dir else None
     emu = Emulator(state_dir=state_dir, seed=args.seed, speed=args.speed, listen=args.listen,
                    pty=args.pty, runtime=args.runtime, instruments=not args.no_instruments)
@@ -77,6 +79,7 @@ def emulate(args: argparse.Namespace) -> int:
     try:
         info: dict[str, Any] = {"url": emu.serial_url, "pty": emu.pty_path,
                                 "device_id": emu.device_id, "key_file": str(emu.key_file),
+                                "cli_key_file": str(default_key_path(emu.device_id)),
                                 "visa": emu.visa_resources, "speed": args.speed,
                                 "state_dir": str(emu.state_dir)}
         if getattr(args, "json", False):
@@ -88,6 +91,7 @@ def emulate(args: argparse.Namespace) -> int:
                                                    else ""))
             print(f"  device id: {info['device_id']}")
             print(f"  key file:  {info['key_file']}")
+            print(f"             (copy where the CLI looks: {info['cli_key_file']})")
             print(f"  speed:     {args.speed:g} x real time")
             for name, res in sorted(info["visa"].items()):
                 print(f"  {name + ':':10} {res}")
