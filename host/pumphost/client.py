@@ -175,11 +175,15 @@ class PumpClient:
                 self.reconnect()
             assert self._port is not None
             try:
-                waiting = self._port.in_waiting
-                if waiting == 0 and now >= deadline:
-                    return None
+                # block (briefly) for one byte, then take whatever else is already there
+                # (in_waiting is not a byte count on every transport, e.g. socket://)
                 self._port.timeout = min(0.05, max(0.0, deadline - now))
-                chunk = self._port.read(max(1, min(waiting, 4096)))
+                chunk = self._port.read(1)
+                if chunk:
+                    self._port.timeout = 0
+                    chunk += self._port.read(4096)
+                elif now >= deadline:
+                    return None
             except (serial.SerialException, OSError, TypeError, AttributeError) as e:
                 # TypeError/AttributeError: pyserial's socket:// reading a closed socket
                 raise TransportError(f"read failed: {e}") from None

@@ -107,6 +107,7 @@ class PumpServer:
             except (TimeoutError, OSError):
                 continue
             conn.settimeout(0.05)
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self.lock:
                 self.drop_connection()
                 self._conn = conn

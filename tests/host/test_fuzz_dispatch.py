@@ -19,13 +19,12 @@ from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-
 from pumpcore import auth, reasons, wire
 from pumpcore.dispatch import COMMANDS, Dispatcher
 from pumpcore.pump import Pump
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
-from proto_helpers import INFO, KEYS, FakePump, Signer  # noqa: E402
+from proto_helpers import INFO, KEYS, FakePump, Signer
 
 TOTAL = int(os.environ.get("ITPUMP_FUZZ_EXAMPLES", "104000"))
 SHARES = {"garbage": 38, "mutated": 38, "real": 4, "decoder": 20}  # percent of TOTAL

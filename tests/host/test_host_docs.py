@@ -10,7 +10,7 @@ from pumpcore import auth, wire
 from pumpcore.dispatch import Dispatcher
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
-from proto_helpers import KEYS, FakePump  # noqa: E402
+from proto_helpers import KEYS, FakePump
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 
@@ -18,7 +18,7 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 def _example_lines() -> list[str]:
     text = DOC.read_text()
     lines = []
-    for block in re.findall(r"```\n(.*?)```", text, re.S):
+    for block in re.findall(r"```\n(.*?)```", text, re.DOTALL):
         # (the format template, with the placeholder CRC, is not an example)
         lines.extend(ln for ln in block.splitlines() if ln[:1] in "@=!~" and " CRC" not in ln)
     return lines

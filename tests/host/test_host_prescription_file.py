@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from pumphost import prescription_file as pf
 
 DATA = Path(__file__).parent / "data"

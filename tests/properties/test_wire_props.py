@@ -8,7 +8,6 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from pumpcore import auth, wire
 
 PRINTABLE = st.characters(min_codepoint=0x20, max_codepoint=0x7E)

@@ -1,0 +1,79 @@
+"""Protocol round-trip latency: PumpClient -> TCP -> Dispatcher + Pump -> reply.
+
+Prints the median and p99 of N round trips for an authenticated `status` (read) and a
+`suspend`/`resume` pair (state-changing, counter persisted). Uses the in-process TCP server of
+tests/host/pump_server.py; the emulator replaces it once it exists (ITPUMP_BENCH_URL=socket://...
+with ITPUMP_BENCH_KEYS=<key file> measures any pump instead).
+
+Run: .venv/bin/python bench/bench_protocol.py [N]
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "host"))
+
+
+def _measure(fn, n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t0) * 1000.0)
+    return out
+
+
+def _report(name: str, ms: list[float]) -> None:
+    ms = sorted(ms)
+    p99 = ms[min(len(ms) - 1, int(len(ms) * 0.99))]
+    print(f"{name:<28} n={len(ms):5d}  median {statistics.median(ms):7.3f} ms  "
+          f"p99 {p99:7.3f} ms  max {ms[-1]:7.3f} ms")
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 500
+    from pumphost import keys
+    from pumphost.client import PumpClient
+
+    url = os.environ.get("ITPUMP_BENCH_URL")
+    server = None
+    if url:
+        keyset = keys.load(Path(os.environ["ITPUMP_BENCH_KEYS"]))
+        target = url
+    else:
+        from pump_server import INFO, PumpServer
+        from pumpcore.pump import Pump
+
+        keyset = keys.generate(INFO["device_id"])
+        pump = Pump()
+        pump.boot()
+        server = PumpServer(keyset, pump=pump)
+        target = f"in-process TCP server ({server.url}, real pumpcore Pump)"
+        url = server.url
+    print(f"protocol round trips against {target}")
+    with tempfile.TemporaryDirectory(), PumpClient.open(url, keyset=keyset, timeout_s=2.0) as c:
+        c.hello()
+        _report("hello (no auth)", _measure(c.hello, n))
+        _report("status (readonly, HMAC)", _measure(lambda: c.status(role="readonly"), n))
+
+        def pair() -> None:
+            try:
+                c.suspend(1)
+                c.resume()
+            except Exception:  # noqa: BLE001 - a refusal is still a full round trip
+                pass
+        _report("suspend+resume (2 requests)", _measure(pair, max(1, n // 2)))
+        print(f"resends: {c.resends}")
+    if server is not None:
+        server.close()
+
+
+if __name__ == "__main__":
+    main()
