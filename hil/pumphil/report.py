@@ -238,7 +238,8 @@ def summary_text(rec: Recording, report: dict[str, Any] | None = None) -> str:
     if refused:
         lines.append("Actions not carried out:")
         for a in refused:
-            lines.append(f"  {format_ms(a.t_ms)}  {a.action}: {a.result}")
+            step = f" ({a.detail['step']} step)" if "step" in a.detail else ""
+            lines.append(f"  {format_ms(a.t_ms)}  {a.action}{step}: {a.result}")
     fin = rep["final"]
     res = "unknown" if fin["reservoir_ul"] is None else f"{fin['reservoir_ul'] / 1000:.3f} mL"
     lines.append(f"Final: state {fin['state']}, reservoir {res}")

@@ -275,6 +275,8 @@ class Runner:
             code, data = self._refill(p["fill_nl"], p["rx"] is not None)
             if code == "ok" and p["rx"] is not None:
                 code, data = self.program(p["rx"])
+                if code != "ok":
+                    data = {**data, "step": "program"}
         elif a in ("start", "stop", "resume"):
             code, data = self._cmd(a)
         elif a == "suspend":

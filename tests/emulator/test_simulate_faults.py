@@ -44,3 +44,49 @@ def test_faults_and_power_cut() -> None:
     assert rep["final"]["state"] == "alarm_stop"
     assert [(a.action, a.result) for a in rec.actions if a.result != "ok"] == [
         ("start", "not_allowed")]
+
+
+ADMIXTURE = """
+name = "admixture change"
+duration = "1d"
+prescription = "rx-morphine.toml"
+[[event]]
+at = "0d 06:00"
+action = "suspend"
+minutes = 30
+[[event]]
+at = "0d 06:05"
+action = "refill"
+fill_ml = 18
+[event.prescription]
+reservoir = { capacity_ml = 20, fill_ml = 18, low_alert_ml = 2 }
+catheter = { volume_ul = 150 }
+basal = { steps = [ { start = "00:00", rate_ul_per_h = 20 } ] }
+[[event.prescription.drug]]
+name = "morphine"
+concentration_ug_per_ml = 10000
+[[event.prescription.drug]]
+name = "clonidine"
+concentration_ug_per_ml = 500
+hard_limit_ug_per_day = 1000
+soft_limit_ug_per_day = 600
+[[event]]
+at = "0d 06:10"
+action = "resume"
+"""
+
+
+def test_refill_with_new_admixture_reaches_the_tip_after_the_dead_volume() -> None:
+    sc = S.loads(ADMIXTURE, "adm.toml", EXAMPLES)
+    rec = sim.run(sc)
+    rep = R.build_report(rec)
+    assert [(a.action, a.result) for a in rec.actions] == [
+        ("start", "ok"), ("suspend", "ok"), ("refill", "ok"), ("resume", "ok")]
+    assert list(rep["drugs"]) == ["morphine", "clonidine"]
+    # 20 uL/h for 24 h less the 10-min pause; the new admixture leaves the tip only after the
+    # 150 uL of old (morphine-only) fluid in the catheter: ~(17.8 h x 20 - 150) uL x 0.5 ug/uL
+    assert rep["delivered_ul"] == pytest.approx(480 - 20 * 10 / 60, abs=1)
+    clonidine = rep["drugs"]["clonidine"]["delivered_ug"]
+    assert clonidine == pytest.approx((17.83 * 20 - 150) * 0.5, abs=3)
+    assert rep["drugs"]["morphine"]["delivered_ug"] == pytest.approx(
+        rep["delivered_ul"] * 10, abs=1)
