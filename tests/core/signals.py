@@ -353,3 +353,19 @@ def exp_capture(pre_pa, dp_pa=250, tau_ms=300, n=50):
         v = v * d >> 16
         buf[i] = pre_pa + (v >> 16)
     return buf
+
+
+def normal_day(seed, hours=24, bolus_every_h=6, rig=None):
+    """Normal physiology with noise for `hours`: lowest basal rate (a stroke every 7.5 min), a
+    window every 5 min, heart and breathing rates re-drawn every hour (0.8-2.0 / 0.15-0.5 Hz), a
+    40-stroke bolus (1 stroke/s) every `bolus_every_h` hours. Returns the Rig (events in .events)."""
+    if rig is None:
+        rig = make_rig(seed)
+    r = Rng(seed + 4242)
+    for h in range(hours):
+        rig.p.cardiac_mhz = r.between(800, 2000)
+        rig.p.resp_mhz = r.between(150, 500)
+        if bolus_every_h and h % bolus_every_h == bolus_every_h - 1:
+            rig.bolus(40)
+        rig.run(3600000, phase_ms=r.between(0, 60000))
+    return rig
