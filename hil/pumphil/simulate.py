@@ -243,10 +243,10 @@ class Runner:
             code, data = self._cmd("set_clock", self.day0, self.ms0)
             if code != "ok":
                 raise SimulationError(f"set_clock after priming refused: {code}", code)
+        self.sync_log()              # set-up entries: timed t=0 (they happened before it)
+        self.rec.baseline = c.status()
         self.t0_emu_ms = int(self.emu.now_ms())
         self._started = True
-        self.sync_log()
-        self.rec.baseline = c.status()
         self.rec.samples.append(Sample(0, self.rec.baseline))
         if sc.autostart:
             code, data = self._cmd("start")
