@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "core"))
 
-from pumphil.mpy_runtime import MicroPythonUnavailable, run_micropython  # noqa: E402
+from pumphil.mpy_runtime import MicroPythonUnavailable, run_micropython
 
 # Runs under MicroPython; prints "key value" lines.
 MP_SCRIPT = r"""
@@ -81,10 +81,9 @@ measure("battery_step", 2000, f_bat)
 
 
 def cpython_figures() -> None:
-    from signals import make_rig
-
     from pumpcore.detect_catheter import CatheterDetector
     from pumpcore.detect_occlusion import OcclusionDetector
+    from signals import make_rig
 
     rig = make_rig(5)
     wins = [rig.p.window([0] * 100) for _ in range(8)]

@@ -14,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "core"))
 
-from signals import make_rig, normal_day  # noqa: E402
+from signals import make_rig, normal_day
 
 WINDOW_MS = 300000
 STROKE_MS = 450000

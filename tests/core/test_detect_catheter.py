@@ -1,10 +1,9 @@
 # pumpcore.detect_catheter (helper E): dislodgement and leak within 3 windows on the contract
 # plant, distinguished from each other and from occlusion, threshold edges on synthetic windows,
 # clearing, skipped windows. Plain asserts; runs under pytest and MicroPython.
-from signals import make_rig, sine_window
-
 from pumpcore import detect_catheter as cat
 from pumpcore import detect_occlusion as occ
+from signals import make_rig, sine_window
 
 SEEDS = (1, 2, 3, 5, 8, 13, 21, 34)
 WINDOW_MS = 300000
@@ -44,7 +43,12 @@ def test_occlusion_never_raises_dislodgement_or_leak():
     for seed in SEEDS[:4]:
         for kind in ("partial", "complete"):
             rig = make_rig(seed)
-            f = rig.p.complete_occlusion if kind == "complete" else (lambda: rig.p.partial_occlusion(10))
+            plant = rig.p
+            if kind == "complete":
+                f = plant.complete_occlusion
+            else:
+                def f(plant=plant):
+                    plant.partial_occlusion(10)
             _onset_then(rig, f, seed)
             rig.run(6 * WINDOW_MS)
             codes = [e[1] for e in rig.raised()]

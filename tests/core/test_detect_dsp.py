@@ -1,8 +1,7 @@
 # pumpcore.dsp: integer DFT band amplitudes, isqrt, mean (helper E). Plain asserts; runs under
 # pytest and MicroPython.
-from signals import Rng, sine_window
-
 from pumpcore import dsp
+from signals import Rng, sine_window
 
 
 def test_isqrt_exact_and_floor():

@@ -1,9 +1,8 @@
 # False alarms (helper E): one simulated day of normal physiology with sensor noise and drift,
 # fed to all four detectors exactly as the Pump will -> 0 alarms. The 90-day version is
 # bench/bench_false_alarms.py (prints the count). Plain asserts; pytest and MicroPython.
-from signals import normal_day
-
 from pumpcore import detect_battery, detect_motor
+from signals import normal_day
 
 
 def test_one_day_of_normal_physiology_raises_nothing():

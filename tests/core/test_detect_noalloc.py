@@ -6,9 +6,8 @@
 # Inputs are generated before measuring.
 import sys
 
-from signals import exp_capture, linear_capture, make_rig, sine_window
-
 from pumpcore import detect_battery, detect_catheter, detect_motor, detect_occlusion
+from signals import exp_capture, linear_capture, make_rig, sine_window
 
 MP = sys.implementation.name == "micropython"
 if MP:
@@ -32,7 +31,7 @@ def _prove(make, run):
         b = gc.mem_alloc()
     finally:
         gc.enable()
-    assert b == a, "allocated %d bytes" % (b - a)
+    assert b == a, "allocated %d bytes" % (b - a)  # noqa: UP031 (MicroPython-portable)
     st = make()
     gc.collect()
     micropython.heap_lock()

@@ -1,9 +1,8 @@
 # pumpcore.detect_occlusion (helper E): latency bounds on the contract plant, no false alarms on
 # normal strokes with noise and pulsation, threshold edges on synthetic captures, clearing.
 # Plain asserts; runs under pytest and MicroPython.
-from signals import exp_capture, linear_capture, make_rig
-
 from pumpcore import detect_occlusion as occ
+from signals import exp_capture, linear_capture, make_rig
 
 LOW_RATE_STROKE_MS = 450000     # 2000 nL/h: one 250 nL stroke every 7.5 min
 SEEDS = (1, 2, 3, 5, 8, 13, 21, 34)
@@ -11,7 +10,7 @@ SEEDS = (1, 2, 3, 5, 8, 13, 21, 34)
 
 def _first(rig, code, s0):
     ev = rig.raised(code)
-    assert ev, "no %s alarm" % code
+    assert ev, "no " + code + " alarm"
     return ev[0][3] - s0
 
 
