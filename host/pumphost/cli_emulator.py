@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -76,6 +77,11 @@ def emulate(args: argparse.Namespace) -> int:
     emu = Emulator(state_dir=state_dir, seed=args.seed, speed=args.speed, listen=args.listen,
                    pty=args.pty, runtime=args.runtime, instruments=not args.no_instruments)
     emu.start()
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt   # SIGTERM stops like Ctrl-C: the flash image is synced on close
+
+    signal.signal(signal.SIGTERM, on_term)
     try:
         info: dict[str, Any] = {"url": emu.serial_url, "pty": emu.pty_path,
                                 "device_id": emu.device_id, "key_file": str(emu.key_file),

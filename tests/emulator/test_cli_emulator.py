@@ -104,4 +104,20 @@ def test_emulate_serves_pump_and_instruments(tmp_path: Path) -> None:
             rm.close()
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        rc = proc.wait(timeout=30)
+    assert rc == 0          # SIGTERM stops it like Ctrl-C (exit 0, flash synced)
+    assert (tmp_path / "state" / "flash.img").stat().st_size > 0
+
+
+def test_demo_runs_a_scenario_and_says_where_the_report_is(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pumphil import demo
+
+    out_dir = tmp_path / "demo"
+    assert demo.main(["--scenario", str(scenario_file(tmp_path)), "--report",
+                      str(out_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "Scenario: short" in out
+    assert f"Report written to {out_dir.resolve()}/:" in out
+    assert (out_dir / "report.json").exists() and (out_dir / "pressure.png").exists()
+    assert demo.DEFAULT_SCENARIO.exists()
