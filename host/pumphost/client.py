@@ -249,8 +249,8 @@ class PumpClient:
         if self.role is not None:   # an explicit role is used as is (the pump decides)
             return self.role
         have = self.keyset.roles() if self.keyset else []
-        for r in allowed:
-            if r in have:
+        for r in ("readonly", "patient", "clinician"):   # least privilege first
+            if r in allowed and r in have:
                 return r
         if not have:
             raise AuthError("no key file for this pump (itpump keys generate / --key-file)",

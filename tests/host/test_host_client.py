@@ -45,7 +45,8 @@ def test_hello_and_key_lookup_by_device_id(server: PumpServer, keyset: keys.KeyS
         assert info["counters"] == {"clinician": 0, "patient": 0, "readonly": 0}
         assert c.status()["state"] == "stopped"       # key found in $ITPUMP_HOME/keys/
         assert c.keyset == keyset
-    assert server.auth.last_counter("clinician") == 1
+    # least privilege: a read is signed with the readonly key when the key file has it
+    assert server.auth.counters() == {"clinician": 0, "patient": 0, "readonly": 1}
 
 
 def test_full_workflow(server: PumpServer) -> None:
@@ -192,18 +193,18 @@ def test_reconnect_after_connection_drop(server: PumpServer) -> None:
 def test_counters_continue_across_clients_and_resync(server: PumpServer) -> None:
     with _client(server) as a:
         a.hello()
-        a.status()
-        a.status()
+        a.resume()
+        a.stop()
         # another host used counters meanwhile: a's next counter is stale; it resynchronises from
         # hello once and succeeds (the refused request did not run)
         server.auth.accept("clinician", 10)
-        a.status()
+        a.stop()
     assert server.auth.last_counter("clinician") == 11
     with _client(server) as c:
         assert c.hello()["counters"]["clinician"] == 11
-        c.status()
+        c.stop()
     assert server.auth.last_counter("clinician") == 12
-    assert [c[0] for c in server.pump.calls] == ["status"] * 4
+    assert [c[0] for c in server.pump.calls] == ["resume", "stop", "stop", "stop"]
 
 
 def test_events_reach_subscribers_and_iterator(server: PumpServer) -> None:

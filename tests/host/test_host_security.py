@@ -1,0 +1,153 @@
+"""Attacks through a real TCP transport against Dispatcher + the real pumpcore Pump: a captured
+patient-bolus line replayed, reordered, tampered, re-signed with a wrong key, sent after a pump
+reset (counter rollback attempt)."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pump_server import PumpServer
+
+from pumpcore import auth, reasons, wire
+from pumpcore.pump import Pump
+from pumphost import keys, prescription_file
+from pumphost.client import PumpClient
+
+RX = prescription_file.load(Path(__file__).parent / "data" / "morphine.toml")
+
+
+@pytest.fixture
+def running(keyset: keys.KeySet) -> Iterator[PumpServer]:
+    pump = Pump()
+    pump.boot()
+    with PumpServer(keyset, pump=pump) as s:
+        with PumpClient.open(s.url, timeout_s=1.0) as c:
+            c.set_clock(9824, 8 * 3600000)
+            c.commit(c.stage(RX)["checksum"])
+            c.prime(150000)
+            with s.lock:
+                for _ in range(15):
+                    pump.advance(60000)
+            c.start()
+            with s.lock:
+                for _ in range(61):   # past the lockout that follows programming
+                    pump.advance(60000)
+        yield s
+
+
+def _delivered(s: PumpServer) -> int:
+    with s.lock:
+        return int(s.pump.status()["patient_bolus"]["delivered"])
+
+
+class Attacker:
+    def __init__(self, s: PumpServer) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", s.port))
+        self.sock.settimeout(2.0)
+        self.buf = b""
+
+    def send(self, line: str) -> tuple[str, object, dict, str | None]:
+        self.sock.sendall(line.encode("latin-1") + b"\n")
+        while True:
+            while b"\n" not in self.buf:
+                self.buf += self.sock.recv(4096)
+            raw, self.buf = self.buf.split(b"\n", 1)
+            parsed = wire.parse_reply(raw.decode())
+            if parsed is not None and parsed[0] != "~":
+                return parsed
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _captured_patient_bolus(s: PumpServer) -> str:
+    with PumpClient.open(s.url, timeout_s=1.0, role="patient") as c:   # the patient's handset
+        c.patient_bolus()
+    for chunk in s.received:
+        for ln in chunk.decode().splitlines():
+            if " patient_bolus " in ln:
+                captured = ln
+    return captured
+
+
+def _refusals(s: PumpServer) -> list[dict]:
+    with s.lock:
+        s.dispatcher.event_lines()
+        return [e for e in s.dispatcher.pop_security_log() if e["kind"] == "auth_refused"]
+
+
+def test_replayed_patient_bolus_never_delivers_again(running: PumpServer) -> None:
+    line = _captured_patient_bolus(running)
+    assert _delivered(running) == 1
+    with running.lock:
+        for _ in range(61):
+            running.pump.advance(60000)      # bolus over and lockout passed
+    att = Attacker(running)
+    # immediate replay = a resend: the cached reply, not executed again
+    assert att.send(line)[0] == "="
+    assert _delivered(running) == 1
+    att.close()   # the test server serves one connection at a time (like a serial port)
+    # once the reply cache has moved on, the replay is refused as stale and logged
+    ro = keys.KeySet(running.keyset.device_id, {"readonly": running.keyset.keys["readonly"]})
+    with PumpClient.open(running.url, keyset=ro, timeout_s=1.0) as c:
+        for _ in range(17):
+            c.status()
+    att = Attacker(running)
+    kind, _, _, reason = att.send(line)
+    assert (kind, reason) == ("!", reasons.STALE_COUNTER)
+    assert _delivered(running) == 1
+    refused = _refusals(running)
+    assert refused[-1]["role"] == "patient" and refused[-1]["cmd"] == "patient_bolus"
+    att.close()
+
+
+def test_tampered_and_forged_requests(running: PumpServer) -> None:
+    att = Attacker(running)
+    with running.lock:
+        last = running.auth.last_counter("patient")
+    body = wire.request_body("evil1", "patient", last + 5, "patient_bolus", {})
+    forged = wire.request_line(body, auth.tag(b"\x00" * 32, body))          # wrong key
+    assert att.send(forged)[3] == reasons.BAD_TAG
+    good_tag = auth.tag(running.keyset.keys["patient"], body)
+    tampered = wire.request_body("evil1", "clinician", last + 5, "patient_bolus", {})
+    assert att.send(wire.request_line(tampered, good_tag))[3] == reasons.BAD_TAG
+    as_bolus = wire.request_body("evil1", "patient", last + 5, "bolus",
+                                 {"volume_nl": 1000000, "duration_ms": 60000})
+    assert att.send(wire.request_line(as_bolus, good_tag))[3] == reasons.BAD_TAG
+    crc_only = wire.request_line(body, "0" * 32)                             # CRC is no key
+    assert att.send(crc_only)[3] == reasons.BAD_TAG
+    # a clinician command signed with the patient's own (valid) key: wrong role
+    b2 = wire.request_body("evil2", "patient", last + 6, "bolus",
+                           {"volume_nl": 1000000, "duration_ms": 60000})
+    r = att.send(wire.request_line(b2, auth.tag(running.keyset.keys["patient"], b2)))
+    assert r[3] == reasons.ROLE_FORBIDDEN
+    assert _delivered(running) == 0
+    with running.lock:
+        assert running.pump.status()["bolus"] is None
+    reasons_logged = [e["reason"] for e in _refusals(running)]
+    assert reasons_logged == [reasons.BAD_TAG] * 4 + [reasons.ROLE_FORBIDDEN]
+    att.close()
+
+
+def test_reordered_and_rolled_back_counters(running: PumpServer) -> None:
+    with running.lock:
+        last = running.auth.last_counter("patient")
+    key = running.keyset.keys["patient"]
+
+    def signed(i: str, counter: int) -> str:
+        b = wire.request_body(i, "patient", counter, "status", {})
+        return wire.request_line(b, auth.tag(key, b))
+    att = Attacker(running)
+    assert att.send(signed("o2", last + 2))[0] == "="
+    assert att.send(signed("o1", last + 1))[3] == reasons.STALE_COUNTER   # reordered
+    # a reset keeps the persisted counter: an old request is still refused afterwards
+    running.reboot()
+    time.sleep(0.1)
+    att = Attacker(running)
+    assert att.send(signed("o3", last + 2))[3] == reasons.STALE_COUNTER
+    assert att.send(signed("o4", last + 3))[0] == "="
+    att.close()
