@@ -269,3 +269,14 @@ def test_examples_parse() -> None:
     for n in names:
         sc = S.load(EXAMPLES / n)
         assert sc.events and all(0 <= e.at_ms <= sc.duration_ms for e in sc.events)
+
+
+def test_start_time_forms() -> None:
+    assert scen('duration = "1d"\nstart_time = "2026-03-04T08:15"\n').start_time == \
+        dt.datetime(2026, 3, 4, 8, 15)
+    # a TOML local date-time literal works too
+    assert scen('duration = "1d"\nstart_time = 2026-03-04T08:15:30\n').start_time == \
+        dt.datetime(2026, 3, 4, 8, 15, 30)
+    for bad in ('"2026-03-04T08:15+01:00"', "2026-03-04", '"1999-12-31T00:00"', "5"):
+        got = dict(problems(f'duration = "1d"\nstart_time = {bad}\n' + RX))
+        assert "start_time" in got, bad
