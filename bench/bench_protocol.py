@@ -1,7 +1,7 @@
 """Protocol round-trip latency: PumpClient -> TCP -> Dispatcher + Pump -> reply.
 
-Prints the median and p99 of N round trips for an authenticated `status` (read) and a
-`suspend`/`resume` pair (state-changing, counter persisted). Uses the in-process TCP server of
+Prints the median and p99 of N round trips for `hello` (no authentication), an authenticated
+`status` (read) and `set_clock` (state-changing: the counter is persisted before it runs). Uses the in-process TCP server of
 tests/host/pump_server.py; the emulator replaces it once it exists (ITPUMP_BENCH_URL=socket://...
 with ITPUMP_BENCH_KEYS=<key file> measures any pump instead).
 
@@ -41,6 +41,7 @@ def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 500
     from pumphost import keys
     from pumphost.client import PumpClient
+    from pumphost.errors import PumpError
 
     url = os.environ.get("ITPUMP_BENCH_URL")
     server = None
@@ -63,14 +64,15 @@ def main() -> None:
         _report("hello (no auth)", _measure(c.hello, n))
         _report("status (readonly, HMAC)", _measure(lambda: c.status(role="readonly"), n))
 
-        def pair() -> None:
+        refusals: list[str] = []
+
+        def write() -> None:
             try:
-                c.suspend(1)
-                c.resume()
-            except Exception:  # noqa: BLE001 - a refusal is still a full round trip
-                pass
-        _report("suspend+resume (2 requests)", _measure(pair, max(1, n // 2)))
-        print(f"resends: {c.resends}")
+                c.set_clock(9824, 8 * 3600000)
+            except PumpError as e:  # a refusal is still a full round trip
+                refusals.append(e.reason)
+        _report("set_clock (clinician, persisted)", _measure(write, n))
+        print(f"resends: {c.resends}; refusals: {sorted(set(refusals)) or 'none'}")
     if server is not None:
         server.close()
 

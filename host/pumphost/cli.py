@@ -27,7 +27,7 @@ try:
     from importlib.metadata import version as _pkg_version
 
     HOST_VERSION = _pkg_version("itpump")
-except Exception:  # pragma: no cover - not installed
+except Exception:  # noqa: BLE001  # pragma: no cover - not installed
     HOST_VERSION = "0+unknown"
 
 #: exit codes (docs/cli.md)
@@ -63,8 +63,8 @@ def _global_options(p: argparse.ArgumentParser, top: bool) -> None:
     p.add_argument("--json", action="store_true", default=False if top else argparse.SUPPRESS,
                    help="machine-readable JSON output only")
     p.add_argument("--role", choices=ROLES, default=d,
-                   help="role to sign with (default: the first role in the key file allowed "
-                        "to run the command)")
+                   help="role to sign with (default: the least-privileged role in the key file "
+                        "that may run the command)")
     p.add_argument("--timeout", type=float, default=2.0 if top else argparse.SUPPRESS,
                    metavar="S", help="seconds to wait for each reply before resending (2)")
 

@@ -20,7 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 import serial
 from pumpcore import auth as _auth
@@ -117,7 +117,7 @@ class PumpClient:
             finally:
                 self._port = None
 
-    def __enter__(self) -> PumpClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -13,7 +13,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from pumpcore.auth import Auth
 from pumpcore.dispatch import Dispatcher
@@ -139,7 +139,7 @@ class PumpServer:
         self._sock.close()
         self._thread.join(2)
 
-    def __enter__(self) -> PumpServer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -12,6 +12,7 @@ no counter moves.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 from pathlib import Path
@@ -68,7 +69,7 @@ def test_garbage_bytes_change_nothing(data: bytes, cut_bytes: bytes) -> None:
     # data arrives in chunks cut at the positions given by cut_bytes (arbitrary chunking)
     out: list[str] = []
     points = sorted({0, len(data), *[c for c in cut_bytes if c <= len(data)]})
-    for a, b in zip(points, points[1:], strict=False):
+    for a, b in itertools.pairwise(points):
         out.extend(_D.feed(data[a:b]))
     out.extend(_D.feed(b"\n"))  # terminate whatever is pending
     for line in out:
@@ -167,7 +168,7 @@ def test_authentic_requests_with_arbitrary_args_on_the_real_pump(
     before = dict(_REAL_AUTH.counters())
     out = _REAL_D.feed(line.encode() + b"\n")
     assert len(out) == 1
-    kind, rid, data, reason = _check_reply(out[0])
+    _, rid, _, reason = _check_reply(out[0])
     assert rid is not None
     if cmd not in COMMANDS:
         assert reason == reasons.UNKNOWN_COMMAND

@@ -40,12 +40,12 @@ def test_version_and_hello(real: PumpServer, capsys: pytest.CaptureFixture[str])
 
 
 def test_no_port_is_usage_error(itpump_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, "status")
+    code, _, err = run(capsys, "status")
     assert code == cli.EXIT_USAGE and err.startswith("error: usage: no port")
 
 
 def test_program_review_then_confirm(real: PumpServer, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "--port", real.url, "set-clock", "2026-11-24T08:00")
+    code, _, _ = run(capsys, "--port", real.url, "set-clock", "2026-11-24T08:00")
     assert code == 0 and real.pump.status()["clock"] == [9824, 28800000]
     code, out, err = run(capsys, "--port", real.url, "program", RX_FILE)
     assert code == 0, err

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from pump_server import PumpServer
-
 from pumpcore import auth, reasons, wire
 from pumpcore.pump import Pump
 from pumphost import keys, prescription_file

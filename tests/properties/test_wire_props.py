@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import zlib
 from typing import Any
@@ -79,6 +80,6 @@ def test_splitter_is_chunking_invariant(lines: list[str], cuts: list[int], crlf:
     s = wire.LineSplitter()
     out = []
     points = sorted({0, len(stream), *[c for c in cuts if c < len(stream)]})
-    for a, b in zip(points, points[1:], strict=False):
+    for a, b in itertools.pairwise(points):
         out.extend(s.feed(stream[a:b]))
     assert out == [("ok", ln) for ln in lines]
