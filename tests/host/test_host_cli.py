@@ -168,3 +168,24 @@ def test_help_texts(capsys: pytest.CaptureFixture[str]) -> None:
         cli.main(["program", "--help"])
     out, _ = capsys.readouterr()
     assert "--confirm" in out and "review" in out
+
+
+def test_soft_limit_needs_explicit_confirmation(real: PumpServer, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    text = (DATA / "morphine.toml").read_text().replace(
+        'concentration_ug_per_ml = 10000',
+        'concentration_ug_per_ml = 10000\nsoft_limit_ug_per_day = 5000\n'
+        'hard_limit_ug_per_day = 9000')
+    rx_file = tmp_path / "soft.toml"
+    rx_file.write_text(text)
+    assert run(capsys, "--port", real.url, "set-clock")[0] == 0
+    code, out, err = run(capsys, "--port", real.url, "program", str(rx_file))
+    assert code == 0, err
+    assert "SOFT LIMIT BREACHES (commit needs --confirm-soft-limit)" in out
+    code, _, err = run(capsys, "--port", real.url, "program", str(rx_file), "--confirm")
+    assert code == cli.EXIT_REFUSED and err.startswith("error: soft_limit_unconfirmed: ")
+    assert real.pump.status()["program"] is None
+    code, out, err = run(capsys, "--port", real.url, "program", str(rx_file), "--confirm",
+                         "--confirm-soft-limit")
+    assert code == 0 and "committed." in out, err
+    assert real.pump.status()["program"] is not None
