@@ -327,7 +327,7 @@ class Runner:
                 ev = pending.pop(0)
                 self.rec.actions.append(self.perform(ev))
                 changed = changed or ev.action != "patient_bolus"
-            if changed and t < self.sc.duration_ms:
+            if changed:
                 self.sample(t)   # the response to the action (a patient bolus's reply says it)
             if t % MS_PER_DAY == 0 or changed:
                 self.sync_log()
