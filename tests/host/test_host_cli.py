@@ -189,3 +189,20 @@ def test_soft_limit_needs_explicit_confirmation(real: PumpServer, tmp_path: Path
                          "--confirm-soft-limit")
     assert code == 0 and "committed." in out, err
     assert real.pump.status()["program"] is not None
+
+
+def test_refill_with_new_admixture(real: PumpServer, capsys: pytest.CaptureFixture[str]) -> None:
+    url = real.url
+    assert run(capsys, "--port", url, "set-clock")[0] == 0
+    assert run(capsys, "--port", url, "program", RX_FILE, "--confirm")[0] == 0
+    code, out, err = run(capsys, "--port", url, "refill", "--fill-ml", "18", "--prescription",
+                         RX_FILE)
+    assert code == 0, err
+    assert "refill of 18 mL recorded" in out and "not committed" in out
+    assert real.pump.status()["needs_program"]
+    code, out, err = run(capsys, "--port", url, "--json", "refill", "--fill-ml", "17.5",
+                         "--prescription", RX_FILE, "--confirm")
+    res = json.loads(out)
+    assert code == 0 and res["committed"] and "refill" in res, err
+    st = real.pump.status()
+    assert not st["needs_program"] and st["reservoir_nl"] == 17500000
