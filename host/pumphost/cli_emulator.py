@@ -126,7 +126,7 @@ def simulate(args: argparse.Namespace) -> int:
     sample_ms = None if args.sample_min is None else args.sample_min * 60000
     t = time.perf_counter()
     try:
-        rec = sim.run(sc, sample_ms=sample_ms)
+        rec = sim.run(sc, sample_ms=sample_ms, runtime=args.runtime)
     except sim.SimulationError as e:
         print(f"error: {e.reason}: {e.message}", file=sys.stderr)
         return EXIT_REFUSED
@@ -178,4 +178,6 @@ def register(sub: Any) -> None:
                    help="write report.json, summary.txt and PNG plots into DIR")
     p.add_argument("--sample-min", type=_minutes, default=None, metavar="M",
                    help="status sample interval in minutes (default: 1-12 h by duration)")
+    p.add_argument("--runtime", choices=("cpython",), default="cpython",
+                   help="interpreter the firmware runs on (cpython)")
     p.set_defaults(handler=simulate)
