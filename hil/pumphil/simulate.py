@@ -265,6 +265,9 @@ class Runner:
         a, p = ev.action, ev.params
         plant = self.emu.plant
         code, data = "ok", {}  # type: tuple[str, dict[str, Any]]
+        if ev.is_pump_command and not self.powered:
+            # the board is off: nothing answers (not sent, so no link time-outs either)
+            return ActionResult(ev.at_ms, a, "powered_off", {})
         if a == "patient_bolus":
             code, data = self._cmd("patient_bolus")
         elif a == "clinician_bolus":

@@ -43,7 +43,8 @@ def test_faults_and_power_cut() -> None:
     assert per[2] == pytest.approx(6 * 20, abs=3)
     assert rep["final"]["state"] == "alarm_stop"
     assert [(a.action, a.result) for a in rec.actions if a.result != "ok"] == [
-        ("start", "not_allowed")]
+        ("patient_bolus", "powered_off"), ("start", "not_allowed")]
+    assert rep["patient_bolus"]["requested"] == 0      # the pump never saw it
 
 
 ADMIXTURE = """
