@@ -27,6 +27,8 @@ reads are skipped and samples are recorded as missing.
 from __future__ import annotations
 
 import dataclasses
+import os
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -364,7 +366,19 @@ def run(scenario: Scenario, *, sample_ms: int | None = None,
     from .emulator import Emulator
 
     emu = Emulator(state_dir=state_dir, seed=scenario.seed, speed=None, runtime=runtime)
-    emu.start()
+    # The emulator also copies its key file to $ITPUMP_HOME/keys/ for the CLI; a throw-away
+    # simulation board must not leave one there per run: point ITPUMP_HOME at a temporary
+    # directory while it starts (the runner passes the key file explicitly).
+    saved = os.environ.get("ITPUMP_HOME")
+    with tempfile.TemporaryDirectory(prefix="itpump-sim-home-") as home:
+        os.environ["ITPUMP_HOME"] = home
+        try:
+            emu.start()
+        finally:
+            if saved is None:
+                os.environ.pop("ITPUMP_HOME", None)
+            else:
+                os.environ["ITPUMP_HOME"] = saved
     client: PumpClient | None = None
     try:
         client = PumpClient.open(emu.serial_url, key_file=emu.key_file, timeout_s=10.0,

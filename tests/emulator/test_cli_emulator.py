@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,14 @@ from pumphost import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "docs" / "examples"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _private_itpump_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Emulators copy their key file to $ITPUMP_HOME/keys: keep that out of the user's home."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ITPUMP_HOME", str(tmp_path_factory.mktemp("itpump-home")))
+        yield
 
 SHORT = """
 name = "short"
@@ -44,6 +53,8 @@ def test_simulate_json_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert rep["patient_bolus"]["denied"]["lockout"] == 1
     assert rep["delivered_ul"] == pytest.approx(6 * 20 + 10, abs=0.5)
     assert rep["final"]["state"] == "running"
+    # the throw-away simulation board leaves no key file where the CLI looks
+    assert not (Path(os.environ["ITPUMP_HOME"]) / "keys").exists()
 
 
 def test_simulate_summary_and_report_dir(tmp_path: Path,
