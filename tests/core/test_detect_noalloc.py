@@ -136,3 +136,30 @@ def test_the_allocation_check_can_fail():
         assert "allocated" in str(e)
         return
     raise AssertionError("allocation not detected")
+
+
+def test_extreme_inputs_stay_small_ints():
+    # ADC extremes (-5 kPa .. +35 kPa, the emulator's 12-bit range): a bigint anywhere in the
+    # arithmetic would allocate and fail the proof.
+    sq = [35000 if (i // 7) % 2 else -5000 for i in range(100)]
+    ramp = [-5000 + i * 400 for i in range(100)]
+    cap_hi = [35000] * 50
+    cap_alt = [35000 if i % 2 else -5000 for i in range(50)]
+
+    def make():
+        return [detect_catheter.CatheterDetector(), detect_occlusion.OcclusionDetector(), 0]
+
+    def run(st):
+        c = st[0]
+        o = st[1]
+        c.window(sq)
+        c.window(ramp)
+        o.window(-5000, True)
+        o.stroke(-5000, cap_hi, 50)
+        o.stroke(35000, cap_alt, 50)
+        o.stroke(-5000, cap_alt, 20)
+        o.stroke(35000, cap_hi, 20)
+        st[2] = c.cardiac_pa + c.resp_pa + o.last_resid_pa
+
+    st = _prove(make, run)
+    assert 0 < st[2] < 20000
