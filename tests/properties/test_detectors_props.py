@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from pumpcore import detect_battery as bat
 from pumpcore import detect_catheter as cat
 from pumpcore import detect_motor as mot
