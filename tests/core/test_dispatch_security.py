@@ -168,3 +168,44 @@ def test_persist_failure_blocks_execution():
     assert d.handle_line(line) == r           # the resend gets the same answer, still no bolus
     assert pump.boluses == 0
     assert a.last_counter("clinician") == 1   # the counter is burnt, never reusable
+
+
+def test_pseudo_random_mutations_never_execute():
+    # A small deterministic fuzz that also runs under MicroPython (the hypothesis fuzz in
+    # tests/host/test_fuzz_dispatch.py is CPython only): flip, drop, insert and truncate bytes of
+    # valid signed requests, optionally re-sealing the CRC like an attacker would.
+    d, pump, a = _running()
+    s = Signer()
+    valid = [s.line("bolus", {"volume_nl": 5000, "duration_ms": 60000}),
+             s.line("patient_bolus", role="patient"),
+             s.line("stage", {"rx": {"reservoir": {"fill_nl": 1}}})]
+    seed = 12345
+    for n in range(300):
+        seed = (seed * 1103515245 + 12345) & 0x3FFFFFFF
+        line = bytearray(valid[n % len(valid)].encode())
+        pos = seed % len(line)
+        op = (seed >> 12) % 4
+        if op == 0:
+            line[pos] = 0x20 + (seed >> 5) % 95
+        elif op == 1:
+            line = line[:pos] + line[pos + 1:]
+        elif op == 2:
+            line = line[:pos] + bytes([0x20 + (seed >> 7) % 95]) + line[pos:]
+        else:
+            line = line[:pos]
+        text = line.decode()
+        if (seed >> 20) & 1:
+            sp = text.rfind(" ")
+            if sp > 0:
+                text = wire.seal(text[:sp])
+        try:
+            same = wire.parse_request(text)[5:] == wire.parse_request(valid[n % len(valid)])[5:]
+        except wire.WireError:
+            same = False
+        if same:
+            continue      # e.g. a changed letter case in the hex: the same signed request
+        out = d.feed(text.encode() + b"\n")
+        assert len(out) == (1 if text.startswith("@") else 0), text
+        for r in out:
+            assert reply(r)[0] == "!"
+    assert pump.calls == [] and a.counters() == {"clinician": 0, "patient": 0, "readonly": 0}
