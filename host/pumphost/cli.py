@@ -20,7 +20,7 @@ from pumpcore.wire import ROLES
 
 from . import cli_emulator, prescription_file
 from . import keys as _keys
-from .client import PumpClient
+from .client import PumpClient, wall_clock_of
 from .errors import AuthError, ProtocolError, PumpError, RefusedError, TransportError
 
 try:
@@ -136,8 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("ack", "acknowledge an alarm (all acknowledgeable alarms when ALARM is omitted)")
     p.add_argument("alarm", nargs="?", metavar="ALARM")
     p = add("log", "print the pump's event log")
-    p.add_argument("--since", type=int, default=0, metavar="SEQ",
-                   help="only entries after sequence number SEQ")
+    p.add_argument("--since", default="0", metavar="SEQ|TIME",
+                   help="only entries after log sequence number SEQ, or (ISO local time, e.g. "
+                        "2026-11-24T08:00) entries stamped at or after that wall-clock time")
     p.add_argument("--format", choices=("csv", "json"), default="csv")
     p = add("monitor", "live status, alarms and events until Ctrl-C")
     p.add_argument("--interval", type=float, default=5.0, metavar="S",
@@ -159,7 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     kg.add_argument("--roles", nargs="+", choices=ROLES, default=list(ROLES))
     kg.add_argument("--force", action="store_true", help="overwrite an existing file")
     kg.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
-    ks = ksub.add_parser("show", help="show a key file's device id, roles and fingerprints")
+    ks = ksub.add_parser("show", help="show a key file's device id, roles and fingerprints "
+                                      "(no option: list all key files)")
     ks.add_argument("--device-id", metavar="ID")
     ks.add_argument("--key-file", metavar="PATH", default=argparse.SUPPRESS)
     ks.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
@@ -315,8 +317,7 @@ def _run(args: argparse.Namespace) -> int:
         elif cmd == "ack":
             _emit(args, c.ack(args.alarm), f"acknowledged {args.alarm or 'all'}")
         elif cmd == "log":
-            entries = c.log_all(args.since)
-            _print_log(args, entries)
+            _print_log(args, _log_entries(c, args.since))
         elif cmd == "monitor":
             _monitor(args, c)
         elif cmd == "set-clock":
@@ -325,6 +326,21 @@ def _run(args: argparse.Namespace) -> int:
         else:  # pragma: no cover - argparse prevents it
             raise CliError(f"unknown command {cmd}")
     return EXIT_OK
+
+
+def _log_entries(c: PumpClient, since: str) -> list[list[Any]]:
+    if since.isdigit():
+        return c.log_all(int(since))
+    try:
+        moment = _dt.datetime.fromisoformat(since)
+    except ValueError:
+        raise CliError(f"--since: not a sequence number or ISO time: {since}") from None
+    day, ms = wall_clock_of(moment)
+    # entries carry the pump's wall clock as "day"/"ms" (-1 when the clock was not set);
+    # entries without it are left out of a time-filtered listing
+    return [[s, e] for s, e in c.log_all(0)
+            if isinstance(e.get("day"), int) and e["day"] >= 0
+            and (e["day"], e.get("ms", 0)) >= (day, ms)]
 
 
 def _print_log(args: argparse.Namespace, entries: list[list[Any]]) -> None:
@@ -389,7 +405,21 @@ def _keys_cmd(args: argparse.Namespace) -> int:
     elif args.device_id:
         path = _keys.default_key_path(args.device_id)
     else:
-        raise CliError("keys show needs --device-id ID or --key-file PATH")
+        folder = _keys.itpump_home() / "keys"
+        files = sorted(folder.glob("*.json")) if folder.is_dir() else []
+        listing = []
+        for f in files:
+            try:
+                ks_f = _keys.load(f)
+                listing.append({"path": str(f), "device_id": ks_f.device_id,
+                                "roles": ks_f.roles()})
+            except _keys.KeyFileError as e:
+                listing.append({"path": str(f), "error": e.message})
+        _emit(args, {"keys": listing}, "\n".join(
+            f"{x['path']}: " + (f"device {x['device_id']}, roles {', '.join(x['roles'])}"
+                                if "roles" in x else f"ERROR {x['error']}")
+            for x in listing) or f"no key files in {folder}")
+        return EXIT_OK
     ks = _keys.load(path)
     import hashlib
 

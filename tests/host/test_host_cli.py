@@ -206,3 +206,21 @@ def test_refill_with_new_admixture(real: PumpServer, capsys: pytest.CaptureFixtu
     assert code == 0 and res["committed"] and "refill" in res, err
     st = real.pump.status()
     assert not st["needs_program"] and st["reservoir_nl"] == 17500000
+
+
+def test_log_since_time_and_keys_listing(real: PumpServer, keyset: keys.KeySet,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    url = real.url
+    assert run(capsys, "--port", url, "set-clock", "2026-11-24T08:00")[0] == 0
+    with real.lock:
+        real.pump.advance(3600000)                    # 09:00
+    assert run(capsys, "--port", url, "program", RX_FILE)[0] == 0   # "staged" at 09:00
+    code, out, _ = run(capsys, "--port", url, "log", "--since", "2026-11-24T08:30",
+                       "--format", "json")
+    kinds = [e["kind"] for e in json.loads(out)]
+    assert code == 0 and "staged" in kinds and "clock_set" not in kinds
+    code, _, err = run(capsys, "--port", url, "log", "--since", "yesterday")
+    assert code == cli.EXIT_USAGE and err.startswith("error: usage: --since")
+    code, out, _ = run(capsys, "keys", "show", "--json")
+    listing = json.loads(out)["keys"]
+    assert [x["device_id"] for x in listing] == [keyset.device_id]
