@@ -60,6 +60,12 @@ CATALOGUE = (
 )
 CODES = tuple(row[0] for row in CATALOGUE)
 
+# Alarms whose condition is an event, not a measurement the pump can repeat while stopped: a motor
+# stall is "a commanded stroke and its retry gave no feedback". Acknowledging it (a clinician who
+# has serviced the pump) ends the condition; if the motor is still stalled the next stroke after a
+# restart raises it again.
+ACK_CLEARS = (MOTOR_STALL,)
+
 SILENCE_S = 120
 ESCALATE_MEDIUM_S = 15 * 60
 ESCALATE_LOW_S = 60 * 60
@@ -143,6 +149,8 @@ class AlarmManager:
                 self.acked[i] = True
                 self.events.append(("alarm_acknowledged", CATALOGUE[i][0],
                                     PRIORITY_NAMES[CATALOGUE[i][1]]))
+            if CATALOGUE[i][0] in ACK_CLEARS:
+                self.condition[i] = False
             self._clear_if_done(i)
         if done:
             return R.OK

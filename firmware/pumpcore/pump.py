@@ -52,6 +52,7 @@ class Pump:
         self.mono = Clock()
         self.wall = Clock()
         self.clock_set = False
+        self.clock_suspect = False     # True after a restore: the wall clock stood still while off
         # program
         self.rx = None                 # committed, normalized rx dict (None: never programmed)
         self.rx_review = None          # the review it was committed with (checksum, limits...)
@@ -250,6 +251,7 @@ class Pump:
             return self._refuse("set_clock", code)
         self.wall.set(day, ms_of_day)
         self.clock_set = True
+        self.clock_suspect = False
         self._log("clock_set", None, {"day": day, "ms": ms_of_day})
         self._reschedule()
         self._update_rate()
@@ -460,6 +462,7 @@ class Pump:
         return {
             "state": self.state,
             "clock": [self.wall.day, self.wall.ms] if self.clock_set else None,
+            "clock_suspect": self.clock_suspect,
             "uptime_s": self.now_s(),
             "motor": "on" if self.motor_on else "off",
             "stop_mode": self.stop_mode,
@@ -508,6 +511,7 @@ class Pump:
         return {
             "v": SNAPSHOT_VERSION,
             "state": self.state,
+            "seq": self._seq,
             "mono": [self.mono.day, self.mono.ms],
             "wall": [self.wall.day, self.wall.ms] if self.clock_set else None,
             "rx": self.rx,
@@ -559,8 +563,12 @@ class Pump:
                 raise ValueError("stored program checksum")
         self.mono.set(snap["mono"][0], snap["mono"][1])
         if snap["wall"] is not None:
+            # The Pico has no battery-backed clock: the wall clock resumes where it was saved and
+            # is flagged until a host sets it again (schedule times may be late by the downtime).
             self.wall.set(snap["wall"][0], snap["wall"][1])
             self.clock_set = True
+            self.clock_suspect = True
+        self._seq = snap["seq"]             # log sequence numbers continue across resets
         for d in range(MAX_SLOTS):
             self.slot_names[d] = snap["slots"][d]
             self._concs[d] = snap["concs"][d]

@@ -75,6 +75,8 @@ class Supervisor:
         pre = self.pre
         if self.pending_ms:
             self._flush()
+        if self.motor.stalled and not pump.alarms.is_latched("motor_stall"):
+            self.motor.stalled = False   # acknowledged after service: a new stall alarms again
         hal.read_pressure(pre, board.PRE_STROKE_N, board.SAMPLE_PERIOD_MS)
         s = 0
         for i in range(board.PRE_STROKE_N):

@@ -102,8 +102,13 @@ class Emulator:
                 except OSError:
                     pass
         if self._pty_master is not None:
-            os.close(self._pty_master)
-            self._pty_master = None
+            master, self._pty_master = self._pty_master, None
+            self._stop.set()
+            for t in self._threads:
+                if t.name == "pty":
+                    t.join(timeout=1)
+            os.close(master)
+            os.close(self._pty_slave)
         if self.rig is not None:
             self.rig.close()
         for t in self._threads:
@@ -232,19 +237,19 @@ class Emulator:
         self._pty_master = master
         self.pty_path = os.ttyname(slave)
         self._pty_slave = slave
-        self._spawn(self._read_pty)
+        self._spawn(self._read_pty, name="pty")
 
     def _read_pty(self) -> None:
         import select
-        while not self._stop.is_set() and self._pty_master is not None:
-            r, _, _ = select.select([self._pty_master], [], [], 0.2)
-            if r:
-                try:
-                    data = os.read(self._pty_master, 4096)
-                except OSError:
-                    return
-                if data:
-                    self._input(data)
+        master = self._pty_master
+        while not self._stop.is_set() and master is not None:
+            try:
+                r, _, _ = select.select([master], [], [], 0.2)
+                data = os.read(master, 4096) if r else b""
+            except (OSError, ValueError):   # closed by close() meanwhile
+                return
+            if data:
+                self._input(data)
 
     # -- real time -----------------------------------------------------------------------------------
     def _realtime(self) -> None:
@@ -259,7 +264,7 @@ class Emulator:
             pause = max(0.001, min(0.05, wake / 1000 / self.speed))
             self._stop.wait(pause)
 
-    def _spawn(self, fn: Any, *args: Any) -> None:
-        t = threading.Thread(target=fn, args=args, daemon=True)
+    def _spawn(self, fn: Any, *args: Any, name: str | None = None) -> None:
+        t = threading.Thread(target=fn, args=args, daemon=True, name=name)
         t.start()
         self._threads.append(t)

@@ -220,3 +220,25 @@ def test_reset_comes_back_in_the_state_its_latched_alarms_demand():
     assert q2.restore(p2.snapshot()) == "ok"
     q2.boot(resume=q2.was_running())
     assert q2.state == "safe_state"
+
+
+def test_motor_stall_is_cleared_by_acknowledgement_after_service():
+    p = programmed(RXH.morphine_rx())
+    p.raise_alarm("motor_stall")
+    assert p.state == "alarm_stop"
+    assert p.ack("motor_stall") == ("ok", None)
+    assert p.state == "stopped"
+    assert p.start() == ("ok", None)
+
+
+def test_restore_continues_log_sequence_and_flags_the_clock():
+    p = programmed(RXH.morphine_rx())
+    p.stop()
+    last = p.pop_events()[-1]["seq"]
+    q = Pump()
+    q.restore(p.snapshot())
+    q.boot()
+    assert q.pop_events()[0]["seq"] == last + 1
+    assert q.status()["clock_suspect"] is True
+    q.set_clock(MONDAY[0], 0)
+    assert q.status()["clock_suspect"] is False
