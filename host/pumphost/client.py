@@ -93,7 +93,8 @@ class PumpClient:
         self._id_prefix = secrets.token_hex(4)
         self._id_seq = 0
         self.last_event_seq: int | None = None
-        self.resends = 0  # statistics: how many lines were sent again
+        self.resends = 0  # statistics: how many lines were sent again ...
+        self.timeouts = 0  # ... and how many waits for a reply ran out
 
     # --- opening and closing -----------------------------------------------------------------
     @classmethod
@@ -361,6 +362,7 @@ class PumpClient:
         while True:
             line = self._read_line(deadline)
             if line is None:
+                self.timeouts += 1
                 return None
             try:
                 parsed = wire.parse_reply(line)

@@ -74,7 +74,7 @@ def test_full_workflow(server: PumpServer) -> None:
 def test_big_program_goes_in_chunks(server: PumpServer) -> None:
     steps = [[i * 110, 1000000 + i * 1111] for i in range(13)]
     rx = dict(RX)
-    rx["drugs"] = [{"name": "drug%d" % i, "conc_ug_per_ml": 10000, "hard_ng_per_day": 20000000,
+    rx["drugs"] = [{"name": f"drug{i}", "conc_ug_per_ml": 10000, "hard_ng_per_day": 20000000,
                     "soft_ng_per_day": 10000000} for i in range(4)]
     rx["basal"] = {"steps": steps, "days": {d: steps for d in
                                             ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}}
@@ -144,15 +144,14 @@ def test_garbled_reply_and_garbled_request_are_retried(server: PumpServer) -> No
             state["requests"] += 1
             return data[:10] + data[11:]        # rp2 lost a byte during a flash write
         return data
-    with _client(server, timeout_s=2.0) as c:
+    with _client(server, timeout_s=30.0) as c:
         c.hello()
         server.reply_filter = garble_reply
-        t0 = time.monotonic()
         c.patient_bolus()
         server.request_filter = drop_byte
         c.patient_bolus()
-        assert time.monotonic() - t0 < 1.5     # "!-" and bad CRC trigger an immediate resend
         assert c.resends == 2
+        assert c.timeouts == 0     # "!-" and a bad reply CRC trigger an immediate resend
     assert server.pump.patient_boluses == 2
 
 
@@ -161,7 +160,7 @@ def test_no_reply_at_all_is_transport_error(server: PumpServer) -> None:
     with _client(server, timeout_s=0.1, retries=2) as c:
         with pytest.raises(TransportError) as ei:
             c.hello()
-        assert ei.value.reason == "timeout" and c.resends == 2
+        assert ei.value.reason == "timeout" and c.resends == 2 and c.timeouts == 3
 
 
 def test_reboot_with_lost_reply_is_outcome_unknown(server: PumpServer) -> None:
