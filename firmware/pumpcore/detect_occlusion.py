@@ -32,7 +32,9 @@
 #         are short captures back to back (bolus), the 2nd one's pre-stroke level must also be
 #         within 60 Pa of the 1st one's post-stroke level (pre + rise): nothing decayed between.
 #         leaky counter of full-capture SLOW/FLAT strokes >= 3 -> occlusion (partial k >= 10: ~3rd stroke, bound is 10).
-#         elev >= 400 Pa on any stroke or non-pulsatile window -> occlusion (accumulating line
+#         elev >= 400 Pa on a stroke that is not NORMAL or on a non-pulsatile window -> occlusion
+#         (a NORMAL stroke or a pulsatile window at a higher level re-learns the reference: the
+#         baseline moved, e.g. a catheter reseated after a dislodgement) (accumulating line
 #         pressure: fast strokes with a long tau, or the slow baseline climb of a complete one).
 # Cleared (while raised): one NORMAL stroke, or 2 consecutive pulsatile windows whose baseline is
 # back within 150 Pa of the reference (pressure decays normally again).
@@ -225,11 +227,16 @@ class OcclusionDetector:
                 return EV_CLEAR
             return None
         if ((self.flat_run >= 2 and step_ok) or self.slow_count >= SLOW_COUNT_ALARM
-                or (self.has_ref and elev >= ELEV_ALARM_PA)):
+                or (self.has_ref and elev >= ELEV_ALARM_PA and cls != NORMAL)):
             self.active = True
             return EV_RAISE
-        if cls == NORMAL and elev < CLEAR_MARGIN_PA:
-            self._learn(pre_pa)
+        if cls == NORMAL:
+            if elev < CLEAR_MARGIN_PA:
+                self._learn(pre_pa)
+            else:
+                # the line empties normally at a higher level: the baseline itself moved (catheter
+                # reseated after a dislodgement, posture): take it as the new reference
+                self.ref_q4 = pre_pa << 4
         return None
 
     def window(self, baseline_pa: int, pulsatile: bool):
@@ -249,6 +256,10 @@ class OcclusionDetector:
         if pulsatile:
             if not self.has_ref or baseline_pa - (self.ref_q4 >> 4) < CLEAR_MARGIN_PA:
                 self._learn(baseline_pa)
+            else:
+                # CSF pulsation reaches the sensor, so the line is open: a higher baseline is a
+                # new reference (reseated catheter), not accumulated line pressure
+                self.ref_q4 = baseline_pa << 4
             return None
         if self.has_ref and baseline_pa - (self.ref_q4 >> 4) >= ELEV_ALARM_PA:
             self.active = True

@@ -143,14 +143,31 @@ def test_two_flat_strokes_raise_one_does_not():
 
 
 def test_elevation_edge():
+    # accumulated line pressure seen on strokes that do not prove a normal decay (short captures
+    # during a bolus): the elevation rule
     d = occ.OcclusionDetector()
     d.window(1000, True)
     below = 1000 + occ.ELEV_ALARM_PA - 1
-    assert d.stroke(below, exp_capture(below), 50) is None
-    assert d.last_class == occ.NORMAL and d.last_elev_pa == occ.ELEV_ALARM_PA - 1
+    assert d.stroke(below, exp_capture(below), 25) is None
+    assert d.last_class == occ.UNKNOWN and d.last_elev_pa == occ.ELEV_ALARM_PA - 1
     assert not d.active
     at = 1000 + occ.ELEV_ALARM_PA
-    assert d.stroke(at, exp_capture(at), 50) == occ.EV_RAISE
+    assert d.stroke(at, exp_capture(at), 25) == occ.EV_RAISE
+
+
+def test_a_moved_baseline_with_normal_decay_is_a_new_reference_not_an_occlusion():
+    # a catheter reseated after a dislodgement: baseline 300 Pa -> 1300 Pa, line empties normally
+    d = occ.OcclusionDetector()
+    d.window(300, True)
+    assert d.stroke(1300, exp_capture(1300), 50) is None
+    assert d.last_class == occ.NORMAL and not d.active
+    assert d.ref_pa() == 1300
+    # the same after a pulsatile window at the new level
+    d.reset()
+    d.window(300, True)
+    assert d.window(1300, True) is None
+    assert d.ref_pa() == 1300
+    assert d.stroke(1300, exp_capture(1300), 25) is None and not d.active
 
 
 def test_short_capture_is_never_normal_and_too_short_is_unknown():

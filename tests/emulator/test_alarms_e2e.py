@@ -139,3 +139,17 @@ def test_no_false_alarm_in_two_days_of_normal_physiology(emu: Emulator, client: 
     assert alarm_codes(client) == []
     log = client.log_all()
     assert not [e for e in log if "alarm_raised" in str(e)]
+
+
+def test_reseating_a_dislodged_catheter_clears_without_a_false_occlusion(
+        emu: Emulator, client: PumpClient) -> None:
+    running(emu, client, 20_000)
+    emu.plant.dislodge()
+    emu.advance(20 * MIN)
+    assert alarm_codes(client) == ["dislodgement"]
+    emu.plant.reseat()
+    emu.advance(30 * MIN)
+    assert "occlusion" not in alarm_codes(client)
+    client.ack("dislodgement")
+    assert alarm_codes(client) == []
+    assert client.status()["state"] == "running"
