@@ -44,8 +44,10 @@ fuzz: setup
 lint: setup
 	$(VENV)/bin/ruff check firmware host hil tests bench
 
+# host and HIL code with the CPython typeshed; the firmware against the MicroPython rp2 stubs
 typecheck: setup
 	$(VENV)/bin/mypy host/pumphost hil/pumphil
+	MYPYPATH=firmware $(VENV)/bin/mypy --custom-typeshed-dir $$($(PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'])") -p pumpfw -p pumpcore
 
 # Copy the firmware onto a Pico running MicroPython (PORT=/dev/ttyACM0), compiled with mpy-cross
 # for the RP2040 (armv6m); main.py stays source. Then: python tools/provision_pico.py --port $(PORT)

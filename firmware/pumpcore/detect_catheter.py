@@ -67,7 +67,7 @@ class CatheterDetector:
         self.reset()
 
     def reset(self) -> None:
-        self.active = None            # None, DISLODGEMENT or LEAK
+        self.active = None  # type: str | None  # None, DISLODGEMENT or LEAK
         self.abnormal_run = 0
         self.normal_run = 0
         self.stroke_cls = occ.UNKNOWN  # latest stroke evidence since the last normal window
