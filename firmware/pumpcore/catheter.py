@@ -60,7 +60,7 @@ class Catheter:
 
     # --- event time ---------------------------------------------------------------------------
     def fill_with(self, concs):
-        """Declare the catheter full of one admixture (e.g. a replaced catheter primed on the bench)."""
+        """Declare the catheter full of one admixture (e.g. a catheter primed on the bench)."""
         self._check_concs(concs)
         self._count = 0
         self._head = 0
@@ -136,30 +136,44 @@ class Catheter:
             self._emit_conc(volume_nl, concs)
             self.out_nl = volume_nl
             return volume_nl
-        if not self._newest_matches(concs):
+        same = self._newest_matches(concs)
+        if not same:
+            self._check_concs(concs)  # a refused push changes nothing
+        # Fluid entering pushes the oldest content out first: drain, then append (so a push that
+        # flushes whole old segments frees their slots before a new segment needs one).
+        excess = self.fill_nl + volume_nl - self.volume_nl
+        keep = volume_nl
+        if excess > 0:
+            from_old = excess if excess < self.fill_nl else self.fill_nl
+            self._drain(from_old)
+            self.fill_nl -= from_old
+            if excess > from_old:
+                # the push is larger than the whole catheter: part of it passes straight through
+                self._emit_conc(excess - from_old, concs)
+                keep = volume_nl - (excess - from_old)
+            self.out_nl = excess
+            same = self._newest_matches(concs)
+        if not same:
             self._new_segment(concs)
         tail = (self._head + self._count - 1) % self.max_segments
-        self._vol[tail] += volume_nl
-        self.fill_nl += volume_nl
-        excess = self.fill_nl - self.volume_nl
-        if excess <= 0:
-            return 0
-        self.fill_nl = self.volume_nl
-        self.out_nl = excess
-        # Drain `excess` nL from the oldest segments.
+        self._vol[tail] += keep
+        self.fill_nl += keep
+        return self.out_nl
+
+    def _drain(self, excess):
+        # Take `excess` nL (<= fill_nl) out of the tip, oldest segments first; emptied segments go.
         while excess > 0:
             h = self._head
             v = self._vol[h]
-            take = min(excess, v)
+            take = v if v < excess else excess
             self._emit_segment(take, h * MAX_DRUGS)
             excess -= take
-            if take == v and self._count > 1:
+            if take == v:
                 self._vol[h] = 0
                 self._head = (h + 1) % self.max_segments
                 self._count -= 1
             else:
                 self._vol[h] = v - take
-        return self.out_nl
 
     def _emit_segment(self, volume_nl, base):
         conc = self._conc
@@ -212,7 +226,7 @@ class Catheter:
         return res
 
     def volume_holding_old(self, concs):
-        """nL in the catheter whose concentrations are not exactly `concs` (the current admixture)."""
+        """nL in the catheter whose concentrations are not exactly `concs` (the current one)."""
         total = 0
         for k in range(self._count):
             i = (self._head + k) % self.max_segments
@@ -224,7 +238,7 @@ class Catheter:
         return total
 
     def snapshot(self):
-        """Plain data for persistence: {"fill_nl", "segments": [[vol, [concs]], ...], "rem": [...]}."""
+        """Plain data for persistence: fill_nl, segments [[vol, [concs]], ...], rem [pg]."""
         return {"fill_nl": self.fill_nl,
                 "segments": [[v, c] for (v, c) in self.segments()],
                 "rem": [self._pg_rem[d] for d in range(MAX_DRUGS)]}
@@ -252,12 +266,13 @@ class Catheter:
 
 def bridge_proposal(catheter, concs, old_rate_nl_per_h):
     """Bridge bolus after an admixture change: deliver the catheter volume still holding the old
-    admixture at the OLD program's rate, so the old drug keeps its old dose rate at the tip until the
-    new admixture arrives (SynchroMed "bridge bolus", DOMAIN.md).
+    admixture at the OLD program's rate, so the old drug keeps its old dose rate at the tip until
+    the new admixture arrives (SynchroMed "bridge bolus", DOMAIN.md).
 
     Returns (volume_nl, duration_ms), or None when nothing to bridge (no old fluid, or old rate 0).
-    duration_ms = ceil(volume * 3.6e6 / old_rate), so the bolus rate (floor of volume*3.6e6/duration)
-    never exceeds the old rate. The facade runs it INSTEAD of the new basal (see docs/delivery.md).
+    duration_ms = ceil(volume * 3.6e6 / old_rate), so the bolus rate
+    (floor of volume * 3.6e6 / duration) never exceeds the old rate. The facade runs it INSTEAD of
+    the new basal (see docs/delivery.md).
     """
     v = catheter.volume_holding_old(concs)
     if v <= 0 or old_rate_nl_per_h <= 0:
