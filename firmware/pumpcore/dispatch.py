@@ -47,6 +47,7 @@ COMMANDS = {
     "bolus": ((C,), True, {"volume_nl": ("int", True), "duration_ms": ("int", True)}),
     "patient_bolus": ((C, P), True, {}),
     "ack": ((C,), True, {"alarm": ("str_or_null", False)}),
+    "silence": ((C, P), True, {}),           # mutes alarm tones for <= 2 min (patient may too)
     "set_clock": ((C,), True, {"day": ("int", True), "ms_of_day": ("int", True)}),
 }
 
@@ -299,6 +300,8 @@ class Dispatcher:
             return p.patient_bolus()
         if cmd == "ack":
             return p.ack(a.get("alarm"))
+        if cmd == "silence":
+            return p.silence()
         if cmd == "set_clock":
             return p.set_clock(a["day"], a["ms_of_day"])
         return reasons.UNKNOWN_COMMAND, None

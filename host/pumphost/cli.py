@@ -135,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--volume-ul", type=_decimal, required=True, metavar="V")
     p = add("ack", "acknowledge an alarm (all acknowledgeable alarms when ALARM is omitted)")
     p.add_argument("alarm", nargs="?", metavar="ALARM")
+    add("silence", "mute the alarm tones for at most 2 minutes (the alarms stay active)")
     p = add("log", "print the pump's event log")
     p.add_argument("--since", default="0", metavar="SEQ|TIME",
                    help="only entries after log sequence number SEQ, or (ISO local time, e.g. "
@@ -316,6 +317,8 @@ def _run(args: argparse.Namespace) -> int:
                 _emit(args, res)
         elif cmd == "ack":
             _emit(args, c.ack(args.alarm), f"acknowledged {args.alarm or 'all'}")
+        elif cmd == "silence":
+            _emit(args, c.silence(), "alarm tones silenced for up to 2 minutes")
         elif cmd == "log":
             _print_log(args, _log_entries(c, args.since))
         elif cmd == "monitor":

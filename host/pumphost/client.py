@@ -480,6 +480,10 @@ class PumpClient:
     def ack(self, alarm: str | None = None) -> dict[str, Any]:
         return self.request("ack", {"alarm": alarm})
 
+    def silence(self) -> dict[str, Any]:
+        """Mute the alarm tones for at most 2 minutes (alarms stay active and re-sound)."""
+        return self.request("silence", {})
+
     def set_clock(self, day: int, ms_of_day: int) -> dict[str, Any]:
         return self.request("set_clock", {"day": day, "ms_of_day": ms_of_day})
 

@@ -153,3 +153,26 @@ def test_reseating_a_dislodged_catheter_clears_without_a_false_occlusion(
     client.ack("dislodgement")
     assert alarm_codes(client) == []
     assert client.status()["state"] == "running"
+
+
+def test_silence_mutes_for_at_most_two_minutes_and_everything_is_logged(
+        emu: Emulator, client: PumpClient, capsys: pytest.CaptureFixture[str]) -> None:
+    from pumphost.cli import main
+    running(emu, client, 20_000)
+    emu.plant.occlude("complete")
+    strokes_until_alarm(emu, client, "occlusion", 2, MIN)
+    assert client.status()["sounding"] == "high"
+    assert main(["--port", emu.serial_url, "--key-file", str(emu.key_file), "silence"]) == 0
+    assert "silenced" in capsys.readouterr().out
+    assert client.status()["sounding"] is None
+    emu.advance(2 * MIN)
+    assert client.status()["sounding"] == "high"     # re-activates within 2 min
+    indications = [p for _, p in emu.board.indications]
+    assert indications[-3:] == ["high", None, "high"]  # what the buzzer/LEDs were told
+    client.ack("occlusion")
+    emu.plant.clear_occlusion()
+    emu.advance(10 * MIN)
+    kinds = [(e[1].get("kind"), e[1].get("code")) for e in client.log_all()
+             if isinstance(e[1], dict)]
+    for kind in ("alarm_raised", "alarm_silenced", "alarm_acknowledged", "alarm_cleared"):
+        assert kind in [k for k, _ in kinds], kind
