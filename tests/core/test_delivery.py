@@ -182,3 +182,53 @@ def test_snapshot_restore_round_trip():
         pass
     else:
         raise AssertionError("bad snapshot accepted")
+
+
+class _Rig:
+    """The facade's steady-state stroke path, preallocated: engine -> reservoir -> catheter -> ledger,
+    with a bolus on top of the basal."""
+
+    def __init__(self):
+        from pumpcore.bolus import Bolus
+        from pumpcore.catheter import Catheter
+        from pumpcore.ledger import Ledger
+        from pumpcore.reservoir import Reservoir
+
+        self.eng = DeliveryEngine(250)
+        self.res = Reservoir(20_000_000, 2_000_000, 500_000, 18_000_000)
+        self.cat = Catheter(150_000, 2, filled=True, concs=[10_000, 75])
+        self.concs = [10_000, 75, 0, 0]
+        self.led = Ledger(2)
+        self.bolus = Bolus("patient", 100_000, 3_600_000)
+        self.eng.set_rate(20_000 + self.bolus.rate_nl_per_h)
+
+
+def _rig_loop(rig):
+    n = 0
+    for _ in range(400):
+        dt = rig.eng.ms_to_next_stroke()
+        rig.led.advance(dt)
+        rig.bolus.advance(dt)
+        k = rig.eng.advance(dt)
+        while k > 0:
+            drawn = rig.res.draw(250)
+            rig.cat.push(drawn, rig.concs)
+            out = rig.cat.out_ng
+            for d in range(2):
+                if out[d]:
+                    rig.led.add(d, out[d])
+            n += 1
+            k -= 1
+    return n
+
+
+def test_stroke_path_engine_reservoir_catheter_ledger_is_allocation_free():
+    rig = _Rig()
+    n = run_no_alloc(_rig_loop, rig)
+    assert n == 400
+    assert rig.res.remaining_nl == 18_000_000 - 400 * 250
+    # 400 strokes of 250 nL at 10 mg/mL and 75 µg/mL, all within the 24-h window
+    assert rig.led.total(0) == 400 * 250 * 10_000 // 1000
+    assert rig.led.total(1) == 400 * 250 * 75 // 1000
+    # 400 strokes at 120_000 nL/h take 50 min: the bolus (100_000 nL/h) gave 83_333.3 nL
+    assert rig.bolus.delivered_nl == 83_333 and not rig.bolus.done
