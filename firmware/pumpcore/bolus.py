@@ -1,6 +1,7 @@
 # Boluses as a rate component: a bolus is volume_nl over duration_ms, delivered as an integer rate
-# (nL/h) ADDED to the basal by the facade (the basal is never changed by a bolus; GIP "a bolus does
-# not change the programmed basal"). It ends exactly when its own delivered volume reaches volume_nl.
+# (nL/h) ADDED to the basal by the facade (the basal is never changed by a bolus; GIP "a bolus
+# does not change the programmed basal"). It ends exactly when its own delivered volume reaches
+# volume_nl.
 #
 # Units: volume nL, time ms, rate nL/h. Event time (start, end) may allocate; Bolus.advance and
 # BolusArbiter.advance (while nothing ends) are allocation-free.
@@ -10,7 +11,7 @@
 #   ints (delivery.mul_div). The bolus tracks its own delivered volume with an exact remainder (a
 #   DeliveryEngine with a 1 nL "stroke": every whole nL is counted, the fraction kept in nL*ms/h).
 #   It ends at the first ms at which delivered >= volume_nl, so:
-#     - its integral at the end is volume_nl + e with 0 <= e < rate/3.6e6 nL (< 1 nL below 3.6 mL/h);
+#     - its integral at the end is volume_nl + e, 0 <= e < rate/3.6e6 nL (< 1 nL below 3.6 mL/h);
 #     - it runs ceil(volume*3.6e6/rate) ms: duration_ms plus less than duration_ms/rate ms.
 #   The facade learns the end from ms_to_end() (part of next_wake) and must not advance past it.
 #
@@ -117,7 +118,8 @@ class BolusArbiter:
     """At most one active bolus plus a FIFO of deferred periodic boluses (see module comment).
 
     The facade: request()/due_periodic() at events, rate_nl_per_h() added to the basal when it
-    sets the DeliveryEngine rate, ms_to_end() in next_wake, advance() every step, cancel() on errors.
+    sets the DeliveryEngine rate, ms_to_end() in next_wake, advance() every step, cancel() on
+    errors.
     """
 
     def __init__(self, max_pending=MAX_PENDING):

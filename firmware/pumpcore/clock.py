@@ -19,7 +19,7 @@ _EPOCH_2000_FROM_1970 = 10957
 
 
 def add_ms(day, ms, delta_ms):
-    """Return (day, ms_of_day) = (day, ms) + delta_ms. delta_ms may be negative or large (event use)."""
+    """(day, ms_of_day) = (day, ms) + delta_ms; delta_ms may be negative or large (event use)."""
     ms = ms + delta_ms
     if ms >= MS_PER_DAY or ms < 0:
         day = day + ms // MS_PER_DAY

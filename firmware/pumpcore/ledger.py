@@ -52,7 +52,7 @@ class Ledger:
             self._tot[drug_index] += amount_ng
 
     def total(self, drug_index):
-        """ng of the drug delivered in the window (see module comment): >= the true last-24-h amount."""
+        """ng of the drug in the window (see module comment): >= the true last-24-h amount."""
         return self._tot[drug_index]
 
     def would_exceed(self, drug_index, amount_ng, limit_ng):
@@ -135,7 +135,7 @@ class PatientHistory:
         self.lockout_ref_ms = 0
 
     def record_start(self, day, ms):
-        """A patient bolus started (was delivered) at monotonic (day, ms): counts and starts lockout."""
+        """A patient bolus started (delivered) at monotonic (day, ms): counted; starts lockout."""
         self._day[self._next] = day
         self._ms[self._next] = ms
         self._next = (self._next + 1) % self.capacity
@@ -157,7 +157,7 @@ class PatientHistory:
         return n
 
     def lockout_remaining_ms(self, day, ms, lockout_ms):
-        """ms of lockout left at now = (day, ms) for an interval of lockout_ms (0 = not locked out)."""
+        """ms of lockout left at now = (day, ms) for an interval lockout_ms (0 = not locked)."""
         if self.lockout_ref_day is None or lockout_ms <= 0:
             return 0
         since = diff_ms(self.lockout_ref_day, self.lockout_ref_ms, day, ms, lockout_ms)

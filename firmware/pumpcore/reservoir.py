@@ -73,8 +73,8 @@ class Reservoir:
         return self.remaining_nl <= self.low_alert_nl
 
     def ms_to(self, threshold_nl, rate_nl_per_h):
-        """ms until remaining reaches threshold_nl at rate (ceil of the exact integral): 0 if already
-        at/below; None if rate is 0; capped at MS_CAP (use minutes_to for long horizons)."""
+        """ms until remaining reaches threshold_nl at rate (ceil of the exact integral): 0 if
+        already at/below; None if rate is 0; capped at MS_CAP (use minutes_to for long horizons)."""
         gap = self.remaining_nl - threshold_nl
         if gap <= 0:
             return 0

@@ -185,8 +185,8 @@ def test_snapshot_restore_round_trip():
 
 
 class _Rig:
-    """The facade's steady-state stroke path, preallocated: engine -> reservoir -> catheter -> ledger,
-    with a bolus on top of the basal."""
+    """The facade's steady-state stroke path, preallocated: engine -> reservoir -> catheter ->
+    ledger, with a bolus on top of the basal."""
 
     def __init__(self):
         from pumpcore.bolus import Bolus
