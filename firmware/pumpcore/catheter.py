@@ -132,7 +132,9 @@ class Catheter:
         if volume_nl <= 0:
             return 0
         if self.volume_nl == 0:
-            # No catheter dead volume: fluid goes straight to the tip.
+            # No catheter dead volume: fluid goes straight to the tip (concs checked every push;
+            # the check does not allocate).
+            self._check_concs(concs)
             self._emit_conc(volume_nl, concs)
             self.out_nl = volume_nl
             return volume_nl

@@ -105,7 +105,8 @@ class DeliveryEngine:
 
     Public read-only fields: stroke_nl, rate_nl_per_h, pending_nl (whole nL owed, < stroke_nl),
     frac (extra nL*ms/h owed, < 3_600_000), strokes_total (strokes counted since creation; the
-    facade may reset it; it only grows by advance()).
+    facade may reset it; it only grows by advance(); a small int for 7.6 years at the maximum
+    rate, 16_000 strokes/h).
     """
 
     def __init__(self, stroke_nl=250):

@@ -167,3 +167,15 @@ def test_snapshot_restore_round_trip_and_random_fifo_conservation():
         pass
     else:
         raise AssertionError("inconsistent snapshot accepted")
+
+
+def test_zero_volume_catheter_checks_concentrations_too():
+    c = Catheter(0, 1)
+    assert c.is_primed()
+    try:
+        c.push(10, [200_000])
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("out-of-range concentration accepted")
+    assert c.push(10, [100_000]) == 10 and c.out_ng[0] == 1_000
