@@ -186,7 +186,13 @@ class OcclusionDetector:
                 ratio = dsp.clamp(late, -_CLAMP, _CLAMP) * 100 // rise
                 self.last_ratio_pct = ratio
                 if n >= CAPTURE_N:
-                    resid = self._resid_full(pre_pa, buf)
+                    # the quadratic fit only decides between SLOW/FLAT and NORMAL when the decay
+                    # ratio is suspicious; below it the stroke is NORMAL whatever the residual
+                    # (same classification, a fraction of the work: last_resid_pa is then -1)
+                    if ratio >= SLOW_RATIO_PCT:
+                        resid = self._resid_full(pre_pa, buf)
+                    else:
+                        resid = -1
                     self.last_resid_pa = resid
                     if ratio >= SLOW_RATIO_PCT and resid < SMOOTH_RESID_PA:
                         cls = FLAT if ratio >= FLAT_RATIO_PCT else SLOW

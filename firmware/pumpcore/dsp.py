@@ -28,6 +28,8 @@ _COS100_Q12 = (
     2611, 2804, 2986, 3156, 3314, 3458, 3589, 3706, 3808, 3896, 3967, 4023, 4064, 4088,
 )
 COS_Q12 = array.array("h", _COS100_Q12)
+# sin(2*pi*n/100) * 4096 = cos(2*pi*(n - 25)/100) * 4096: the same table a quarter period later
+SIN_Q12 = array.array("h", [_COS100_Q12[(n - 25) % 100] for n in range(100)])
 # Hann window w[n] = (1 - cos(2*pi*n/N)) / 2, in Q12 (0..4096).
 HANN_Q12 = array.array("h", [(4096 - c) // 2 for c in _COS100_Q12])
 
@@ -98,7 +100,13 @@ class Spectrum:
             xw[i] = (d * hann[i]) >> 12
             i += 1
         cos = COS_Q12
-        k = 0
+        sin = SIN_Q12
+        # bin 0 (DC) is not computed: the mean was removed and the baseline is mean_pa; the
+        # detectors use bins 1..9 only
+        self.re_pa[0] = 0
+        self.im_pa[0] = 0
+        self.amp_pa[0] = 0
+        k = 1
         while k < NBINS:
             re = 0
             im = 0
@@ -107,10 +115,7 @@ class Spectrum:
             while i < n:
                 x = xw[i]
                 re += x * cos[idx]
-                j = idx - 25     # sin(t) = cos(t - quarter)
-                if j < 0:
-                    j += 100
-                im -= x * cos[j]
+                im -= x * sin[idx]
                 idx += k
                 if idx >= 100:
                     idx -= 100

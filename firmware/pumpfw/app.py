@@ -28,6 +28,8 @@ from pumpfw import board
 from pumpfw.storage import CORRUPT, MISSING, OK, Storage
 from pumpfw.supervisor import Supervisor
 
+ALARM_TICK_MS = 10000   # while an alarm is latched the loop re-evaluates tones at least this often
+
 
 class App:
     def __init__(self, hal):
@@ -42,7 +44,8 @@ class App:
         self.supervisor = Supervisor(self.pump, hal)
         self.last = 0
         self.to_snapshot_ms = board.SNAPSHOT_EVERY_MS
-        self.to_feed_ms = board.WDT_FEED_MS
+        self.due_ms = 0              # ms after `last` when the next full step is needed
+        self.button = False          # a button press seen on a fast-path wake-up
         self.halted = False          # set by fail_safe(): the loop no longer runs nor feeds
         self.sounding = None
         self.boot_report = None
@@ -91,29 +94,49 @@ class App:
     # -- one loop iteration (the device sleeps for the returned ms) ------------------------------
     def step(self):
         hal = self.hal
-        pump = self.pump
-        sup = self.supervisor
         now = hal.ticks_ms()
         elapsed = hal.ticks_diff(now, self.last)
         if elapsed < 0:
             elapsed = 0
+        data = hal.serial_read()
+        # Fast path: a wake-up that only feeds the watchdog. Nothing is due before `due_ms`
+        # (computed by the last full step, relative to `last`), so the elapsed time is left to
+        # accumulate and handed to the core in one piece at the next full step: the core's
+        # arithmetic is exact for any split of time, so this changes no result.
+        if elapsed < self.due_ms and data is None and not self.button_waiting():
+            hal.wdt_feed()
+            self.supervisor.note_wakeup()
+            left = self.due_ms - elapsed
+            return left if left < board.WDT_FEED_MS else board.WDT_FEED_MS
+        return self._full_step(now, elapsed, data)
+
+    def button_waiting(self):
+        return self.hal.button_pressed() and self._remember_button()
+
+    def _remember_button(self):
+        self.button = True
+        return True
+
+    def _full_step(self, now, elapsed, data):
+        hal = self.hal
+        pump = self.pump
+        sup = self.supervisor
         self.last = now
         sup.note_wakeup()
         if elapsed:
             n = pump.advance(elapsed)
             sup.advance(elapsed)
             self.to_snapshot_ms -= elapsed
-            self.to_feed_ms -= elapsed
             while n > 0 and pump.motor_enabled():
                 n -= 1
                 sup.stroke(0 if n else pump.engine.ms_to_next_stroke())
         if not pump.motor_enabled():
             hal.motor_off()
-        data = hal.serial_read()
         if data:
             for line in self.dispatcher.feed(data):
                 hal.serial_write(line.encode() + b"\n")
-        if hal.button_pressed():
+        if self.button or hal.button_pressed():
+            self.button = False
             pump.patient_bolus()       # the patient's own button: same gate, logged as a request
         if sup.window_due():
             hal.wdt_feed()             # the 4-s window must not eat into the watchdog margin
@@ -127,15 +150,23 @@ class App:
             self.sounding = sounding
             hal.indicate(sounding)
         hal.wdt_feed()
-        self.to_feed_ms = board.WDT_FEED_MS
-        wake = board.WDT_FEED_MS
+        # the next time anything is due (relative to `last`, set above)
+        due = self.to_snapshot_ms
         w = pump.next_wake_ms()
-        if w is not None and w < wake:
-            wake = w
+        if w is not None and w < due:
+            due = w
         w = sup.next_wake_ms()
-        if w < wake:
-            wake = w
-        return wake
+        if w < due:
+            due = w
+        if pump.alarms.any_latched() and due > ALARM_TICK_MS:
+            due = ALARM_TICK_MS        # silence expiry and escalation are checked at least this often
+        # the clock read above plus the work done since (strokes, captures) already used time
+        spent = hal.ticks_diff(hal.ticks_ms(), now)
+        due -= spent
+        if due < 1:
+            due = 1
+        self.due_ms = due + spent      # relative to `last`
+        return due if due < board.WDT_FEED_MS else board.WDT_FEED_MS
 
     # -- persistence ------------------------------------------------------------------------------
     def _after_change(self):

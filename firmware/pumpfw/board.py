@@ -18,6 +18,7 @@ SUPERVISION_TICK_MS = 60000  # motor/battery supervision integrates elapsed time
 SAMPLE_PERIOD_MS = 40
 PRE_STROKE_N = 5           # samples averaged just before every stroke
 STROKE_CAPTURE_N = 50      # samples after a stroke (2 s), fewer when the next stroke is sooner
+STROKE_CAPTURE_MIN_N = 20  # ... but at least this many (pumpcore.detect_occlusion.SHORT_N)
 WINDOW_N = 100             # sensing window: 4 s at 25 Hz ...
 WINDOW_EVERY_MS = 300000   # ... every 5 min
 

@@ -96,11 +96,20 @@ class Supervisor:
         self._apply(verdict)
         if not ok or not pump.motor_enabled():
             return ok
+        # Capture until the next stroke is due, but never shorter than the detector's minimum
+        # for a shape judgement (STROKE_CAPTURE_MIN_N): at the fastest rates that delays the next
+        # stroke by a fraction of a second, which costs no volume (the engine keeps what is owed
+        # and catches up with back-to-back strokes, which are not captured: next_stroke_ms == 0).
         n = board.STROKE_CAPTURE_N
         if next_stroke_ms is not None:
-            fit = next_stroke_ms // board.SAMPLE_PERIOD_MS - board.PRE_STROKE_N - 1
-            if fit < n:
-                n = fit if fit > 0 else 0
+            if next_stroke_ms <= 0:
+                n = 0
+            else:
+                fit = next_stroke_ms // board.SAMPLE_PERIOD_MS - board.PRE_STROKE_N - 1
+                if fit < board.STROKE_CAPTURE_MIN_N:
+                    fit = board.STROKE_CAPTURE_MIN_N
+                if fit < n:
+                    n = fit
         if n > 0:
             hal.read_pressure(self.capture, n, board.SAMPLE_PERIOD_MS)
             self._count_samples(n + board.PRE_STROKE_N)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sys
 from array import array
+from collections import deque
 from collections.abc import Callable, MutableSequence
 from pathlib import Path
 
@@ -123,7 +124,7 @@ class VirtualBoard:
     """One Pico running the firmware. ``output`` receives every byte the firmware writes."""
 
     def __init__(self, plant: Plant, flash: Flash, clock: VirtualClock,
-                 output: Callable[[bytes], None], trace_capacity: int = 400_000) -> None:
+                 output: Callable[[bytes], None], trace_captures: int = 20_000) -> None:
         self.plant = plant
         self.flash = flash
         self.clock = clock
@@ -138,11 +139,9 @@ class VirtualBoard:
         self.last_feed_ms = 0
         self.resets: list[tuple[int, str]] = []
         self.steps = 0
-        # pressure trace of the samples the firmware took (ring of the newest trace_capacity)
-        self._trace_t = array("q", bytes(8 * trace_capacity))
-        self._trace_p = array("i", bytes(4 * trace_capacity))
-        self._trace_n = 0
-        self._trace_cap = trace_capacity
+        # pressure trace of the samples the firmware took: the newest captures, each kept as
+        # (t0_ms, period_ms, samples) so recording costs one copy per capture, not per sample
+        self._trace: deque[tuple[int, int, array[int]]] = deque(maxlen=trace_captures)
 
     # -- power and reset -------------------------------------------------------------------------
     def power_on(self) -> None:
@@ -209,21 +208,15 @@ class VirtualBoard:
 
     # -- pressure trace ------------------------------------------------------------------------------
     def record_pressure(self, t0: int, period: int, buf: MutableSequence[int], n: int) -> None:
-        cap = self._trace_cap
-        for i in range(n):
-            k = self._trace_n % cap
-            self._trace_t[k] = t0 + i * period
-            self._trace_p[k] = buf[i]
-            self._trace_n += 1
+        self._trace.append((t0, period, array("i", buf[:n])))
 
     def pressure_trace(self, t0_ms: int, t1_ms: int) -> list[tuple[int, int]]:
-        cap = self._trace_cap
-        n = min(self._trace_n, cap)
-        start = self._trace_n - n
         out = []
-        for j in range(start, self._trace_n):
-            k = j % cap
-            t = self._trace_t[k]
-            if t0_ms <= t <= t1_ms:
-                out.append((t, self._trace_p[k]))
+        for start, period, samples in self._trace:
+            if start > t1_ms or start + period * len(samples) < t0_ms:
+                continue
+            for i, pa in enumerate(samples):
+                t = start + i * period
+                if t0_ms <= t <= t1_ms:
+                    out.append((t, pa))
         return out
