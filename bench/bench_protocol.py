@@ -1,9 +1,11 @@
 """Protocol round-trip latency: PumpClient -> TCP -> Dispatcher + Pump -> reply.
 
 Prints the median and p99 of N round trips for `hello` (no authentication), an authenticated
-`status` (read) and `set_clock` (state-changing: the counter is persisted before it runs). Uses the in-process TCP server of
-tests/host/pump_server.py; the emulator replaces it once it exists (ITPUMP_BENCH_URL=socket://...
-with ITPUMP_BENCH_KEYS=<key file> measures any pump instead).
+`status` (read) and `set_clock` (state-changing: the counter is persisted before it runs), against
+the emulator (the unchanged firmware on the virtual board: flash writes through littlefs
+included) and against the bare dispatcher + Pump behind the in-process TCP server of
+tests/host/pump_server.py (protocol cost alone). ITPUMP_BENCH_URL=socket://... with
+ITPUMP_BENCH_KEYS=<key file> measures any other pump (a real Pico on /dev/ttyACM0 too).
 
 Run: .venv/bin/python bench/bench_protocol.py [N]
 """
@@ -37,29 +39,12 @@ def _report(name: str, ms: list[float]) -> None:
           f"p99 {p99:7.3f} ms  max {ms[-1]:7.3f} ms")
 
 
-def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 500
-    from pumphost import keys
+def _run(url: str, keyset: object, target: str, n: int) -> None:
     from pumphost.client import PumpClient
     from pumphost.errors import PumpError
 
-    url = os.environ.get("ITPUMP_BENCH_URL")
-    server = None
-    if url:
-        keyset = keys.load(Path(os.environ["ITPUMP_BENCH_KEYS"]))
-        target = url
-    else:
-        from pump_server import INFO, PumpServer
-        from pumpcore.pump import Pump
-
-        keyset = keys.generate(INFO["device_id"])
-        pump = Pump()
-        pump.boot()
-        server = PumpServer(keyset, pump=pump)
-        target = f"in-process TCP server ({server.url}, real pumpcore Pump)"
-        url = server.url
     print(f"protocol round trips against {target}")
-    with tempfile.TemporaryDirectory(), PumpClient.open(url, keyset=keyset, timeout_s=2.0) as c:
+    with PumpClient.open(url, keyset=keyset, timeout_s=2.0) as c:  # type: ignore[arg-type]
         c.hello()
         _report("hello (no auth)", _measure(c.hello, n))
         _report("status (readonly, HMAC)", _measure(lambda: c.status(role="readonly"), n))
@@ -73,8 +58,31 @@ def main() -> None:
                 refusals.append(e.reason)
         _report("set_clock (clinician, persisted)", _measure(write, n))
         print(f"resends: {c.resends}; refusals: {sorted(set(refusals)) or 'none'}")
-    if server is not None:
-        server.close()
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 500
+    from pumphost import keys
+
+    url = os.environ.get("ITPUMP_BENCH_URL")
+    if url:
+        _run(url, keys.load(Path(os.environ["ITPUMP_BENCH_KEYS"])), url, n)
+        return
+    with tempfile.TemporaryDirectory() as home:
+        os.environ["ITPUMP_HOME"] = home
+        from pumphil.emulator import Emulator
+        with Emulator() as emu:
+            _run(emu.serial_url, keys.load(emu.key_file),
+                 f"the emulator ({emu.serial_url}, firmware on the virtual board)", n)
+    from pump_server import INFO, PumpServer
+
+    from pumpcore.pump import Pump
+    keyset = keys.generate(INFO["device_id"])
+    pump = Pump()
+    pump.boot()
+    server = PumpServer(keyset, pump=pump)
+    _run(server.url, keyset, f"in-process TCP server ({server.url}, dispatcher + Pump only)", n)
+    server.close()
 
 
 if __name__ == "__main__":
