@@ -28,16 +28,17 @@ CONTINUE = 0     # flow continues (alerts; conditions where stopping is the grea
 STOP = 1         # flow stops at once (mid-stroke), state alarm_stop
 SAFE = 2         # flow stops, state safe_state (needs a clinician's verified program)
 
-OCCLUSION = "occlusion"
-DISLODGEMENT = "dislodgement"
-LEAK = "leak"
-MOTOR_STALL = "motor_stall"
-OVER_INFUSION = "over_infusion"
-UNDER_INFUSION = "under_infusion"
+# alarm codes: the detectors' codes are defined once in reasons.py; the rest are the core's own
+OCCLUSION = R.OCCLUSION
+DISLODGEMENT = R.DISLODGEMENT
+LEAK = R.LEAK
+MOTOR_STALL = R.MOTOR_STALL
+OVER_INFUSION = R.OVER_INFUSION
+UNDER_INFUSION = R.UNDER_INFUSION
+BATTERY_ERI = R.BATTERY_ERI
+BATTERY_EOS = R.BATTERY_EOS
+RESERVOIR_EMPTY = R.RESERVOIR_EMPTY
 RESERVOIR_LOW = "reservoir_low"
-RESERVOIR_EMPTY = "reservoir_empty"
-BATTERY_ERI = "battery_eri"
-BATTERY_EOS = "battery_eos"
 SELF_TEST = "self_test"
 STATE_LOST = "state_lost"
 FAULT = "fault"
