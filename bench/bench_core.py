@@ -12,7 +12,6 @@ sys.path.insert(0, str(ROOT / "tests" / "core"))
 
 import rx_helpers  # noqa: E402
 from pump_helpers import programmed, run  # noqa: E402
-
 from pumphil.mpy_runtime import run_micropython  # noqa: E402
 
 

@@ -75,7 +75,6 @@ def main() -> None:
             _run(emu.serial_url, keys.load(emu.key_file),
                  f"the emulator ({emu.serial_url}, firmware on the virtual board)", n)
     from pump_server import INFO, PumpServer
-
     from pumpcore.pump import Pump
     keyset = keys.generate(INFO["device_id"])
     pump = Pump()

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
-
 from pumphil.mpy_runtime import REPO_ROOT, run_micropython
 
 CORE_DIR = REPO_ROOT / "tests" / "core"

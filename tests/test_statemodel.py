@@ -5,11 +5,10 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from transitions import MachineError
-
 from pumpcore import reasons as R
 from pumpcore import statemachine as SM
 from pumphost.statemodel import build_model, render_markdown
+from transitions import MachineError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,11 +26,12 @@ def test_transitions_model_agrees_with_core_decisions_on_random_walks() -> None:
     guard_names = sorted({g for *_, g in SM.TABLE if g})
     for _ in range(300):
         verdicts = {g: rng.random() < 0.6 for g in guard_names}
-        model, _machine = build_model({g: (lambda g=g: verdicts[g]) for g in guard_names})
+        model, _machine = build_model({g: (lambda g=g, v=verdicts: v[g]) for g in guard_names})
         state = SM.BOOTING
         for _ in range(40):
             event = rng.choice(events)
-            reason, nxt = SM.decide(state, event, lambda g: None if verdicts[g] else R.NOT_ALLOWED)
+            reason, nxt = SM.decide(state, event,
+                                    lambda g, v=verdicts: None if v[g] else R.NOT_ALLOWED)
             try:
                 accepted = getattr(model, event)()
             except MachineError:

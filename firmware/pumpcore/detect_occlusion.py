@@ -31,7 +31,8 @@
 # Rules:  2 consecutive FLAT strokes -> occlusion (complete: alarm at the 2nd stroke). When both
 #         are short captures back to back (bolus), the 2nd one's pre-stroke level must also be
 #         within 60 Pa of the 1st one's post-stroke level (pre + rise): nothing decayed between.
-#         leaky counter of full-capture SLOW/FLAT strokes >= 3 -> occlusion (partial k >= 10: ~3rd stroke, bound is 10).
+#         leaky counter of full-capture SLOW/FLAT strokes >= 3 -> occlusion (partial k >= 10:
+#         ~3rd stroke, bound is 10).
 #         elev >= 400 Pa on a stroke that is not NORMAL or on a non-pulsatile window -> occlusion
 #         (a NORMAL stroke or a pulsatile window at a higher level re-learns the reference: the
 #         baseline moved, e.g. a catheter reseated after a dislodgement) (accumulating line

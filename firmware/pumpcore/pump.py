@@ -360,7 +360,8 @@ class Pump:
         return R.OK, None
 
     def clinician_bolus(self, volume_nl, duration_ms):
-        if not (_is_int(volume_nl) and _is_int(duration_ms)) or not (1 <= volume_nl <= CLINICIAN_BOLUS_MAX_NL) \
+        if not (_is_int(volume_nl) and _is_int(duration_ms)) \
+                or not (1 <= volume_nl <= CLINICIAN_BOLUS_MAX_NL) \
                 or not (MS_PER_MIN <= duration_ms <= CLINICIAN_BOLUS_MAX_MS):
             return self._refuse("clinician_bolus", R.BAD_VALUE)
         code, nxt = SM.decide(self.state, SM.CLINICIAN_BOLUS, self._guard)

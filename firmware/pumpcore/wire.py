@@ -407,7 +407,7 @@ def parse_request(line):
     try:
         args = decode(parts[4])
     except WireError as e:
-        raise WireError(e.reason, e.msg, req_id)
+        raise WireError(e.reason, e.msg, req_id) from None
     if not isinstance(args, dict):
         raise WireError(reasons.BAD_ARGS, "arguments must be an object", req_id)
     return req_id, role, counter, cmd, args, tag, body

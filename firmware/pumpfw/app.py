@@ -24,8 +24,9 @@ from pumpcore import reasons as R
 from pumpcore.auth import Auth
 from pumpcore.dispatch import Dispatcher
 from pumpcore.pump import Pump
+
 from pumpfw import board
-from pumpfw.storage import CORRUPT, MISSING, OK, Storage
+from pumpfw.storage import OK, Storage
 from pumpfw.supervisor import Supervisor
 
 ALARM_TICK_MS = 10000   # while an alarm is latched the loop re-evaluates tones at least this often

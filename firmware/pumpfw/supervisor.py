@@ -13,6 +13,7 @@ from pumpcore.detect_battery import BatteryDetector
 from pumpcore.detect_catheter import CatheterDetector
 from pumpcore.detect_motor import RETRY, MotorDetector
 from pumpcore.detect_occlusion import OcclusionDetector
+
 from pumpfw import board
 
 

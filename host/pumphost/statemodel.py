@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-from transitions import Machine
-from transitions.extensions import GraphMachine
-
 from pumpcore import reasons as R
 from pumpcore import statemachine as SM
+from transitions import Machine
+from transitions.extensions import GraphMachine
 
 
 class PumpModel:

@@ -1,7 +1,6 @@
 # Plain-assert tests of pumpcore.prescription (run by pytest and under real MicroPython).
 # Every rule at its edge (exactly at the limit passes, one over fails) and every reason code.
 import rx_helpers as H
-
 from pumpcore import prescription as P
 from pumpcore import reasons as R
 from pumpcore.library import default_library

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from pumphil.emulator import Emulator
 from pumphost.client import PumpClient
 

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import rx_helpers
-
 from pumpcore.clock import from_ymd_hms
 from pumphil.emulator import Emulator
 from pumphost.client import PumpClient

@@ -29,7 +29,8 @@ def bench() -> Iterator[tuple[Plant, VirtualRig, pyvisa.ResourceManager]]:
     rig.close()
 
 
-def test_strokes_add_the_right_mass_on_the_balance(bench: tuple[Plant, VirtualRig, pyvisa.ResourceManager]) -> None:
+def test_strokes_add_the_right_mass_on_the_balance(
+        bench: tuple[Plant, VirtualRig, pyvisa.ResourceManager]) -> None:
     plant, rig, rm = bench
     bal = Balance.open(rm, rig.resources["balance"])
     assert bal.model().startswith("XPR205")

@@ -2,8 +2,8 @@
 
 ITPUMP_FUZZ_EXAMPLES is the total number of generated cases, split over the properties below by
 fixed shares (default 104,000: `make test`; `make fuzz` sets 1,000,000). The cheap byte-level
-properties get most of them; the real-pump property, whose inputs are costly to generate, 4 %. Derandomized, no example
-database, so a run is reproducible on a fresh clone.
+properties get most of them; the real-pump property, whose inputs are costly to generate, 4 %.
+Derandomized, no example database, so a run is reproducible on a fresh clone.
 
 Properties: no exception ever escapes; every request line gets exactly one well-formed reply;
 invalid input (garbage, mutated/forged requests) changes nothing: the pump is never called and

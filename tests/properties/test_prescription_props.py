@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
 
 import rx_helpers as H  # noqa: E402
-
 from pumpcore import prescription as P  # noqa: E402
 from pumpcore import schedule as S  # noqa: E402
 from pumpcore.library import default_library  # noqa: E402
