@@ -77,11 +77,26 @@ class CatheterDetector:
         self.resp_pa = 0
         self.pulsatile = True
         self.occlusion_like_run = 0   # consecutive non-pulsatile windows with a normal baseline
+        self.invisible_run = 0        # consecutive judged strokes whose rise was invisible
 
     def note_stroke(self, cls: int) -> None:
-        """Stroke-response evidence from OcclusionDetector.last_class (UNKNOWN is ignored)."""
-        if cls != occ.UNKNOWN:
-            self.stroke_cls = cls
+        """Stroke-response evidence from OcclusionDetector.last_class (the latest judged stroke).
+        INVISIBLE counts only when two strokes in a row are invisible: a single one happens when
+        the baseline itself moves during the stroke (the tip just left the intrathecal space) or
+        pulsation hides one rise at the fastest rates; a leak hides every stroke."""
+        if cls == occ.UNKNOWN:
+            # a stroke that could not be judged (short capture at a fast rate): the evidence of
+            # older strokes expires, so one odd short capture cannot decide a later window
+            self.invisible_run = 0
+            self.stroke_cls = occ.UNKNOWN
+            return
+        if cls == occ.INVISIBLE:
+            self.invisible_run += 1
+            if self.invisible_run < 2:
+                return
+        else:
+            self.invisible_run = 0
+        self.stroke_cls = cls
 
     def window(self, buf, stroke_in_window: bool = False):
         if stroke_in_window:

@@ -45,6 +45,7 @@ class App:
         self.supervisor = Supervisor(self.pump, hal)
         self.last = 0
         self.to_snapshot_ms = board.SNAPSHOT_EVERY_MS
+        self.to_self_test_ms = board.SELF_TEST_EVERY_MS
         self.due_ms = 0              # ms after `last` when the next full step is needed
         self.button = False          # a button press seen on a fast-path wake-up
         self.halted = False          # set by fail_safe(): the loop no longer runs nor feeds
@@ -128,9 +129,18 @@ class App:
             n = pump.advance(elapsed)
             sup.advance(elapsed)
             self.to_snapshot_ms -= elapsed
+            self.to_self_test_ms -= elapsed
+            blind = n > 1    # catching up: back-to-back strokes are not captured (see stroke())
             while n > 0 and pump.motor_enabled():
                 n -= 1
-                sup.stroke(0 if n else pump.engine.ms_to_next_stroke())
+                nxt = 0
+                if not blind:
+                    nxt = pump.engine.ms_to_next_stroke()
+                    if nxt is not None:   # relative to the core's time, which is `now`
+                        nxt -= hal.ticks_diff(hal.ticks_ms(), now)
+                        if nxt < 1:
+                            nxt = 0
+                sup.stroke(nxt)
         if not pump.motor_enabled():
             hal.motor_off()
         if data:
@@ -142,6 +152,8 @@ class App:
         if sup.window_due():
             hal.wdt_feed()             # the 4-s window must not eat into the watchdog margin
             sup.sense()
+        if self.to_self_test_ms <= 0:
+            self._periodic_self_test()
         if pump._events or self.dispatcher._pending:
             self._after_change()
         elif self.to_snapshot_ms <= 0:
@@ -153,6 +165,8 @@ class App:
         hal.wdt_feed()
         # the next time anything is due (relative to `last`, set above)
         due = self.to_snapshot_ms
+        if self.to_self_test_ms < due:
+            due = self.to_self_test_ms
         w = pump.next_wake_ms()
         if w is not None and w < due:
             due = w
@@ -168,6 +182,18 @@ class App:
             due = 1
         self.due_ms = due + spent      # relative to `last`
         return due if due < board.WDT_FEED_MS else board.WDT_FEED_MS
+
+    def _periodic_self_test(self):
+        """Daily: the HAL's sensor/driver checks and a flash read-back of the last state record.
+        A failure raises the self_test alarm (high, safe state): the pump no longer trusts its
+        hardware or its memory."""
+        self.to_self_test_ms = board.SELF_TEST_EVERY_MS
+        failure = self.hal.self_test()
+        if failure is None and self.storage.load("/state.json")[0] != OK:
+            failure = "state record unreadable"
+        self.pump._log("self_test", None, {"result": failure or "ok"})
+        if failure:
+            self.pump.raise_alarm(A.SELF_TEST)
 
     # -- persistence ------------------------------------------------------------------------------
     def _after_change(self):

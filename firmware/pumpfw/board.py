@@ -18,7 +18,7 @@ SUPERVISION_TICK_MS = 60000  # motor/battery supervision integrates elapsed time
 SAMPLE_PERIOD_MS = 40
 PRE_STROKE_N = 5           # samples averaged just before every stroke
 STROKE_CAPTURE_N = 50      # samples after a stroke (2 s), fewer when the next stroke is sooner
-STROKE_CAPTURE_MIN_N = 20  # ... but at least this many (pumpcore.detect_occlusion.SHORT_N)
+LINE_SETTLE_MS = 1500      # 5 nominal time constants (0.3 s): a stroke response has decayed
 WINDOW_N = 100             # sensing window: 4 s at 25 Hz ...
 WINDOW_EVERY_MS = 300000   # ... every 5 min
 
@@ -27,6 +27,9 @@ WINDOW_EVERY_MS = 300000   # ... every 5 min
 BATTERY_ERI_MV = 3450        # ~10 % left on the reference cell's curve
 BATTERY_EOS_MV = 3100        # ~2 % left: stop flow, keep enough to alarm and hold state
 BATTERY_HYSTERESIS_MV = 50
+
+# Self-test: at boot and then every SELF_TEST_EVERY_MS (sensor sanity, flash read-back)
+SELF_TEST_EVERY_MS = 86400000
 
 # Persistence
 SNAPSHOT_EVERY_MS = 600000  # while running, the pump state is also saved every 10 min

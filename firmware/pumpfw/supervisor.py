@@ -31,6 +31,9 @@ class Supervisor:
         self.to_window_ms = board.WINDOW_EVERY_MS
         self.pending_ms = 0          # elapsed time not yet given to the motor/battery supervision
         self.samples = 0
+        self.chain_n = 0             # samples in the previous stroke's capture (0: no chain)
+        self.chain_end = 0           # ticks_ms when that capture ended
+        self.blind_at = None         # ticks_ms of the last blind stroke (None: line settled)
         self.strokes_made = 0
         self.retries = 0
 
@@ -69,20 +72,43 @@ class Supervisor:
 
     # -- strokes -----------------------------------------------------------------------------------
     def stroke(self, next_stroke_ms):
-        """Make one commanded stroke with supervision. next_stroke_ms: ms until the following
-        stroke is due (bounds the post-stroke capture). Returns False when the motor stalled."""
+        """Make one commanded stroke with supervision. Returns False when the motor stalled.
+
+        next_stroke_ms: ms from now until the following stroke is due (bounds the post-stroke
+        capture); 0 = more strokes are due right now (catching up after a blocking capture or a
+        sensing window): the stroke is made "blind", without pre-stroke samples or a capture,
+        and the chain of captures breaks, because back-to-back strokes leave the line pressurised
+        and their pre-stroke level would read as an occlusion.
+        Pre-stroke level: when the previous stroke's capture ended just now (strokes faster than
+        a capture), the mean of its last PRE_STROKE_N samples is the pre-stroke level (the
+        detector's back-to-back rule checks nothing decayed in between); otherwise PRE_STROKE_N
+        fresh samples are taken."""
         hal = self.hal
         pump = self.pump
-        pre = self.pre
         if self.pending_ms:
             self._flush()
         if self.motor.stalled and not pump.alarms.is_latched("motor_stall"):
             self.motor.stalled = False   # acknowledged after service: a new stall alarms again
-        hal.read_pressure(pre, board.PRE_STROKE_N, board.SAMPLE_PERIOD_MS)
-        s = 0
-        for i in range(board.PRE_STROKE_N):
-            s += pre[i]
-        pre_pa = s // board.PRE_STROKE_N
+        blind = next_stroke_ms is not None and next_stroke_ms <= 0
+        t_start = hal.ticks_ms()
+        pre_pa = 0
+        # after blind strokes the line is still pressurised for a few time constants: a fresh
+        # pre-stroke level taken then is not a baseline, so that stroke only starts a new chain
+        unsettled = self.blind_at is not None and \
+            hal.ticks_diff(t_start, self.blind_at) < board.LINE_SETTLE_MS
+        if not blind:
+            pre_pa = self._chained_pre(t_start)
+            if pre_pa is not None:
+                unsettled = False
+            else:
+                pre = self.pre
+                hal.read_pressure(pre, board.PRE_STROKE_N, board.SAMPLE_PERIOD_MS)
+                self._count_samples(board.PRE_STROKE_N)
+                s = 0
+                for i in range(board.PRE_STROKE_N):
+                    s += pre[i]
+                pre_pa = s // board.PRE_STROKE_N
+        self.chain_n = 0
         self.motor.note_command(pump.stroke_nl)
         ok = hal.motor_stroke()
         verdict = self.motor.stroke_result(ok)
@@ -95,30 +121,40 @@ class Supervisor:
             self.strokes_made += 1
             self.motor.note_feedback(pump.stroke_nl)
         self._apply(verdict)
+        if blind:
+            self.blind_at = hal.ticks_ms()
+            return ok
         if not ok or not pump.motor_enabled():
             return ok
-        # Capture until the next stroke is due, but never shorter than the detector's minimum
-        # for a shape judgement (STROKE_CAPTURE_MIN_N): at the fastest rates that delays the next
-        # stroke by a fraction of a second, which costs no volume (the engine keeps what is owed
-        # and catches up with back-to-back strokes, which are not captured: next_stroke_ms == 0).
+        # capture until the next stroke is due (all of the 2 s when it is further away)
         n = board.STROKE_CAPTURE_N
         if next_stroke_ms is not None:
-            if next_stroke_ms <= 0:
-                n = 0
-            else:
-                fit = next_stroke_ms // board.SAMPLE_PERIOD_MS - board.PRE_STROKE_N - 1
-                if fit < board.STROKE_CAPTURE_MIN_N:
-                    fit = board.STROKE_CAPTURE_MIN_N
-                if fit < n:
-                    n = fit
+            left = next_stroke_ms - hal.ticks_diff(hal.ticks_ms(), t_start)
+            fit = left // board.SAMPLE_PERIOD_MS
+            if fit < n:
+                n = fit if fit >= board.PRE_STROKE_N else 0
         if n > 0:
             hal.read_pressure(self.capture, n, board.SAMPLE_PERIOD_MS)
-            self._count_samples(n + board.PRE_STROKE_N)
-            self._apply(self.occlusion.stroke(pre_pa, self.capture, n))
-            self.catheter.note_stroke(self.occlusion.last_class)
-        else:
-            self._count_samples(board.PRE_STROKE_N)
+            self._count_samples(n)
+            if not unsettled:
+                self._apply(self.occlusion.stroke(pre_pa, self.capture, n))
+                self.catheter.note_stroke(self.occlusion.last_class)
+                self.blind_at = None
+            self.chain_n = n
+            self.chain_end = hal.ticks_ms()
         return ok
+
+    def _chained_pre(self, now):
+        """Mean of the last PRE_STROKE_N samples of the previous capture when it ended at most
+        one sample period ago, else None."""
+        n = self.chain_n
+        if n < board.PRE_STROKE_N or self.hal.ticks_diff(now, self.chain_end) > board.SAMPLE_PERIOD_MS:
+            return None
+        s = 0
+        buf = self.capture
+        for i in range(n - board.PRE_STROKE_N, n):
+            s += buf[i]
+        return s // board.PRE_STROKE_N
 
     # -- sensing windows ---------------------------------------------------------------------------
     def window_due(self):
@@ -126,6 +162,7 @@ class Supervisor:
 
     def sense(self):
         self.to_window_ms = board.WINDOW_EVERY_MS
+        self.chain_n = 0
         self.hal.read_pressure(self.window_buf, board.WINDOW_N, board.SAMPLE_PERIOD_MS)
         self._count_samples(board.WINDOW_N)
         cat = self.catheter

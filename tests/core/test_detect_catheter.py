@@ -138,9 +138,20 @@ def test_low_baseline_is_abnormal_even_with_pulsation():
 def test_stroke_evidence_decides_between_leak_dislodgement_and_occlusion():
     w = sine_window(300)                       # dislodgement by baseline alone
     d = cat.CatheterDetector()
-    d.note_stroke(occ.INVISIBLE)               # ...but the stroke vanished: the line is open
+    d.note_stroke(occ.INVISIBLE)               # one vanished stroke is not yet evidence
+    d.window(w)
+    assert d.last_class == cat.W_DISLODGEMENT
+    d.reset()
+    d.note_stroke(occ.INVISIBLE)               # two in a row: the line is open
+    d.note_stroke(occ.INVISIBLE)
     d.window(w)
     assert d.window(w) == cat.EV_LEAK
+    d.reset()
+    d.note_stroke(occ.INVISIBLE)               # a stroke too short to judge breaks the run
+    d.note_stroke(occ.UNKNOWN)
+    d.note_stroke(occ.INVISIBLE)
+    d.window(w)
+    assert d.last_class == cat.W_DISLODGEMENT
     d.reset()
     d.note_stroke(occ.FLAT)                    # the line does not empty: occlusion precedence
     for _ in range(4):
