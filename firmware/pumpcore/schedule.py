@@ -83,17 +83,7 @@ def daily_volume_nl(steps):
 def daily_volume_numerator(steps):
     """Exact basal volume of one day times 60 (unit: nL/h * min = nL / 60).  May exceed 2**30
     (up to 1.44e9): NOT for the hot path on the Pico; used by prescription projections."""
-    total = 0
-    n = len(steps)
-    i = 0
-    while i < n:
-        if i + 1 < n:
-            end = steps[i + 1][0]
-        else:
-            end = MIN_PER_DAY
-        total += steps[i][1] * (end - steps[i][0])
-        i += 1
-    return total
+    return volume_between_nl(steps, 0, MIN_PER_DAY)
 
 
 def volume_between_nl(steps, minute_from, minute_to):

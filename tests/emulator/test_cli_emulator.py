@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,14 +13,6 @@ from pumphost import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "docs" / "examples"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _private_itpump_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Emulators copy their key file to $ITPUMP_HOME/keys: keep that out of the user's home."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ITPUMP_HOME", str(tmp_path_factory.mktemp("itpump-home")))
-        yield
 
 SHORT = """
 name = "short"

@@ -4,7 +4,6 @@ protocol -> JSON report (the issue-4 contract), summary and plots."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +16,6 @@ from pumphost.client import PumpClient
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "docs" / "examples"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _private_itpump_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Emulators copy their key file to $ITPUMP_HOME/keys: keep that out of the user's home."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ITPUMP_HOME", str(tmp_path_factory.mktemp("itpump-home")))
-        yield
 
 # 3 days, flat 20 uL/h morphine 10 mg/mL, patient bolus 10 uL / 60-min lockout / max 4 per 24 h
 SCENARIO = """

@@ -3,7 +3,6 @@ on the scenario's time line even after the board rebooted with a stale clock."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,14 +13,6 @@ from pumphil import simulate as sim
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 H = 3_600_000
 DAY = 24 * H
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _private_itpump_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Emulators copy their key file to $ITPUMP_HOME/keys: keep that out of the user's home."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ITPUMP_HOME", str(tmp_path_factory.mktemp("itpump-home")))
-        yield
 
 
 def test_faults_and_power_cut() -> None:
