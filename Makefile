@@ -27,9 +27,9 @@ node_modules/.itpump-setup: package.json package-lock.json
 test: setup
 	$(PYTEST) tests
 
-# Everything but the slow tiers, for the edit-run loop.
+# The edit-run loop: core tests and properties on CPython only (seconds).
 test-fast: setup
-	$(PYTEST) tests -m "not slow"
+	$(PYTEST) tests/core tests/properties tests/test_layering.py tests/test_statemodel.py
 
 demo: setup
 	$(PY) -m pumphil.demo
