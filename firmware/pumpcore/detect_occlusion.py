@@ -57,6 +57,7 @@ INVISIBLE = 4
 
 CAPTURE_N = 50              # samples after a stroke in a full capture (2 s at 25 Hz)
 SHORT_N = 20                # minimum samples for any shape judgement (0.8 s)
+EARLY_N = 20                # a full capture may stop here when early_normal() says so
 MIN_RISE_PA = 60            # below: the stroke is invisible at the sensor (leak / disconnection)
 SLOW_RATIO_PCT = 50         # late/rise at or above this: the line does not empty
 FLAT_RATIO_PCT = 80         # ... at or above this: it hardly decays at all
@@ -164,6 +165,19 @@ class OcclusionDetector:
         return dsp.isqrt(ss // n)
 
     # --- inputs ---------------------------------------------------------------------------------
+    def early_normal(self, pre_pa: int, buf) -> bool:
+        """After the first EARLY_N samples of a capture that could run to CAPTURE_N: True when
+        they already decide it — the rise is visible and less than SLOW_RATIO_PCT of it remains at
+        ~0.66 s, so the full capture would be NORMAL whatever its later samples (the residual fit
+        is only consulted for suspicious ratios). The shell may then stop sampling and call
+        stroke(pre_pa, buf, CAPTURE_N), which reads no sample past EARLY_N in that case.
+        Suspicious or invisible strokes return False: the shell captures all CAPTURE_N samples."""
+        rise = (buf[0] + buf[1]) // 2 - pre_pa
+        if rise < MIN_RISE_PA:
+            return False
+        late = dsp.mean(buf, 12, 20) - pre_pa
+        return dsp.clamp(late, -_CLAMP, _CLAMP) * 100 // rise < SLOW_RATIO_PCT
+
     def stroke(self, pre_pa: int, buf, n: int):
         """One stroke-response capture (see module comment). Returns None, EV_RAISE or EV_CLEAR."""
         elev = 0

@@ -8,7 +8,8 @@
 #   button_pressed() -> bool                a debounced press since the last call
 #   motor_stroke() -> bool                  one stroke; True when the feedback pulse was seen
 #   motor_off()                             stop at once (mid-stroke)
-#   read_pressure(buf, n, period_ms)        fill buf[0:n] with Pa samples, blocking n*period_ms
+#   read_pressure(buf, n, period_ms, start) fill buf[start:start+n] with Pa samples, blocking
+#                                           n*period_ms
 #   indicate(pattern)                       buzzer + LED pattern: "high"/"medium"/"low"/None
 #   wdt_feed()
 #   fs                                      open/rename/remove/stat (os-like), the flash

@@ -98,11 +98,11 @@ class PicoHal:
         self.step_pin.value(0)
         self.enable_pin.value(0)
 
-    def read_pressure(self, buf, n, period_ms):
+    def read_pressure(self, buf, n, period_ms, start=0):
         span = board.PRESSURE_FULL_SCALE_PA
         off = board.PRESSURE_OFFSET_PA
         for i in range(n):
-            buf[i] = off + self.adc_p.read_u16() * span // 65535
+            buf[start + i] = off + self.adc_p.read_u16() * span // 65535
             if i + 1 < n:
                 time.sleep_ms(period_ms)
 

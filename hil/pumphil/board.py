@@ -21,6 +21,7 @@ from array import array
 from collections import deque
 from collections.abc import Callable, MutableSequence
 from pathlib import Path
+from typing import cast
 
 from .flash import Flash
 from .plant import Plant
@@ -96,11 +97,14 @@ class VirtualHal:
     def motor_off(self) -> None:
         pass  # strokes are atomic here: nothing is in flight between steps
 
-    def read_pressure(self, buf: MutableSequence[int], n: int, period_ms: int) -> None:
+    def read_pressure(self, buf: MutableSequence[int], n: int, period_ms: int,
+                      start: int = 0) -> None:
         b = self.board
         t = b.clock.now_ms
-        b.plant.capture(t, period_ms, buf, n)
-        b.record_pressure(t, period_ms, buf, n)
+        # a writable window onto buf[start:] (an array's memoryview takes int items)
+        out = buf if start == 0 else cast(MutableSequence[int], memoryview(buf)[start:])  # type: ignore[arg-type]
+        b.plant.capture(t, period_ms, out, n)
+        b.record_pressure(t, period_ms, out, n)
         b.clock.now_ms = t + n * period_ms
 
     def battery_mv(self) -> int:
