@@ -165,9 +165,13 @@ class Pump:
         self.mono.advance(dt)
         self.wall.advance(dt)
         self.ledger.advance(dt)
-        self._to_boundary_ms -= dt
-        self._to_periodic_ms -= dt
-        self._to_suspend_end_ms -= dt
+        # countdowns only run where they matter, so none drifts towards big ints while idle
+        state = self.state
+        if state == SM.RUNNING:
+            self._to_boundary_ms -= dt
+            self._to_periodic_ms -= dt
+        elif state == SM.SUSPENDED:
+            self._to_suspend_end_ms -= dt
         if not self.motor_on:
             return
         n = self.engine.advance(dt)

@@ -192,3 +192,13 @@ def test_day_of_delivery_matches_schedule_integral_exactly():
     assert p.status()["rolling_24h_ng"]["morphine"] == expected_nl * 10000 // 1000
     ug, ng = p.status()["delivered_drug"]["morphine"]
     assert ug * 1000 + ng == expected_nl * 10000 // 1000
+
+
+def test_long_idle_keeps_every_countdown_a_small_int():
+    p = programmed(RXH.morphine_rx())
+    p.stop()
+    run(p, 30 * DAY, chunk=HOUR)
+    for v in (p._to_boundary_ms, p._to_periodic_ms, p._to_suspend_end_ms):
+        assert -2 ** 30 < v < 2 ** 30
+    assert p.start() == ("ok", None)
+    assert run(p, HOUR) > 0
