@@ -21,18 +21,13 @@ from pumphil.mpy_runtime import MicroPythonUnavailable, run_micropython
 MP_SCRIPT = r"""
 import gc
 import time
-from signals import make_rig
+from signals import bench_inputs
 from pumpcore.detect_catheter import CatheterDetector
 from pumpcore.detect_occlusion import OcclusionDetector
 from pumpcore.detect_motor import MotorDetector
 from pumpcore.detect_battery import BatteryDetector
 
-rig = make_rig(5)
-wins = [rig.p.window([0] * 100) for _ in range(8)]
-caps = []
-for _ in range(8):
-    c = [0] * 50
-    caps.append((rig.p.stroke_capture(c, 50), c))
+wins, caps = bench_inputs()
 cat = CatheterDetector()
 occ = OcclusionDetector()
 mot = MotorDetector()
@@ -83,14 +78,9 @@ measure("battery_step", 2000, f_bat)
 def cpython_figures() -> None:
     from pumpcore.detect_catheter import CatheterDetector
     from pumpcore.detect_occlusion import OcclusionDetector
-    from signals import make_rig
+    from signals import bench_inputs
 
-    rig = make_rig(5)
-    wins = [rig.p.window([0] * 100) for _ in range(8)]
-    caps = []
-    for _ in range(8):
-        c = [0] * 50
-        caps.append((rig.p.stroke_capture(c, 50), c))
+    wins, caps = bench_inputs()
     cat = CatheterDetector()
     occ = OcclusionDetector()
     n = 2000

@@ -369,3 +369,15 @@ def normal_day(seed, hours=24, bolus_every_h=6, rig=None):
             rig.bolus(40)
         rig.run(3600000, phase_ms=r.between(0, 60000))
     return rig
+
+
+def bench_inputs(seed=5):
+    """Eight sensing windows and eight (pre_pa, 50-sample capture) pairs of normal physiology from
+    make_rig(seed): the fixed inputs of bench/bench_detectors.py (CPython and MicroPython)."""
+    rig = make_rig(seed)
+    wins = [rig.p.window([0] * 100) for _ in range(8)]
+    caps = []
+    for _ in range(8):
+        c = [0] * 50
+        caps.append((rig.p.stroke_capture(c, 50), c))
+    return wins, caps
