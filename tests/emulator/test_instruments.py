@@ -250,7 +250,9 @@ def test_rig_serves_all_instruments_on_loopback() -> None:
         assert len(ports) == 4 and 0 not in ports
         with socket.create_connection(("127.0.0.1", rig.servers["psu"].port), timeout=5) as a, \
                 socket.create_connection(("127.0.0.1", rig.servers["psu"].port), timeout=5) as b:
-            a.sendall(b"OUTP OFF,(@1)\n")
+            # *OPC? answers only once the command before it has executed (as on the real
+            # instrument), so the two connections are ordered without sleeping
+            assert _talk(a, b"OUTP OFF,(@1);*OPC?\n") == b"1\n"
             # the second connection sees the same instrument state
             assert _talk(b, b"OUTP? (@1)\n") == b"0\n"
         assert not plant.powered
