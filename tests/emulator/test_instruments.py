@@ -299,11 +299,17 @@ def test_standalone_instruments_serve_a_running_plant() -> None:
         res = dict(proc.stdout.readline().split() for _ in range(4))
         assert set(res) == {"psu", "balance", "pressure", "switch"}
         port = int(res["balance"].split("::")[2])
-        time.sleep(1.0)
+        # strokes come every 0.1 s of wall time; poll (a loaded CI machine may be slow to start)
+        grams = 0.0
+        deadline = time.monotonic() + 15.0
         with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-            reply = _talk(s, b"SI\r\n", b"\r\n").decode().strip()
-        m = WEIGHT_RE.match(reply)
-        assert m is not None and float(m.group(2)) > 0.001  # > 4 strokes of 0.25 mg arrived
+            while grams <= 0.001 and time.monotonic() < deadline:
+                reply = _talk(s, b"SI\r\n", b"\r\n").decode().strip()
+                m = WEIGHT_RE.match(reply)
+                assert m is not None, reply
+                grams = float(m.group(2))
+                time.sleep(0.2)
+        assert grams > 0.001  # > 4 strokes of 0.25 mg arrived
     finally:
         proc.terminate()
         proc.wait(timeout=10)
