@@ -60,3 +60,34 @@ def test_clamp_keeps_huge_inputs_in_range():
     for k in range(dsp.NBINS):
         assert 0 <= s.amp_pa[k] < 4000
     assert s.band_pa(0, 9) < 2 ** 15
+
+
+def _direct_dft(buf):
+    """The unfolded Hann-windowed DFT the folded one must equal exactly (same integers)."""
+    n = dsp.WINDOW_N
+    m = dsp.mean(buf, 0, n)
+    xw = [(dsp.clamp(buf[i] - m, -dsp.CLAMP_PA, dsp.CLAMP_PA) * dsp.HANN_Q12[i]) >> 12 for i in range(n)]
+    out = []
+    for k in range(1, dsp.NBINS):
+        re = 0
+        im = 0
+        for i in range(n):
+            re += xw[i] * dsp.COS_Q12[(k * i) % n]
+            im -= xw[i] * dsp.SIN_Q12[(k * i) % n]
+        out.append(((re >> 12) // 25, (im >> 12) // 25))
+    return m, out
+
+
+def test_folded_dft_equals_the_direct_dft_exactly():
+    r = Rng(7)
+    s = dsp.Spectrum()
+    for trial in range(12):
+        amp = (5, 60, 900, 40000)[trial % 4]
+        buf = [1300 + r.noise() * amp // 16 + (amp if (i * (trial + 3)) % 17 < 8 else -amp) for i in range(100)]
+        s.run(buf)
+        m, bins = _direct_dft(buf)
+        assert s.mean_pa == m
+        for k in range(1, dsp.NBINS):
+            assert (s.re_pa[k], s.im_pa[k]) == bins[k - 1], (trial, k)
+            re, im = bins[k - 1]
+            assert s.amp_pa[k] == dsp.isqrt(re * re + im * im)
