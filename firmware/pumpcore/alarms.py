@@ -111,6 +111,8 @@ class AlarmManager:
         self.raised_s = [_NEVER] * n     # monotonic second of the (latest) raise
         self.silenced_until_s = _NEVER
         self.escalated = [False] * n
+        self.n_latched = 0               # how many latched[] are True (the common case is 0: the
+        #                                  queries return at once; kept by _latch/_unlatch only)
         self.events = []
 
     # -- inputs ----------------------------------------------------------------------------------
@@ -125,7 +127,7 @@ class AlarmManager:
         if self.latched[i] and self.acked[i]:
             # acknowledged but still present: stays latched and acknowledged (no nagging).
             return False
-        self.latched[i] = True
+        self._latch(i)
         self.acked[i] = False
         self.escalated[i] = False
         self.raised_s[i] = now_s
@@ -167,6 +169,8 @@ class AlarmManager:
 
     def tick(self, now_s):
         """Advance escalation timers. Call when time passes (cheap; allocates only on change)."""
+        if not self.n_latched:
+            return
         for i in range(len(CATALOGUE)):
             if not self.latched[i] or self.acked[i] or self.escalated[i]:
                 continue
@@ -178,18 +182,19 @@ class AlarmManager:
 
     # -- queries ---------------------------------------------------------------------------------
     def is_latched(self, code):
+        if not self.n_latched:
+            return False
         i = self._index(code)
         return i >= 0 and self.latched[i]
 
     def any_latched(self):
-        for x in self.latched:
-            if x:
-                return True
-        return False
+        return self.n_latched > 0
 
     def blocks_bolus(self):
         """True when a bolus must be refused: an unacknowledged medium/high alarm, or a high alarm
         whose condition is still present (acknowledging does not make a present hazard go away)."""
+        if not self.n_latched:
+            return False
         for i in range(len(CATALOGUE)):
             if not self.latched[i]:
                 continue
@@ -202,6 +207,8 @@ class AlarmManager:
 
     def stopping_latched(self):
         """True while an alarm whose action stops flow is latched (keeps alarm_stop)."""
+        if not self.n_latched:
+            return False
         for i in range(len(CATALOGUE)):
             if self.latched[i] and CATALOGUE[i][2] != CONTINUE:
                 return True
@@ -209,6 +216,8 @@ class AlarmManager:
 
     def safe_latched(self):
         """True while an alarm whose action is the safe state is latched."""
+        if not self.n_latched:
+            return False
         for i in range(len(CATALOGUE)):
             if self.latched[i] and CATALOGUE[i][2] == SAFE:
                 return True
@@ -226,7 +235,7 @@ class AlarmManager:
     def sounding(self, now_s):
         """Name of the tone/LED pattern to play now ("high"/"medium"/"low") or None.
         Acknowledged alarms are quiet; silence mutes for SILENCE_S; escalation raises the tone."""
-        if now_s < self.silenced_until_s:
+        if not self.n_latched or now_s < self.silenced_until_s:
             return None
         best = 0
         for i in range(len(CATALOGUE)):
@@ -251,7 +260,7 @@ class AlarmManager:
             i = self._index(row[0])
             if i < 0:
                 continue
-            self.latched[i] = True
+            self._latch(i)
             self.condition[i] = bool(row[1])
             self.acked[i] = bool(row[2])
             self.raised_s[i] = row[3]
@@ -263,9 +272,19 @@ class AlarmManager:
                 return i
         return -1
 
+    def _latch(self, i):
+        if not self.latched[i]:
+            self.latched[i] = True
+            self.n_latched += 1
+
+    def _unlatch(self, i):
+        if self.latched[i]:
+            self.latched[i] = False
+            self.n_latched -= 1
+
     def _clear_if_done(self, i):
         if self.latched[i] and self.acked[i] and not self.condition[i]:
-            self.latched[i] = False
+            self._unlatch(i)
             self.acked[i] = False
             self.escalated[i] = False
             self.events.append(("alarm_cleared", CATALOGUE[i][0], PRIORITY_NAMES[CATALOGUE[i][1]]))

@@ -111,10 +111,6 @@ class Pump:
         due. Returns the number of strokes the shell must make now. Allocation-free while no event
         (schedule boundary, bolus end, alarm, state change) happens."""
         self._strokes_out = 0
-        self._ended = None             # the bolus that ended in the last step (event handling)
-        self._commit_args = (None, False, False)
-        self._last_periodic = None     # (wall day, minute) of the last periodic start: never twice
-        self._res_level = None         # reservoir level last acted on ("ok"/"low"/"empty")
         left = elapsed_ms
         while left > 0:
             dt = self._ms_to_event()

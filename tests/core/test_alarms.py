@@ -109,3 +109,31 @@ def test_snapshot_restore_round_trip():
     m2.restore(m.snapshot(), 9)
     assert m2.is_latched("occlusion")
     assert m2.active() == m.active()
+
+
+def test_latched_count_follows_every_raise_ack_clear_and_restore():
+    # the queries short-circuit on n_latched == 0, so the count must never drift from latched[]
+    m = A.AlarmManager()
+    codes = [row[0] for row in A.CATALOGUE]
+    seq = 12345
+    for step in range(600):
+        seq = (seq * 1103515245 + 12345) % 2147483648
+        code = codes[seq % len(codes)]
+        op = (seq >> 8) % 4
+        if op == 0:
+            m.raise_(code, step)
+        elif op == 1:
+            m.condition_gone(code, step)
+        elif op == 2:
+            m.ack(code, step)
+        else:
+            m.ack(None, step)
+        assert m.n_latched == sum(1 for x in m.latched if x), step
+        assert m.any_latched() == (m.n_latched > 0)
+        if not m.n_latched:
+            assert m.sounding(step) is None and not m.blocks_bolus() and not m.stopping_latched()
+    m.raise_(codes[0], 1)
+    m.raise_(codes[1], 1)
+    r = A.AlarmManager()
+    r.restore(m.snapshot(), 2)
+    assert r.n_latched == sum(1 for x in r.latched if x) == m.n_latched

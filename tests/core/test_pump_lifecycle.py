@@ -202,3 +202,18 @@ def test_long_idle_keeps_every_countdown_a_small_int():
         assert -2 ** 30 < v < 2 ** 30
     assert p.start() == ("ok", None)
     assert run(p, HOUR) > 0
+
+
+def test_periodic_bolus_never_starts_twice_for_the_same_minute_when_the_clock_is_set_back():
+    # morphine_rx: periodic 25 uL at 06:00. The clinician sets the clock back to 05:59:50 ten
+    # seconds after the bolus started: the same (day, minute) must not start (or queue) it again.
+    p = programmed(RXH.morphine_rx())
+    run(p, 6 * HOUR)
+    run(p, 10000)
+    ev = p.pop_events()
+    assert ("bolus_start", "periodic") in kinds(ev)
+    assert p.set_clock(MONDAY[0], 6 * HOUR - 10000) == ("ok", None)
+    run(p, 5 * MIN)
+    ev = kinds(p.pop_events())
+    assert ("bolus_start", "periodic") not in ev, ev
+    assert not [k for k in ev if k[0].startswith("periodic_")], ev
