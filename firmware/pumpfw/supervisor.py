@@ -30,6 +30,10 @@ class Supervisor:
         self.window_buf = array.array("i", [0] * board.WINDOW_N)
         self.to_window_ms = board.WINDOW_EVERY_MS
         self.pending_ms = 0          # elapsed time not yet given to the motor/battery supervision
+        # charge events not yet given to the battery model (handed over with the elapsed time)
+        self.pending_strokes = 0
+        self.pending_wakeups = 0
+        self.pending_samples = 0
         self.samples = 0
         self.chain_n = 0             # samples in the previous stroke's capture (0: no chain)
         self.chain_end = 0           # ticks_ms when that capture ended
@@ -40,7 +44,10 @@ class Supervisor:
     # -- time --------------------------------------------------------------------------------------
     def advance(self, elapsed_ms):
         # Motor supervision judges per completed minute and the battery model per day, so the
-        # elapsed time is handed over once a minute (cheap wake-ups in between) and at strokes.
+        # elapsed time and the charge events are handed over once a minute (cheap wake-ups and
+        # strokes in between). Decision: a stroke is booked in the motor detector's bucket of the
+        # minute being filled; its command and its feedback land in the same bucket, so the 15-min
+        # over/under ratio is the same, and the battery model's daily figures move by <= 1 minute.
         self.to_window_ms -= elapsed_ms
         self.pending_ms += elapsed_ms
         if self.pending_ms >= board.SUPERVISION_TICK_MS:
@@ -49,14 +56,29 @@ class Supervisor:
     def _flush(self):
         ms = self.pending_ms
         self.pending_ms = 0
+        self._book_charge()
         self._apply(self.motor.advance(ms))
         self._apply(self.battery.advance(ms))
         self._apply(self.battery.check())
         self._battery_voltage()
 
+    def _book_charge(self):
+        bat = self.battery
+        if self.pending_strokes:
+            bat.note_strokes(self.pending_strokes)
+            self.pending_strokes = 0
+        if self.pending_wakeups:
+            bat.note_wakeups(self.pending_wakeups)
+            self.pending_wakeups = 0
+        if self.pending_samples:
+            bat.note_samples(self.pending_samples)
+            self.pending_samples = 0
+
     def _battery_voltage(self):
         mv = self.hal.battery_mv()
         pump = self.pump
+        if mv > board.BATTERY_ERI_MV + board.BATTERY_HYSTERESIS_MV and not pump.alarms.n_latched:
+            return                   # the common case: nothing to raise, nothing to clear
         for code, limit in (("battery_eos", board.BATTERY_EOS_MV), ("battery_eri", board.BATTERY_ERI_MV)):
             if mv <= limit:
                 pump.raise_alarm(code)
@@ -68,7 +90,7 @@ class Supervisor:
         return self.to_window_ms if self.to_window_ms > 0 else 0
 
     def note_wakeup(self):
-        self.battery.note_wakeups(1)
+        self.pending_wakeups += 1
 
     # -- strokes -----------------------------------------------------------------------------------
     def stroke(self, next_stroke_ms):
@@ -85,8 +107,6 @@ class Supervisor:
         fresh samples are taken."""
         hal = self.hal
         pump = self.pump
-        if self.pending_ms:
-            self._flush()
         if self.motor.stalled and not pump.alarms.is_latched("motor_stall"):
             self.motor.stalled = False   # acknowledged after service: a new stall alarms again
         blind = next_stroke_ms is not None and next_stroke_ms <= 0
@@ -116,7 +136,7 @@ class Supervisor:
             self.retries += 1
             ok = hal.motor_stroke()
             verdict = self.motor.stroke_result(ok)
-        self.battery.note_strokes(1)
+        self.pending_strokes += 1
         if ok:
             self.strokes_made += 1
             self.motor.note_feedback(pump.stroke_nl)
@@ -185,7 +205,7 @@ class Supervisor:
     # -- internals ---------------------------------------------------------------------------------
     def _count_samples(self, n):
         self.samples += n
-        self.battery.note_samples(n)
+        self.pending_samples += n
 
     def _apply(self, ev):
         if ev is None or ev == RETRY:
@@ -197,6 +217,7 @@ class Supervisor:
             self.pump.clear_condition(code)
 
     def state(self):
+        self._book_charge()          # the persisted model includes every event so far
         return {"occlusion": self.occlusion.state(), "battery": self.battery.state()}
 
     def load(self, st):
