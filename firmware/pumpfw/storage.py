@@ -35,7 +35,8 @@ class Storage:
 
     # -- records with integrity ------------------------------------------------------------------
     def save(self, name, obj):
-        body = json.dumps(obj).encode()
+        # compact separators (MicroPython >= 1.20 takes them too): ~20 % fewer bytes to program
+        body = json.dumps(obj, separators=(",", ":")).encode()
         tmp = name + ".tmp"
         f = self.fs.open(tmp, "wb")
         try:
