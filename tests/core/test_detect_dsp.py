@@ -83,7 +83,8 @@ def test_folded_dft_equals_the_direct_dft_exactly():
     s = dsp.Spectrum()
     for trial in range(12):
         amp = (5, 60, 900, 40000)[trial % 4]
-        buf = [1300 + r.noise() * amp // 16 + (amp if (i * (trial + 3)) % 17 < 8 else -amp) for i in range(100)]
+        buf = [1300 + r.noise() * amp // 16 + (amp if (i * (trial + 3)) % 17 < 8 else -amp)
+               for i in range(100)]
         s.run(buf)
         m, bins = _direct_dft(buf)
         assert s.mean_pa == m
