@@ -326,3 +326,36 @@ def test_capture_matches_the_closed_form_and_fills_arrays() -> None:
     plant.capture(0, 40, buf, 100)
     for i in range(100):
         assert abs(buf[i] - plant.line_pressure_pa(40 * i)) <= 40_000 / 4096 / 2 + 0.5
+
+
+def test_wake_books_its_charge_and_leaves_the_line_alone() -> None:
+    b = PlantParams().battery
+    quiet, woken = Plant(5), Plant(5)
+    for k in range(200):
+        t = 1_000 + k * 10_000
+        quiet.stroke(t)
+        woken.stroke(t)
+        for w in range(1, 50):
+            woken.wake(t + w * 200)
+        quiet.advance_to(t + 49 * 200)
+        woken.advance_to(t + 49 * 200)
+    assert woken.delivered_to_outlet_nl == pytest.approx(quiet.delivered_to_outlet_nl, rel=1e-12)
+    assert woken.stored_in_line_nl == pytest.approx(quiet.stored_in_line_nl, rel=1e-9)
+    assert woken.line_pressure_pa(woken.now_ms) == pytest.approx(quiet.line_pressure_pa(quiet.now_ms))
+    used = (quiet.battery_percent() - woken.battery_percent()) / 100 * b.capacity_mah * 3.6e6
+    assert used == pytest.approx(200 * 49 * b.wake_current_ma * b.wake_duration_ms, rel=1e-6)
+    assert woken.last_wake_ms == 1_000 + 199 * 10_000 + 49 * 200
+    # a wake-up is an event in time order: nothing may come before it afterwards
+    woken.wake(3_000_000)
+    assert woken.current_ma() == pytest.approx(b.sleep_current_ua / 1000 + b.wake_current_ma)
+    for late in (woken.wake, woken.stroke, woken.advance_to):
+        with pytest.raises(ValueError):
+            late(2_999_999)
+    # unpowered or on the bench supply: no charge, and an unpowered board records no wake-up
+    woken.set_external_supply(3300.0)
+    before = woken.battery_percent()
+    woken.wake(3_000_100)
+    assert woken.battery_percent() == before and woken.last_wake_ms == 3_000_100
+    woken.power(False)
+    woken.wake(3_000_200)
+    assert woken.last_wake_ms == 3_000_100

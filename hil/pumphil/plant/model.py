@@ -6,10 +6,12 @@ at any query time ``t >= t0``; nothing is stepped per millisecond.
 
 Time contract: plant time ``t_ms`` is an int of virtual milliseconds since plant creation (it does
 NOT wrap; the virtual board converts its wrapping tick clock). Events (``stroke``, faults, settings,
-``advance_to``) must come in non-decreasing time order; queries (``pressure_pa``, ``capture``) may be
-made at any ``t >= t0`` in any order, so a board can read the samples before a stroke and the
-stroke-response samples after it. Thread-safe: every public method takes one lock, so the virtual
-instruments can read the plant while the board drives it.
+``advance_to``, ``wake``) must come in non-decreasing time order; queries (``pressure_pa``,
+``capture``) may be made at any ``t >= t0`` (the start of the current segment: the last event other
+than a wake-up, which does not start a segment) in any order, so a board can read the samples before
+a stroke and the stroke-response samples after it. Thread-safe: every public method takes one lock,
+so the virtual instruments can read the plant while the board drives it. The parameters are read at
+construction (do not change ``params`` afterwards).
 
 Determinism: everything random comes from ``random.Random`` streams derived from ``seed``; the same
 seed and the same sequence of calls give the same numbers.
@@ -106,6 +108,12 @@ class Plant:
         self._capacity_uc = b.capacity_mah * 3.6e6
         self._used_uc = 0.0
         self._drain_since_ms: int | None = 0  # powered from the battery since (None: not drawing)
+        self._drawing = True  # powered from the cell: charges are booked (powered, no bench supply)
+        self._wake_uc = b.wake_current_ma * b.wake_duration_ms
+        self._stroke_uc = b.stroke_current_ma * b.stroke_duration_ms
+        self._stroke_vol = p.stroke_nl * (1.0 + p.stroke_bias)
+        self._jitter = p.stroke_jitter
+        self._compliance = p.compliance_nl_per_pa
         self.last_wake_ms: int | None = None
         self.samples_taken = 0
         self._recompute()
@@ -146,31 +154,38 @@ class Plant:
         self._lag_r = lowpass_lag_rad(self.respiratory_hz, tau_s)
 
     def _decay(self, dt_ms: float) -> float:
-        if self._tau_ms == INF:
-            return 1.0
-        return math.exp(-dt_ms / self._tau_ms)
+        return math.exp(-dt_ms / self._tau_ms)  # tau = inf: exp(-0.0) = 1.0
 
     def _check_time(self, t_ms: int) -> None:
         if t_ms < self._t0:
             raise ValueError(f"plant time {t_ms} ms is before the last event at {self._t0} ms")
 
+    def _too_early(self, t_ms: int) -> ValueError:
+        return ValueError(f"plant time {t_ms} ms is before the last event at {self.now_ms} ms")
+
     def _settle(self, t_ms: int) -> None:
-        """Close the current segment at t_ms (>= t0) and start a new one there."""
-        self._check_time(t_ms)
-        self.now_ms = max(self.now_ms, t_ms)
-        dt = t_ms - self._t0
-        if dt == 0:
+        """Close the current segment at t_ms (>= now_ms >= t0) and start a new one there."""
+        if t_ms < self.now_ms:
+            raise self._too_early(t_ms)
+        self.now_ms = t_ms
+        t0 = self._t0
+        if t_ms == t0:
             return
-        d = self._decay(dt)
-        pline = self._pline0 * d
-        out_nl = (self._pline0 - pline) * self.params.compliance_nl_per_pa
-        self._out_tip_nl += out_nl * self._frac_tip
-        self._out_leak_nl += out_nl * (1.0 - self._frac_tip)
-        pending = self._pending0 * d
-        self._released_nl += (self._pending0 - pending) * self._frac_tip
-        self._base0 = self._base_target + (self._base0 - self._base_target) * d
+        d = math.exp((t0 - t_ms) / self._tau_ms)
+        pline0 = self._pline0
+        pline = pline0 * d
+        out_nl = (pline0 - pline) * self._compliance
+        frac_tip = self._frac_tip
+        self._out_tip_nl += out_nl * frac_tip
+        self._out_leak_nl += out_nl * (1.0 - frac_tip)
+        pending0 = self._pending0
+        if pending0:
+            pending = pending0 * d
+            self._released_nl += (pending0 - pending) * frac_tip
+            self._pending0 = pending
+        bt = self._base_target
+        self._base0 = bt + (self._base0 - bt) * d
         self._pline0 = pline
-        self._pending0 = pending
         self._t0 = t_ms
 
     def _change(self, t_ms: int | None, apply: Callable[[], None]) -> None:
@@ -192,22 +207,26 @@ class Plant:
         motor is stalled (injected, or line pressure above stall_pressure_pa) or unpowered.
         Moves stroke_nl*(1+bias)*(1+jitter) from the reservoir into the line (less, down to 0,
         when the reservoir runs empty: the mechanism still turns and reports its pulse)."""
-        p = self.params
         with self._lock:
             self._settle(t_ms)
-            if not self.powered or self.stalled or self._pline0 >= p.stall_pressure_pa:
+            if not self.powered or self.stalled or self._pline0 >= self.params.stall_pressure_pa:
                 self.strokes_failed += 1
                 return False
-            self._draw_uc(p.battery.stroke_current_ma * p.battery.stroke_duration_ms)
+            if self._drawing:
+                self._used_uc += self._stroke_uc
             self.last_stroke_ms = t_ms
-            vol = p.stroke_nl * (1.0 + p.stroke_bias)
-            if p.stroke_jitter:
-                vol *= 1.0 + self._rng_stroke.gauss(0.0, p.stroke_jitter)
-            vol = min(vol, self.reservoir_nl)
-            vol = max(vol, 0.0)
-            self.reservoir_nl -= vol
+            vol = self._stroke_vol
+            jitter = self._jitter
+            if jitter:
+                vol *= 1.0 + self._rng_stroke.gauss(0.0, jitter)
+            left = self.reservoir_nl
+            if vol > left:
+                vol = left
+            if vol < 0.0:
+                vol = 0.0
+            self.reservoir_nl = left - vol
             self.stroked_nl += vol
-            self._pline0 += vol / p.compliance_nl_per_pa
+            self._pline0 += vol / self._compliance
             self.strokes_ok += 1
             return True
 
@@ -218,13 +237,16 @@ class Plant:
         self._change(t_ms, lambda: setattr(self, "reservoir_nl", float(fill_nl)))
 
     def wake(self, t_ms: int) -> None:
-        """The board woke up at t_ms (battery charge per wake-up; PSU current pulse)."""
-        p = self.params.battery
+        """The board woke up at t_ms (battery charge per wake-up; PSU current pulse). Moves now_ms
+        like an event but does not start a segment (nothing in the line changes): O(1)."""
         with self._lock:
-            self._settle(t_ms)
+            if t_ms < self.now_ms:
+                raise self._too_early(t_ms)
+            self.now_ms = t_ms
             if self.powered:
                 self.last_wake_ms = t_ms
-                self._draw_uc(p.wake_current_ma * p.wake_duration_ms)
+                if self._drawing:
+                    self._used_uc += self._wake_uc
 
     # ----------------------------------------------------------------- pressure sensor
     def _drift_at(self, t_ms: float) -> float:
@@ -358,7 +380,7 @@ class Plant:
                 else:
                     out[i] = round(v)
             self.samples_taken += n
-            if self.powered and self.external_supply_mv is None:
+            if self._drawing:
                 self._used_uc += n * p.battery.sample_charge_uc
 
     # ----------------------------------------------------------------- faults
@@ -460,11 +482,8 @@ class Plant:
         if self._drain_since_ms is not None:
             self._used_uc += self.params.battery.sleep_current_ua * (now - self._drain_since_ms) / 1000.0
         drawing = self.powered and self.external_supply_mv is None
+        self._drawing = drawing
         self._drain_since_ms = now if drawing else None
-
-    def _draw_uc(self, uc: float) -> None:
-        if self.powered and self.external_supply_mv is None:
-            self._used_uc += uc
 
     def _used_now_uc(self) -> float:
         used = self._used_uc
