@@ -1,6 +1,6 @@
 """The dependency rule of docs/architecture.md and the portability rules of DESIGN.md, enforced.
 
-pumpcore -> pumpcore only (+ hashlib, array); pumpfw -> pumpcore + MicroPython modules;
+pumpcore -> pumpcore only (+ hashlib, array, binascii); pumpfw -> pumpcore + MicroPython modules;
 pumphost -> pumpcore + pyserial + stdlib; nothing outside tests and the CLI's emulate/simulate
 commands imports pumphil. No float literals or true division in pumpcore.
 """
@@ -15,7 +15,7 @@ PUMPCORE = ROOT / "firmware" / "pumpcore"
 PUMPFW = ROOT / "firmware" / "pumpfw"
 PUMPHOST = ROOT / "host" / "pumphost"
 
-CORE_ALLOWED = {"pumpcore", "hashlib", "array", "micropython", "sys", "gc"}
+CORE_ALLOWED = {"pumpcore", "hashlib", "array", "binascii", "micropython", "sys", "gc"}
 # pumpcore may only touch micropython/sys/gc for allocation proofs guarded by sys.implementation;
 # they are checked below to be used nowhere but in such guards.
 DEVICE_FORBIDDEN = {"typing", "dataclasses", "enum", "abc", "__future__"}

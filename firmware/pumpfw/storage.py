@@ -12,6 +12,7 @@
 # Missing state at boot is a fault, never "first boot defaults": provisioning writes a factory
 # state record, so a fresh device is distinguishable from one whose flash was re-formatted.
 
+import binascii
 import hashlib
 import json
 
@@ -23,8 +24,7 @@ CORRUPT = "corrupt"
 
 
 def _hex(data):
-    h = hashlib.sha256(data).digest()
-    return "".join("%02x" % b for b in h)
+    return binascii.hexlify(hashlib.sha256(data).digest()).decode()
 
 
 class Storage:

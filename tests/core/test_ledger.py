@@ -155,3 +155,45 @@ def test_lockout_reference_and_remaining():
     h2.restore(snap)
     assert h2.count_in_24h(11, 6_000_000) == 1
     assert h2.lockout_remaining_ms(11, 6_000_000, 3_600_000) == 2_600_000
+
+
+def test_snapshot_is_compact_and_the_older_list_form_still_restores():
+    lg = Ledger(2)
+    lg.add(0, 25000)
+    lg.advance(7 * B + 11)
+    lg.add(1, 123456)
+    snap = lg.snapshot()
+    assert isinstance(snap["buckets_b64"], str) and "buckets" not in snap
+    old = {"bucket_ms": B, "cur": snap["cur"], "ms_in_bucket": snap["ms_in_bucket"],
+           "buckets": [0] * (289 * 4)}
+    old["buckets"][0] = 25000
+    old["buckets"][7 * 4 + 1] = 123456
+    m = Ledger(2)
+    m.restore(old)
+    assert (m.total(0), m.total(1), m._cur) == (25000, 123456, 7)
+    m2 = Ledger(2)
+    m2.restore(snap)
+    assert list(m2._b) == list(m._b)
+
+
+def test_restore_refuses_a_ledger_that_does_not_fit():
+    good = Ledger(2).snapshot()
+    bad = []
+    short = dict(good)
+    short["buckets_b64"] = good["buckets_b64"][:-8]
+    bad.append(short)
+    neg = {"bucket_ms": B, "cur": 0, "ms_in_bucket": 0, "buckets": [0] * (289 * 4)}
+    neg["buckets"][5] = -1
+    bad.append(neg)
+    pos = dict(good)
+    pos["cur"] = 289
+    bad.append(pos)
+    other = dict(good)
+    other["bucket_ms"] = 600_000
+    bad.append(other)
+    for snap in bad:
+        try:
+            Ledger(2).restore(snap)
+        except ValueError:
+            continue
+        raise AssertionError(snap)
