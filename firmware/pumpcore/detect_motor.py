@@ -57,6 +57,8 @@ class MotorDetector:
         self.ms_in_minute = 0           # ms elapsed in the current bucket
         self.idx = 0                    # current bucket
         self.minutes = 0                # completed minutes since reset, capped at WINDOW_MIN
+        self.cmd_sum = 0                # sums over the ring (kept with every change: O(1) minutes)
+        self.fb_sum = 0
         i = 0
         while i < WINDOW_MIN:
             self.cmd_nl[i] = 0
@@ -83,9 +85,11 @@ class MotorDetector:
     # --- over / under infusion ------------------------------------------------------------------
     def note_command(self, volume_nl: int) -> None:
         self.cmd_nl[self.idx] += volume_nl
+        self.cmd_sum += volume_nl
 
     def note_feedback(self, volume_nl: int) -> None:
         self.fb_nl[self.idx] += volume_nl
+        self.fb_sum += volume_nl
 
     def advance(self, elapsed_ms: int):
         """Time passes (0 <= elapsed_ms < 2**29). Returns None or one over/under event.
@@ -111,13 +115,8 @@ class MotorDetector:
             self.minutes += 1
         ev = None
         if may_change and self.minutes >= WINDOW_MIN:
-            cmd = 0
-            fb = 0
-            i = 0
-            while i < WINDOW_MIN:
-                cmd += self.cmd_nl[i]
-                fb += self.fb_nl[i]
-                i += 1
+            cmd = self.cmd_sum
+            fb = self.fb_sum
             over = fb * 100 > cmd * OVER_PCT
             under = cmd > 0 and fb * 100 < cmd * UNDER_PCT
             if over != self.over:
@@ -129,6 +128,8 @@ class MotorDetector:
         self.idx += 1
         if self.idx >= WINDOW_MIN:
             self.idx = 0
+        self.cmd_sum -= self.cmd_nl[self.idx]
+        self.fb_sum -= self.fb_nl[self.idx]
         self.cmd_nl[self.idx] = 0
         self.fb_nl[self.idx] = 0
         return ev

@@ -30,6 +30,7 @@ from pumpfw import board
 from pumpfw.storage import OK, Storage
 from pumpfw.supervisor import Supervisor
 
+_WDT_FEED_MS = board.WDT_FEED_MS
 ALARM_TICK_MS = 10000   # while an alarm is latched the loop re-evaluates tones at least this often
 
 
@@ -106,19 +107,14 @@ class App:
         # (computed by the last full step, relative to `last`), so the elapsed time is left to
         # accumulate and handed to the core in one piece at the next full step: the core's
         # arithmetic is exact for any split of time, so this changes no result.
-        if elapsed < self.due_ms and data is None and not self.button_waiting():
-            hal.wdt_feed()
-            self.supervisor.note_wakeup()
-            left = self.due_ms - elapsed
-            return left if left < board.WDT_FEED_MS else board.WDT_FEED_MS
+        if data is None and elapsed < self.due_ms:
+            if not hal.button_pressed():
+                hal.wdt_feed()
+                self.supervisor.note_wakeup()
+                left = self.due_ms - elapsed
+                return left if left < _WDT_FEED_MS else _WDT_FEED_MS
+            self.button = True          # handled by the full step below
         return self._full_step(now, elapsed, data)
-
-    def button_waiting(self):
-        return self.hal.button_pressed() and self._remember_button()
-
-    def _remember_button(self):
-        self.button = True
-        return True
 
     def _full_step(self, now, elapsed, data):
         hal = self.hal
@@ -159,7 +155,8 @@ class App:
             self._after_change()
         elif self.to_snapshot_ms <= 0:
             self._save_state()
-        sounding = pump.alarms.sounding(pump.now_s())
+        alarms = pump.alarms
+        sounding = alarms.sounding(pump.now_s()) if alarms.n_latched else None
         if sounding != self.sounding:
             self.sounding = sounding
             hal.indicate(sounding)
@@ -174,7 +171,7 @@ class App:
         w = sup.next_wake_ms()
         if w < due:
             due = w
-        if pump.alarms.any_latched() and due > ALARM_TICK_MS:
+        if alarms.n_latched and due > ALARM_TICK_MS:
             due = ALARM_TICK_MS        # silence expiry and escalation are checked at least this often
         # the clock read above plus the work done since (strokes, captures) already used time
         spent = hal.ticks_diff(hal.ticks_ms(), now)

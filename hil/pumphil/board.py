@@ -197,7 +197,8 @@ class VirtualBoard:
         app = self.app
         assert app is not None
         self.steps += 1
-        self.plant.wake(self.clock.now_ms)
+        clock = self.clock
+        self.plant.wake(clock.now_ms)
         try:
             ms = app.step()
         except BoardReset:
@@ -205,10 +206,11 @@ class VirtualBoard:
         except Exception as exc:  # the firmware's own fail-safe handler, as App.run() does
             app.fail_safe(exc)
             return
-        if self.clock.now_ms - self.last_feed_ms > WDT_TIMEOUT_MS:
+        now = clock.now_ms
+        if now - self.last_feed_ms > WDT_TIMEOUT_MS:
             self.reset("watchdog")  # a step blocked longer than the watchdog allows
             return
-        self.next_wake_ms = self.clock.now_ms + (ms if ms > 0 else 1)
+        self.next_wake_ms = now + (ms if ms > 0 else 1)
 
     # -- pressure trace ------------------------------------------------------------------------------
     def record_pressure(self, t0: int, period: int, buf: MutableSequence[int], n: int) -> None:

@@ -104,3 +104,24 @@ def test_long_gap_is_bounded_work_and_judged():
     d.note_feedback(250)
     assert d.advance((1 << 29) - 1) is None
     assert d.minutes == mot.WINDOW_MIN and 0 <= d.ms_in_minute < mot.MINUTE_MS
+
+
+def test_running_sums_equal_the_ring_after_any_sequence():
+    # the 15-minute judgement reads running sums; they must always equal the ring's contents
+    m = mot.MotorDetector()
+    seq = 99
+    for step in range(3000):
+        seq = (seq * 1103515245 + 12345) % 2147483648
+        op = seq % 5
+        if op == 0:
+            m.note_command(250)
+        elif op == 1:
+            m.note_feedback(250)
+        elif op == 2:
+            m.advance((seq >> 8) % 90000)
+        elif op == 3 and step % 500 == 3:
+            m.advance(40 * 60000)            # a long gap empties every bucket
+        else:
+            m.note_command(250)
+            m.note_feedback(250)
+        assert m.cmd_sum == sum(m.cmd_nl) and m.fb_sum == sum(m.fb_nl), step
