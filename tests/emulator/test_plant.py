@@ -2,10 +2,31 @@
 
 from __future__ import annotations
 
+import itertools
 import math
+import random
+from array import array
+from collections.abc import Callable, MutableSequence
 
 import pytest
 from pumphil.plant import Plant, PlantParams, lowpass_gain
+from pumphil.plant.model import tone_period_ms
+
+
+class GeneralPathPlant(Plant):
+    """A plant that never reads the tones from a table: every capture takes the general path."""
+
+    def _recompute(self) -> None:
+        super()._recompute()
+        self._tones = None
+        self._tone_p = 0
+
+
+def table_plant(seed: int, params: PlantParams | None = None) -> Plant:
+    """A plant that builds its tone table at the first capture (the fast path from the second)."""
+    plant = Plant(seed, params)
+    plant._table_payback = 0.0
+    return plant
 
 
 def quiet_params(**kw: object) -> PlantParams:
@@ -188,8 +209,9 @@ def test_leak_hides_stroke_response_and_loses_fluid() -> None:
     assert plant.tau_s == pytest.approx(0.3)
 
 
-def test_sensor_noise_quantisation_and_bounded_drift() -> None:
-    plant = Plant(3)
+@pytest.mark.parametrize("make", [table_plant, GeneralPathPlant], ids=["tone-table", "general"])
+def test_sensor_noise_quantisation_and_bounded_drift(make: Callable[[int], Plant]) -> None:
+    plant = make(3)
     no_pulsation(plant)
     out = [0] * 100
     samples: list[int] = []
@@ -326,6 +348,96 @@ def test_capture_matches_the_closed_form_and_fills_arrays() -> None:
     plant.capture(0, 40, buf, 100)
     for i in range(100):
         assert abs(buf[i] - plant.line_pressure_pa(40 * i)) <= 40_000 / 4096 / 2 + 0.5
+
+
+def test_tone_period_ms() -> None:
+    assert tone_period_ms(1.2) == 2500  # 3 cycles
+    assert tone_period_ms(0.25) == 4000
+    assert tone_period_ms(2.0) == 500
+    assert tone_period_ms(68 / 60) == 15000  # 68 bpm: 17 cycles
+    assert tone_period_ms(0.8 + 0.1) == 10000  # a float a bit off 0.9 is still 0.9 Hz
+    assert tone_period_ms(0.0) == 1
+    assert tone_period_ms(1 / math.sqrt(2)) == 0  # no short period: the general path
+    assert tone_period_ms(1.0001) == 0  # repeats at integer ms only every 10 000 s: no table
+
+
+def test_fast_and_general_capture_paths_agree() -> None:
+    """The tone-table path and the general per-sample path give the same readings for the same
+    calls: after strokes and at steady state, under every fault, clipping at the ADC rails,
+    captures across drift knots, period 0, long captures and a tone with no short period."""
+
+    def run(plant: Plant) -> list[int]:
+        rnd = random.Random(1)
+        out = array("i", [0] * 400)
+        res: list[int] = []
+        t = 0
+        for k in range(700):
+            t += rnd.randrange(6_000, 40_000)
+            plant.capture(t - 200, 40, out, 5)
+            res.extend(out[:5])
+            plant.stroke(t)
+            n = rnd.choice((1, 5, 20, 30, 50, 100, 300))
+            plant.capture(t + 40, rnd.choice((40, 40, 40, 0, 7)), out, n)
+            res.extend(out[:n])
+            fault = {100: "partial", 150: "clear", 200: "dislodge", 250: "reseat", 300: "leak",
+                     350: "clear_leak", 400: "complete", 560: "clear", 600: "csf", 650: "csf2"}.get(k)
+            ft = t + 5_000
+            if fault in ("partial", "complete"):
+                plant.occlude(fault, t_ms=ft)
+            elif fault == "clear":
+                plant.clear_occlusion(ft)
+            elif fault == "dislodge":
+                plant.dislodge(ft)
+            elif fault == "reseat":
+                plant.reseat(ft)
+            elif fault == "leak":
+                plant.leak(ft)
+            elif fault == "clear_leak":
+                plant.clear_leak(ft)
+            elif fault == "csf":
+                plant.set_csf(ft, cardiac_hz=1 / math.sqrt(2))  # no table for this one
+            elif fault == "csf2":
+                plant.set_csf(ft, baseline_pa=1100.0, cardiac_hz=1.5, respiratory_hz=0.3)
+        return res
+
+    fast = table_plant(11, PlantParams(stall_pressure_pa=60_000.0))
+    general_calls = 0
+    general = fast._capture_general
+
+    def counted(t: int, period: int, out: MutableSequence[int], n: int, pos: int, stride: int) -> None:
+        nonlocal general_calls
+        general_calls += 1
+        general(t, period, out, n, pos, stride)
+
+    fast._capture_general = counted  # type: ignore[method-assign, assignment]
+    readings = run(fast)
+    assert readings == run(GeneralPathPlant(11, PlantParams(stall_pressure_pa=60_000.0)))
+    assert 35_000 > max(readings) > 30_000  # the complete occlusion reached the top rail
+    assert general_calls < 0.3 * 1400  # most captures took the fast path
+
+
+def test_noise_is_white_within_and_across_captures() -> None:
+    plant = table_plant(4, PlantParams(drift_step_sigma_pa=0.0))
+    no_pulsation(plant)
+    out = [0] * 20
+    prev: list[float] = []
+    lag1 = 0.0
+    across = 0.0
+    total = 0.0
+    count = 0
+    for k in range(1500):
+        plant.capture(60_000 + k * 1_000, 40, out, 20)
+        x = [v - 1300.0 for v in out]
+        total += sum(v * v for v in x)
+        count += len(x)
+        lag1 += sum(a * b for a, b in itertools.pairwise(x))
+        if prev:
+            across += sum(a * b for a, b in zip(prev, x, strict=True))
+        prev = x
+    var = total / count
+    assert 13.5 ** 2 < var < 17.0 ** 2
+    assert abs(lag1 / (1500 * 19) / var) < 0.03  # consecutive samples are uncorrelated
+    assert abs(across / (1499 * 20) / var) < 0.03  # ... and so are consecutive captures
 
 
 def test_wake_books_its_charge_and_leaves_the_line_alone() -> None:

@@ -15,6 +15,14 @@ construction (do not change ``params`` afterwards).
 
 Determinism: everything random comes from ``random.Random`` streams derived from ``seed``; the same
 seed and the same sequence of calls give the same numbers.
+
+Speed (a month calls ``capture`` ~10^5 times, ``wake`` ~4*10^5 times): a capture works in ADC-code
+units with a pre-scaled noise table, and reads the two CSF tones from a table of their sum over one
+common period in integer ms (built per plant once a tone setting has served a few thousand samples,
+when the frequencies repeat within a minute at integer ms); each sample is then one float
+expression, int() and a table look-up. Captures the fast path cannot take (no tone table, a drift
+knot inside the capture, readings that may clip at the ADC rails, no quantisation) take the general
+per-sample path, which evaluates the same closed form (the same readings, tested).
 """
 
 from __future__ import annotations
@@ -25,13 +33,25 @@ import math
 import random
 import threading
 from collections.abc import Callable, MutableSequence
+from fractions import Fraction
+from operator import add
 
 from .params import PlantParams
 
 INF = math.inf
+_exp = math.exp
 _TWO_PI = 2.0 * math.pi
 _NOISE_TABLE_BITS = 14
 _NOISE_TABLE_SIZE = 1 << _NOISE_TABLE_BITS
+_NOISE_MASK = _NOISE_TABLE_SIZE - 1
+_NOISE_STRIDE_BITS = 3  # a capture walks the noise table with an odd stride 1, 3, .., 15
+_NOISE_DRAW_BITS = _NOISE_TABLE_BITS + _NOISE_STRIDE_BITS
+_NOISE_EXT = 15 * 256  # the table is extended so that windows of <= 257 samples are one slice
+_NOISE_LEN = _NOISE_TABLE_SIZE + _NOISE_EXT
+_TONE_MAX_PERIOD_MS = 60_000  # longest common period of the two tones that gets a table
+_TONE_EXT_MS = 8_192  # the tone table runs this far past its period (captures span <= 8.2 s)
+_TONE_TABLES_KEPT = 4  # per plant, the newest
+_NEGLIGIBLE_CODES = 1e-12  # a line/baseline transient below this (ADC codes) is left out
 
 SEVERITIES = ("partial", "complete")
 
@@ -49,6 +69,27 @@ def lowpass_lag_rad(freq_hz: float, tau_s: float) -> float:
     if tau_s == INF:
         return math.pi / 2.0
     return math.atan(_TWO_PI * freq_hz * tau_s)
+
+
+def tone_period_ms(freq_hz: float) -> int:
+    """Smallest whole number of ms after which a sine of freq_hz repeats exactly at integer ms
+    (0 when freq_hz is not, to float precision, a ratio with a period of at most a minute)."""
+    f = abs(freq_hz)
+    r = Fraction(f).limit_denominator(1_000_000)
+    if abs(float(r) - f) > 4e-16 * f:
+        return 0
+    period = (r / 1000).denominator
+    return period if period <= _TONE_MAX_PERIOD_MS else 0
+
+
+def _tone_table(amp_c: float, w_c: float, lag_c: float, p_c: int,
+                amp_r: float, w_r: float, lag_r: float, p_r: int, length: int) -> list[float]:
+    """[amp_c*sin(w_c*t - lag_c) + amp_r*sin(w_r*t - lag_r) for t in range(length)], each tone
+    evaluated over its own period and repeated (exactly periodic at integer ms)."""
+    sin = math.sin
+    one_c = [amp_c * sin(w_c * t - lag_c) for t in range(p_c)]
+    one_r = [amp_r * sin(w_r * t - lag_r) for t in range(p_r)]
+    return list(itertools.islice(map(add, itertools.cycle(one_c), itertools.cycle(one_r)), length))
 
 
 class Plant:
@@ -70,8 +111,34 @@ class Plant:
         self._rng_stroke = random.Random(master.getrandbits(64))
         self._rng_noise = random.Random(master.getrandbits(64))
         self._rng_drift = random.Random(master.getrandbits(64))
-        self._noise = [self._rng_noise.gauss(0.0, 1.0) for _ in range(_NOISE_TABLE_SIZE)]
+        gauss = self._rng_noise.gauss
+        unit_noise = [gauss(0.0, 1.0) for _ in range(_NOISE_TABLE_SIZE)]
         self._drift_knots: list[float] = [0.0]
+        self._knot_ms = p.drift_knot_ms
+        # drift piece cached for capture: knot index and time, value there, slope per ms (code units)
+        self._drift_i = -1
+        self._drift_t = 0
+        self._drift_v = 0.0
+        self._drift_slope = 0.0
+        self._drift_reach = 0.0
+        # sensor: captures work in ADC-code units x = (pressure - adc_min_pa) * k, code = int(x)
+        self._bits = p.adc_bits
+        if p.adc_bits:
+            count = 1 << p.adc_bits
+            lsb = (p.adc_max_pa - p.adc_min_pa) / count
+            self._k = count / (p.adc_max_pa - p.adc_min_pa)
+            self._lo = p.adc_min_pa
+            # integer Pa reported for each ADC code (the code's centre)
+            self._levels = [round(p.adc_min_pa + (c + 0.5) * lsb) for c in range(count)]
+        else:  # no quantisation: the units are Pa and a reading is round(x)
+            self._k = 1.0
+            self._lo = 0.0
+            self._levels = []
+        self._top = len(self._levels) - 1
+        scale = p.noise_sigma_pa * self._k
+        noise = [scale * g for g in unit_noise]  # noise in code units, sigma folded in
+        self._noise = noise + noise[:_NOISE_EXT]
+        self._noise_max = max(map(abs, noise))
         self.now_ms = 0
         # mechanics
         self.reservoir_nl = float(p.reservoir_fill_nl)
@@ -111,11 +178,21 @@ class Plant:
         self._drawing = True  # powered from the cell: charges are booked (powered, no bench supply)
         self._wake_uc = b.wake_current_ma * b.wake_duration_ms
         self._stroke_uc = b.stroke_current_ma * b.stroke_duration_ms
+        self._sample_uc = b.sample_charge_uc
         self._stroke_vol = p.stroke_nl * (1.0 + p.stroke_bias)
         self._jitter = p.stroke_jitter
         self._compliance = p.compliance_nl_per_pa
         self.last_wake_ms: int | None = None
         self.samples_taken = 0
+        # a tone table is built once the general path has taken this many samples per table entry
+        # with the current tone setting (building costs about what the general path loses over
+        # a quarter as many samples): rare settings never pay for a table
+        self._table_payback = 0.25
+        self._tone_key: tuple[float, ...] = ()
+        self._tones: list[float] | None = None
+        # per plant, not shared: which captures take the table depends only on this plant's calls
+        self._tone_tables: dict[tuple[float, ...], list[float]] = {}
+        self._slow_samples = 0
         self._recompute()
 
     # ----------------------------------------------------------------- derived segment figures
@@ -152,6 +229,24 @@ class Plant:
         self._amp_r = amp_r * lowpass_gain(self.respiratory_hz, tau_s)
         self._lag_c = lowpass_lag_rad(self.cardiac_hz, tau_s)
         self._lag_r = lowpass_lag_rad(self.respiratory_hz, tau_s)
+        # the tones in code units, read from a table of their sum when they have a short period
+        k = self._k
+        self._c0 = (base_target - self._lo) * k  # the baseline target in code units
+        # how far the tones and the noise can take a reading from its mean (code units)
+        self._reach = (abs(self._amp_c) + abs(self._amp_r)) * k + self._noise_max
+        p_c = tone_period_ms(self.cardiac_hz) if self._amp_c else 1
+        p_r = tone_period_ms(self.respiratory_hz) if self._amp_r else 1
+        self._p_c = p_c  # each tone's own period (0: none in reach), to reduce its phase
+        self._p_r = p_r
+        period = math.lcm(p_c, p_r)
+        # (no table without quantisation: that case takes the general path)
+        self._tone_p = period if self._bits and 0 < period <= _TONE_MAX_PERIOD_MS else 0
+        key = (self._amp_c * k, self._w_c, self._lag_c, float(p_c),
+               self._amp_r * k, self._w_r, self._lag_r, float(p_r))
+        if key != self._tone_key:
+            self._tone_key = key
+            self._tones = self._tone_tables.get(key) if self._tone_p else None
+            self._slow_samples = 0  # samples taken through the general path with this setting
 
     def _decay(self, dt_ms: float) -> float:
         return math.exp(-dt_ms / self._tau_ms)  # tau = inf: exp(-0.0) = 1.0
@@ -265,17 +360,6 @@ class Plant:
         f = (t_ms - i * knot_ms) / knot_ms
         return knots[i] + (knots[i + 1] - knots[i]) * f
 
-    def _adc_levels(self) -> list[int]:
-        """Integer Pa reported for each ADC code (the code's centre), built once."""
-        levels = getattr(self, "_levels", None)
-        if levels is None:
-            p = self.params
-            count = 1 << p.adc_bits
-            lsb = (p.adc_max_pa - p.adc_min_pa) / count
-            levels = [round(p.adc_min_pa + (c + 0.5) * lsb) for c in range(count)]
-            self._levels: list[int] = levels
-        return levels
-
     def line_pressure_pa(self, t_ms: int) -> float:
         """Noise-free pressure at the pump-outlet sensor (Pa): filtered CSF + line over-pressure."""
         with self._lock:
@@ -317,71 +401,155 @@ class Plant:
         stroke-response capture (50 samples at 40 ms): one call, closed-form per sample.
         Samples at or after a later event are evaluated with the current segment, so the caller
         must capture only up to its next event (the board knows it). A capture is a query: it
-        does not move plant time (now_ms); only events and advance_to do."""
-        p = self.params
+        does not move plant time (now_ms); only events and advance_to do.
+
+        Per sample, in ADC-code units: baseline relaxing towards its target and line
+        over-pressure, both decaying with tau; the two low-passed tones; the piecewise-linear
+        drift; Gaussian noise (a window of the pre-scaled table: random start, odd stride); then
+        the 12-bit quantisation (clamped at the rails)."""
         with self._lock:
-            self._check_time(t_start_ms)
-            t_last = t_start_ms + (n - 1) * period_ms if n > 0 else t_start_ms
-            tau = self._tau_ms
             t0 = self._t0
-            bt = self._base_target
-            dbase = self._base0 - bt
-            pline0 = self._pline0
-            amp_c, w_c, lag_c = self._amp_c, self._w_c, self._lag_c
-            amp_r, w_r, lag_r = self._amp_r, self._w_r, self._lag_r
-            noise = self._noise
-            sigma = p.noise_sigma_pa
-            mask = _NOISE_TABLE_SIZE - 1
-            pos = self._rng_noise.getrandbits(_NOISE_TABLE_BITS)
-            stride = self._rng_noise.getrandbits(_NOISE_TABLE_BITS - 1) * 2 + 1  # odd: full cycle
-            bits = p.adc_bits
-            lo = p.adc_min_pa
-            exp = math.exp
-            if tau == INF:
-                step_decay = 1.0
-                decay = 1.0
+            if t_start_ms < t0:
+                self._check_time(t_start_ms)
+            if n <= 0:
+                return
+            r = self._rng_noise.getrandbits(_NOISE_DRAW_BITS)
+            pos = r & _NOISE_MASK
+            stride = (r >> _NOISE_TABLE_BITS) * 2 + 1
+            span = period_ms * (n - 1)
+            noise_end = pos + stride * (n - 1) + 1
+            tones = self._tones
+            knot_ms = self._knot_ms
+            i = t_start_ms // knot_ms
+            # the fast path: a tone table, one drift piece, one slice of each table
+            if (tones is None or (t_start_ms + span) // knot_ms != i or not 0 <= span < _TONE_EXT_MS
+                    or noise_end > _NOISE_LEN):
+                self._capture_general(t_start_ms, period_ms, out, n, pos, stride)
+                return
+            if i != self._drift_i:
+                self._drift_piece(i)
+            slope = self._drift_slope
+            c = self._c0 + self._drift_v + slope * (t_start_ms - self._drift_t)
+            ds = slope * period_ms
+            tau = self._tau_ms
+            ad = (self._base0 - self._base_target + self._pline0) * self._k * _exp((t0 - t_start_ms) / tau)
+            # every reading must fall inside the ADC range (no clamping in the loop below); the
+            # transient ad runs monotonically towards 0
+            reach = self._reach + self._drift_reach
+            if ad >= 0.0:
+                inside = 0.0 < c - reach and c + ad + reach < self._top
             else:
-                step_decay = exp(-period_ms / tau)
-                decay = exp(-(t_start_ms - t0) / tau)
-            # the two tones as rotating phasors: one complex multiply per sample and tone
-            zc = cmath.exp(1j * (w_c * t_start_ms - lag_c)) * amp_c
-            rc = cmath.exp(1j * w_c * period_ms)
-            zr = cmath.exp(1j * (w_r * t_start_ms - lag_r)) * amp_r
-            rr = cmath.exp(1j * w_r * period_ms)
-            # drift is piecewise linear between knots: one linear piece per capture when it fits
-            drift_at = self._drift_at
-            knot_ms = p.drift_knot_ms
-            piecewise = t_start_ms // knot_ms != t_last // knot_ms
-            drift = drift_at(t_start_ms)
-            drift_step = 0.0 if piecewise or n < 2 else (drift_at(t_last) - drift) / (n - 1)
-            a = dbase + pline0
-            if bits:
-                levels = self._adc_levels()
-                top = len(levels) - 1
-                inv_lsb = len(levels) / (p.adc_max_pa - lo)
-            t = t_start_ms
-            for i in range(n):
-                if piecewise:
-                    drift = drift_at(t)
-                    t += period_ms
-                v = bt + a * decay + zc.imag + zr.imag + drift + sigma * noise[pos]
-                zc *= rc
-                zr *= rr
-                decay *= step_decay
-                drift += drift_step
-                pos = (pos + stride) & mask
-                if bits:
-                    code = int((v - lo) * inv_lsb)
-                    if code < 0:
-                        code = 0
-                    elif code > top:
-                        code = top
-                    out[i] = levels[code]
-                else:
-                    out[i] = round(v)
+                inside = 0.0 < c + ad - reach and c + reach < self._top
+            if not inside:
+                self._capture_general(t_start_ms, period_ms, out, n, pos, stride)
+                return
+            ts = t_start_ms % self._tone_p
+            if period_ms:
+                xs = map(add, tones[ts:ts + span + 1:period_ms], self._noise[pos:noise_end:stride])
+            else:
+                xs = map(add, tones[ts:ts + 1] * n, self._noise[pos:noise_end:stride])
+            level = self._levels
+            j = 0
+            if -_NEGLIGIBLE_CODES < ad < _NEGLIGIBLE_CODES:
+                for x in xs:
+                    out[j] = level[int(c + x)]
+                    c += ds
+                    j += 1
+            else:
+                q = _exp(-period_ms / tau)
+                for x in xs:
+                    out[j] = level[int(c + ad + x)]
+                    c += ds
+                    ad *= q
+                    j += 1
             self.samples_taken += n
             if self._drawing:
-                self._used_uc += n * p.battery.sample_charge_uc
+                self._used_uc += n * self._sample_uc
+
+    def _drift_piece(self, i: int) -> None:
+        """Cache the drift between knots i and i+1 for the fast capture path (code units)."""
+        knot_ms = self._knot_ms
+        self._drift_at(i * knot_ms + knot_ms)  # makes sure both knots exist
+        v = self._drift_knots[i]
+        k = self._k
+        self._drift_t = i * knot_ms
+        self._drift_v = v * k
+        slope = (self._drift_knots[i + 1] - v) / knot_ms * k
+        self._drift_slope = slope
+        self._drift_reach = abs(slope) * _TONE_EXT_MS  # the most a capture's drift ramp can add
+        self._drift_i = i
+
+    def _capture_general(self, t_start_ms: int, period_ms: int, out: MutableSequence[int], n: int,
+                         pos: int, stride: int) -> None:
+        """capture() for every case (the lock is held, n > 0, the noise window is drawn): the
+        tones as rotating phasors, drift per sample across knots, clamping at the ADC rails."""
+        tau = self._tau_ms
+        k = self._k
+        bt = self._base_target
+        c = (bt - self._lo) * k
+        exp = math.exp
+        ad = (self._base0 - bt + self._pline0) * k * exp((self._t0 - t_start_ms) / tau)
+        q = exp(-period_ms / tau)
+        # the two tones as rotating phasors: one complex multiply per sample and tone; the start
+        # phase from the time within the tone's period when it has one (as the table does)
+        w_c, w_r = self._w_c, self._w_r
+        tc = t_start_ms % self._p_c if self._p_c else t_start_ms
+        tr = t_start_ms % self._p_r if self._p_r else t_start_ms
+        zc = cmath.exp(1j * (w_c * tc - self._lag_c)) * (self._amp_c * k)
+        rc = cmath.exp(1j * w_c * period_ms)
+        zr = cmath.exp(1j * (w_r * tr - self._lag_r)) * (self._amp_r * k)
+        rr = cmath.exp(1j * w_r * period_ms)
+        # drift is piecewise linear between knots: one linear piece per capture when it fits
+        drift_at = self._drift_at
+        knot_ms = self._knot_ms
+        t_last = t_start_ms + (n - 1) * period_ms
+        piecewise = t_start_ms // knot_ms != t_last // knot_ms
+        drift = drift_at(t_start_ms) * k
+        drift_step = 0.0 if piecewise or n < 2 else (drift_at(t_last) * k - drift) / (n - 1)
+        noise = self._noise
+        bits = self._bits
+        levels = self._levels
+        top = self._top
+        t = t_start_ms
+        for i in range(n):
+            if piecewise:
+                drift = drift_at(t) * k
+                t += period_ms
+            x = c + ad + zc.imag + zr.imag + drift + noise[pos]
+            zc *= rc
+            zr *= rr
+            ad *= q
+            drift += drift_step
+            pos = (pos + stride) & _NOISE_MASK
+            if bits:
+                code = int(x)
+                if code < 0:
+                    code = 0
+                elif code > top:
+                    code = top
+                out[i] = levels[code]
+            else:
+                out[i] = round(x)
+        self.samples_taken += n
+        if self._drawing:
+            self._used_uc += n * self._sample_uc
+        # a tone setting in use for a while gets its table (then the fast path takes over)
+        if self._tones is None and self._tone_p:
+            self._slow_samples += n
+            length = self._tone_p + _TONE_EXT_MS
+            if self._slow_samples >= length * self._table_payback:
+                self._tones = self._tone_table()
+
+    def _tone_table(self) -> list[float]:
+        key = self._tone_key
+        amp_c, w_c, lag_c, p_c, amp_r, w_r, lag_r, p_r = key
+        table = _tone_table(amp_c, w_c, lag_c, int(p_c), amp_r, w_r, lag_r, int(p_r),
+                            self._tone_p + _TONE_EXT_MS)
+        tables = self._tone_tables
+        while len(tables) >= _TONE_TABLES_KEPT:
+            del tables[next(iter(tables))]
+        tables[key] = table
+        return table
 
     # ----------------------------------------------------------------- faults
     def occlude(self, severity: str = "complete", factor: float | None = None,
