@@ -33,6 +33,7 @@
 MS_PER_HOUR = 3_600_000
 MAX_RATE_NL_PER_H = 4_000_000  # total programmed rate (basal + active bolus); docs/delivery.md
 MAX_STROKE_NL = (2**30 - 1) // MS_PER_HOUR - 1  # 297: stroke_nl * 3.6e6 must stay < 2**30
+_SMALL = 2**30 - 1  # the largest small int on the Pico
 _HOURS_CHUNK = 200  # 200 h * 4e6 nL/h = 8e8 < 2**30
 
 
@@ -130,6 +131,7 @@ class DeliveryEngine:
         self._u_nl = 0
         self._u_fr = 0
         self._strokes = 0
+        self._direct_ms = 0   # elapsed_ms up to which rate * elapsed_ms stays a small int
 
     # --- programming (event time) ----------------------------------------------------------
     def set_rate(self, rate_nl_per_h):
@@ -148,6 +150,9 @@ class DeliveryEngine:
         self._s_fr = (r % 3600) * 1000
         self._c_nl = r // 360_000
         self._c_fr = (r % 360_000) * 10
+        # Fast path bound (decision): while frac + r * elapsed_ms < 2**30 the product is a small
+        # int on the Pico too, so advance() adds it in one step (same integers as the digits).
+        self._direct_ms = (_SMALL - MS_PER_HOUR) // r if r else 0
         self._u_nl = r // MS_PER_HOUR
         self._u_fr = r % MS_PER_HOUR
 
@@ -179,6 +184,17 @@ class DeliveryEngine:
         r = self.rate_nl_per_h
         if r == 0 or elapsed_ms <= 0:
             return 0
+        if elapsed_ms <= self._direct_ms:
+            fr = self.frac + r * elapsed_ms          # < 2**30 by the bound in set_rate
+            nl = self.pending_nl + fr // MS_PER_HOUR
+            self.frac = fr % MS_PER_HOUR
+            s = 0
+            if nl >= self.stroke_nl:
+                s = nl // self.stroke_nl
+                nl = nl % self.stroke_nl
+            self.pending_nl = nl
+            self.strokes_total += s
+            return s
         h = elapsed_ms // MS_PER_HOUR
         rest = elapsed_ms % MS_PER_HOUR
         while h > 0:

@@ -121,47 +121,68 @@ class OcclusionDetector:
         """RMS residual (Pa) of the least-squares quadratic through buf[0..49] - pre.
         Bounds: x clamped +-2000; c1 <= 2.5e6, c1*p1 <= 1.2e8; c2/64 <= 3.8e5, *p2 <= 2.2e8;
         residuals clamped +-2000, sum of squares <= 2e8."""
+        # (clamps written inline: this runs for every suspicious stroke, and a call per sample
+        # doubled its time)
         n = CAPTURE_N
+        p1 = _P1
+        p2 = _P2
         c0 = 0
         c1 = 0
         c2 = 0
-        i = 0
-        while i < n:
-            x = dsp.clamp(buf[i] - pre, -_CLAMP, _CLAMP)
+        for i in range(n):
+            x = buf[i] - pre
+            if x > _CLAMP:
+                x = _CLAMP
+            elif x < -_CLAMP:
+                x = -_CLAMP
             c0 += x
-            c1 += x * _P1[i]
-            c2 += x * _P2[i]
-            i += 1
+            c1 += x * p1[i]
+            c2 += x * p2[i]
         c2s = c2 >> 6
+        f0 = (c0 + 25) // 50
         ss = 0
-        i = 0
-        while i < n:
-            x = dsp.clamp(buf[i] - pre, -_CLAMP, _CLAMP)
-            fit = (c0 + 25) // 50 + (c1 * _P1[i] + 20825) // _S1 + (c2s * _P2[i] + 30456) // _S2_64
-            r = dsp.clamp(x - fit, -_CLAMP, _CLAMP)
+        for i in range(n):
+            x = buf[i] - pre
+            if x > _CLAMP:
+                x = _CLAMP
+            elif x < -_CLAMP:
+                x = -_CLAMP
+            r = x - (f0 + (c1 * p1[i] + 20825) // _S1 + (c2s * p2[i] + 30456) // _S2_64)
+            if r > _CLAMP:
+                r = _CLAMP
+            elif r < -_CLAMP:
+                r = -_CLAMP
             ss += r * r
-            i += 1
         return dsp.isqrt(ss // n)
 
     def _resid_short(self, pre: int, buf) -> int:
         """RMS residual (Pa) of the least-squares line through buf[0..19] - pre."""
         n = SHORT_N
+        q1 = _Q1
         c0 = 0
         c1 = 0
-        i = 0
-        while i < n:
-            x = dsp.clamp(buf[i] - pre, -_CLAMP, _CLAMP)
+        for i in range(n):
+            x = buf[i] - pre
+            if x > _CLAMP:
+                x = _CLAMP
+            elif x < -_CLAMP:
+                x = -_CLAMP
             c0 += x
-            c1 += x * _Q1[i]
-            i += 1
+            c1 += x * q1[i]
+        f0 = (c0 + 10) // 20
         ss = 0
-        i = 0
-        while i < n:
-            x = dsp.clamp(buf[i] - pre, -_CLAMP, _CLAMP)
-            fit = (c0 + 10) // 20 + (c1 * _Q1[i] + 1330) // _SQ1
-            r = dsp.clamp(x - fit, -_CLAMP, _CLAMP)
+        for i in range(n):
+            x = buf[i] - pre
+            if x > _CLAMP:
+                x = _CLAMP
+            elif x < -_CLAMP:
+                x = -_CLAMP
+            r = x - (f0 + (c1 * q1[i] + 1330) // _SQ1)
+            if r > _CLAMP:
+                r = _CLAMP
+            elif r < -_CLAMP:
+                r = -_CLAMP
             ss += r * r
-            i += 1
         return dsp.isqrt(ss // n)
 
     # --- inputs ---------------------------------------------------------------------------------
