@@ -180,6 +180,32 @@ class AlarmManager:
                 self.escalated[i] = True
                 self.events.append(("alarm_escalated", CATALOGUE[i][0], PRIORITY_NAMES[prio + 1]))
 
+    def s_to_next_change(self, now_s):
+        """Whole seconds from now_s until the tone can next change by itself (a silence ends or
+        an unacknowledged medium/low alarm escalates), 0 if due now, None if nothing is pending.
+        The shell wakes at that second (escalation and silence need no polling in between)."""
+        if not self.n_latched:
+            return None
+        best = None
+        if self.silenced_until_s > now_s:
+            best = self.silenced_until_s - now_s
+        for i in range(len(CATALOGUE)):
+            if not self.latched[i] or self.acked[i] or self.escalated[i]:
+                continue
+            prio = CATALOGUE[i][1]
+            if prio == MEDIUM:
+                at = self.raised_s[i] + ESCALATE_MEDIUM_S
+            elif prio == LOW:
+                at = self.raised_s[i] + ESCALATE_LOW_S
+            else:
+                continue
+            left = at - now_s
+            if left < 0:
+                left = 0
+            if best is None or left < best:
+                best = left
+        return best
+
     # -- queries ---------------------------------------------------------------------------------
     def is_latched(self, code):
         if not self.n_latched:

@@ -136,6 +136,15 @@ class Pump:
             return None
         return best
 
+    def ms_to_alarm_change(self):
+        """ms until the alarm tones can next change by themselves (silence end, escalation), or
+        None: the start of that monotonic second, so the shell is never late by a fraction."""
+        s = self.alarms.s_to_next_change(self.now_s())
+        if s is None:
+            return None
+        ms = s * 1000 - self.mono.ms % 1000
+        return ms if ms > 0 else 0
+
     def now_s(self):
         """Monotonic seconds since the core started (< 2**30 for 34 years)."""
         return self.mono.day * 86400 + self.mono.ms // 1000

@@ -31,7 +31,6 @@ from pumpfw.storage import OK, Storage
 from pumpfw.supervisor import Supervisor
 
 _WDT_FEED_MS = board.WDT_FEED_MS
-ALARM_TICK_MS = 10000   # while an alarm is latched the loop re-evaluates tones at least this often
 
 
 class App:
@@ -171,8 +170,10 @@ class App:
         w = sup.next_wake_ms()
         if w < due:
             due = w
-        if alarms.n_latched and due > ALARM_TICK_MS:
-            due = ALARM_TICK_MS        # silence expiry and escalation are checked at least this often
+        if alarms.n_latched:
+            w = pump.ms_to_alarm_change()   # a silence ending or an escalation: wake right then
+            if w is not None and w < due:
+                due = w
         # the clock read above plus the work done since (strokes, captures) already used time
         spent = hal.ticks_diff(hal.ticks_ms(), now)
         due -= spent

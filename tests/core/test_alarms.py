@@ -137,3 +137,26 @@ def test_latched_count_follows_every_raise_ack_clear_and_restore():
     r = A.AlarmManager()
     r.restore(m.snapshot(), 2)
     assert r.n_latched == sum(1 for x in r.latched if x) == m.n_latched
+
+
+def test_next_change_is_the_silence_end_or_the_next_escalation():
+    # the shell sleeps until this second instead of polling: it must name every self-change
+    m = A.AlarmManager()
+    assert m.s_to_next_change(0) is None
+    m.raise_("occlusion", 10)                      # high: never escalates
+    assert m.s_to_next_change(10) is None
+    m.silence(20)
+    assert m.s_to_next_change(20) == A.SILENCE_S
+    assert m.s_to_next_change(20 + A.SILENCE_S - 1) == 1
+    assert m.s_to_next_change(20 + A.SILENCE_S) is None      # silence over, nothing else pending
+    m.raise_("reservoir_low", 30)                  # low: escalates after ESCALATE_LOW_S
+    m.raise_("battery_eri", 40)                    # medium: after ESCALATE_MEDIUM_S
+    assert m.s_to_next_change(200) == 40 + A.ESCALATE_MEDIUM_S - 200
+    m.tick(40 + A.ESCALATE_MEDIUM_S)
+    assert m.sounding(40 + A.ESCALATE_MEDIUM_S) == "high"
+    assert m.s_to_next_change(40 + A.ESCALATE_MEDIUM_S) == 30 + A.ESCALATE_LOW_S - 40 - A.ESCALATE_MEDIUM_S
+    t = 41 + A.ESCALATE_MEDIUM_S
+    m.ack("reservoir_low", t)                      # acknowledged: no escalation left to wait for
+    assert m.s_to_next_change(t) is None
+    m.raise_("battery_eri", t + 1)                 # still latched (escalated): nothing pending
+    assert m.s_to_next_change(t + 1) is None
