@@ -172,13 +172,23 @@ class AlarmManager:
         if not self.n_latched:
             return
         for i in range(len(CATALOGUE)):
-            if not self.latched[i] or self.acked[i] or self.escalated[i]:
-                continue
-            prio = CATALOGUE[i][1]
-            age = now_s - self.raised_s[i]
-            if (prio == MEDIUM and age >= ESCALATE_MEDIUM_S) or (prio == LOW and age >= ESCALATE_LOW_S):
+            at = self._escalates_at(i)
+            if at is not None and now_s >= at:
                 self.escalated[i] = True
-                self.events.append(("alarm_escalated", CATALOGUE[i][0], PRIORITY_NAMES[prio + 1]))
+                self.events.append(("alarm_escalated", CATALOGUE[i][0],
+                                    PRIORITY_NAMES[CATALOGUE[i][1] + 1]))
+
+    def _escalates_at(self, i):
+        """Monotonic second at which alarm i escalates, or None (not latched, acknowledged,
+        already escalated, or high priority)."""
+        if not self.latched[i] or self.acked[i] or self.escalated[i]:
+            return None
+        prio = CATALOGUE[i][1]
+        if prio == MEDIUM:
+            return self.raised_s[i] + ESCALATE_MEDIUM_S
+        if prio == LOW:
+            return self.raised_s[i] + ESCALATE_LOW_S
+        return None
 
     def s_to_next_change(self, now_s):
         """Whole seconds from now_s until the tone can next change by itself (a silence ends or
@@ -190,14 +200,8 @@ class AlarmManager:
         if self.silenced_until_s > now_s:
             best = self.silenced_until_s - now_s
         for i in range(len(CATALOGUE)):
-            if not self.latched[i] or self.acked[i] or self.escalated[i]:
-                continue
-            prio = CATALOGUE[i][1]
-            if prio == MEDIUM:
-                at = self.raised_s[i] + ESCALATE_MEDIUM_S
-            elif prio == LOW:
-                at = self.raised_s[i] + ESCALATE_LOW_S
-            else:
+            at = self._escalates_at(i)
+            if at is None:
                 continue
             left = at - now_s
             if left < 0:

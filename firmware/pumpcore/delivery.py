@@ -185,29 +185,22 @@ class DeliveryEngine:
         if r == 0 or elapsed_ms <= 0:
             return 0
         if elapsed_ms <= self._direct_ms:
-            fr = self.frac + r * elapsed_ms          # < 2**30 by the bound in set_rate
-            nl = self.pending_nl + fr // MS_PER_HOUR
-            self.frac = fr % MS_PER_HOUR
-            s = 0
-            if nl >= self.stroke_nl:
-                s = nl // self.stroke_nl
-                nl = nl % self.stroke_nl
-            self.pending_nl = nl
-            self.strokes_total += s
-            return s
-        h = elapsed_ms // MS_PER_HOUR
-        rest = elapsed_ms % MS_PER_HOUR
-        while h > 0:
-            n = min(_HOURS_CHUNK, h)
-            self._add(n, r, 0)
-            h -= n
-        if rest:
-            self._add(rest // 60_000, self._m_nl, self._m_fr)
-            rest = rest % 60_000
-            self._add(rest // 1000, self._s_nl, self._s_fr)
-            rest = rest % 1000
-            self._add(rest // 10, self._c_nl, self._c_fr)
-            self._add(rest % 10, self._u_nl, self._u_fr)
+            # one step: elapsed_ms * r nL*ms/h is a small int by the bound in set_rate
+            self._add(elapsed_ms, 0, r)
+        else:
+            h = elapsed_ms // MS_PER_HOUR
+            rest = elapsed_ms % MS_PER_HOUR
+            while h > 0:
+                n = min(_HOURS_CHUNK, h)
+                self._add(n, r, 0)
+                h -= n
+            if rest:
+                self._add(rest // 60_000, self._m_nl, self._m_fr)
+                rest = rest % 60_000
+                self._add(rest // 1000, self._s_nl, self._s_fr)
+                rest = rest % 1000
+                self._add(rest // 10, self._c_nl, self._c_fr)
+                self._add(rest % 10, self._u_nl, self._u_fr)
         s = self._strokes
         self.strokes_total += s
         return s
