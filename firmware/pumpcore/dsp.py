@@ -30,11 +30,11 @@ _COS100_Q12 = (
 COS_Q12 = array.array("h", _COS100_Q12)
 # sin(2*pi*n/100) * 4096 = cos(2*pi*(n - 25)/100) * 4096: the same table a quarter period later
 SIN_Q12 = array.array("h", [_COS100_Q12[(n - 25) % 100] for n in range(100)])
-# Per-bin folded tables (decision: 2 x 10 x 50 int16 = 2 kB of RAM removes the index stepping from the
-# DFT's inner loop):
-# COSK[k][i] = COS_Q12[(k * i) % 100] and SINK[k][i] = SIN_Q12[(k * i) % 100], i = 0..49.
-COSK = tuple(array.array("h", [_COS100_Q12[(k * i) % 100] for i in range(50)]) for k in range(10))
-SINK = tuple(array.array("h", [SIN_Q12[(k * i) % 100] for i in range(50)]) for k in range(10))
+# Per-bin tables for the twice-folded DFT (decision: 2 x 10 x 26 int16 ~ 1 kB of RAM removes the index
+# stepping from the inner loop): COSK[k][i] = COS_Q12[(k * i) % 100], SINK[k][i] = SIN_Q12[(k * i) % 100],
+# i = 0..25.
+COSK = tuple(array.array("h", [_COS100_Q12[(k * i) % 100] for i in range(26)]) for k in range(10))
+SINK = tuple(array.array("h", [SIN_Q12[(k * i) % 100] for i in range(26)]) for k in range(10))
 # Hann window w[n] = (1 - cos(2*pi*n/N)) / 2, in Q12 (0..4096).
 HANN_Q12 = array.array("h", [(4096 - c) // 2 for c in _COS100_Q12])
 
@@ -55,10 +55,8 @@ def mean(buf, start: int, end: int) -> int:
     """Floor mean of buf[start:end] (end > start). Largest intermediate: the sum, so callers keep
     (end - start) * max|sample| < 2**30 (100 samples of a few thousand Pa is far below)."""
     s = 0
-    i = start
-    while i < end:
+    for i in range(start, end):
         s += buf[i]
-        i += 1
     return s // (end - start)
 
 
@@ -78,15 +76,20 @@ class Spectrum:
     one-sided spectrum N/2). Noise floor for white noise of sigma 15 Pa: ~3.7 Pa per bin.
     `band_pa(k0, k1)` is the root-sum-square of bins k0..k1 inclusive, in Pa.
 
-    Bounds: deviations clamped to +-2000 Pa; windowed sample |xw| <= 2000; each DFT term
-    |xw * cos| <= 8.2e6; sum of 100 terms <= 8.2e8 < 2**30. Components are scaled to Pa (<= 4000)
-    before squaring; a band of 10 bins sums to <= 3.2e8."""
+    Bounds: deviations clamped to +-2000 Pa; windowed sample |xw| <= 2000; each direct DFT term
+    |xw * cos| <= 8.2e6, so any regrouped partial sum (the folds below) is <= the sum of the 100
+    terms' magnitudes <= 8.2e8 < 2**30 (folded inputs <= 8000, one product <= 3.3e7). Components
+    are scaled to Pa (<= 4000) before squaring; a band of 10 bins sums to <= 3.2e8."""
 
     def __init__(self):
-        self.xw = array.array("i", [0] * WINDOW_N)    # windowed deviations, Pa
-        half = WINDOW_N // 2
-        self.fs = array.array("i", [0] * half)        # xw[i] + xw[N-i], i = 1..49 (index i)
-        self.fd = array.array("i", [0] * half)        # xw[i] - xw[N-i]
+        q = WINDOW_N // 4
+        # second fold (see run): index i = 1..24, by parity of the bin
+        self.ge = array.array("i", [0] * q)           # fs[i] + fs[50-i]  (cos, even k)
+        self.go = array.array("i", [0] * q)           # fs[i] - fs[50-i]  (cos, odd k)
+        self.he = array.array("i", [0] * q)           # fd[i] - fd[50-i]  (sin, even k)
+        self.ho = array.array("i", [0] * q)           # fd[i] + fd[50-i]  (sin, odd k)
+        self.fs = array.array("i", [0] * (WINDOW_N // 2))   # xw[i] + xw[N-i], i = 1..49
+        self.fd = array.array("i", [0] * (WINDOW_N // 2))   # xw[i] - xw[N-i]
         self.re_pa = array.array("i", [0] * NBINS)
         self.im_pa = array.array("i", [0] * NBINS)
         self.amp_pa = array.array("i", [0] * NBINS)
@@ -96,31 +99,55 @@ class Spectrum:
         n = WINDOW_N
         m = mean(buf, 0, n)
         self.mean_pa = m
-        xw = self.xw
         hann = HANN_Q12
-        # `for i in range(...)` allocates nothing on MicroPython (the compiler turns it into a
-        # counted loop) and is the fastest loop on CPython
-        for i in range(n):
-            d = buf[i] - m
-            if d > CLAMP_PA:
-                d = CLAMP_PA
-            elif d < -CLAMP_PA:
-                d = -CLAMP_PA
-            xw[i] = (d * hann[i]) >> 12
-        # Fold the real input (decision: half the multiplications, same integers). The tables are
-        # exactly symmetric: cos[(k*(N-i)) % N] == cos[(k*i) % N] and sin[...] == -sin[(k*i) % N],
-        # so x[i]*cos + x[N-i]*cos == (x[i] + x[N-i])*cos and likewise with the difference for sin.
-        # Every sum below equals the unfolded DFT's sum exactly (integer arithmetic, any order).
+        # The DFT of a real input, folded twice (decision: a quarter of the multiplications of the
+        # direct DFT, the same integers). The tables are exactly symmetric (tested):
+        #   i <-> N-i:   cos[k(N-i)] == cos[ki],  sin[k(N-i)] == -sin[ki]   (and hann[N-i] == hann[i])
+        #   i <-> N/2-i: cos[k(N/2-i)] == (-1)^k cos[ki],  sin[k(N/2-i)] == -(-1)^k sin[ki]
+        # so x[i]*c + x[N-i]*c == (x[i] + x[N-i])*c, and likewise for the second fold. Every sum
+        # below regroups the direct DFT's terms; integer arithmetic makes the order irrelevant.
+        # `for i in range(...)` allocates nothing on MicroPython (a counted loop) and is the
+        # fastest loop on CPython.
         half = n // 2
         fs = self.fs
         fd = self.fd
         for i in range(1, half):
-            a = xw[i]
-            b = xw[n - i]
+            a = buf[i] - m
+            if a > CLAMP_PA:
+                a = CLAMP_PA
+            elif a < -CLAMP_PA:
+                a = -CLAMP_PA
+            b = buf[n - i] - m
+            if b > CLAMP_PA:
+                b = CLAMP_PA
+            elif b < -CLAMP_PA:
+                b = -CLAMP_PA
+            h = hann[i]
+            a = (a * h) >> 12        # windowed deviations (Pa)
+            b = (b * h) >> 12
             fs[i] = a + b
             fd[i] = a - b
-        x0 = xw[0] << 12                 # i = 0: cos = 4096, sin = 0
-        x50 = xw[half] << 12             # i = N/2: cos = +-4096 (k even / odd), sin = 0
+        # i = 0 (cos = 4096, sin = 0) and i = N/2 (cos = +-4096 for even/odd k, sin = 0)
+        x = buf[0] - m
+        x0 = (((CLAMP_PA if x > CLAMP_PA else -CLAMP_PA if x < -CLAMP_PA else x) * hann[0]) >> 12) << 12
+        x = buf[half] - m
+        x50 = (((CLAMP_PA if x > CLAMP_PA else -CLAMP_PA if x < -CLAMP_PA else x) * hann[half]) >> 12) << 12
+        q = half // 2
+        ge = self.ge
+        go = self.go
+        he = self.he
+        ho = self.ho
+        for i in range(1, q):
+            a = fs[i]
+            b = fs[half - i]
+            ge[i] = a + b
+            go[i] = a - b
+            a = fd[i]
+            b = fd[half - i]
+            he[i] = a - b
+            ho[i] = a + b
+        fs_q = fs[q]                    # i = N/4 pairs with itself
+        fd_q = fd[q]
         # bin 0 (DC) is not computed: the mean was removed and the baseline is mean_pa; the
         # detectors use bins 1..9 only
         self.re_pa[0] = 0
@@ -128,13 +155,21 @@ class Spectrum:
         self.amp_pa[0] = 0
         k = 1
         while k < NBINS:
-            re = x0 + (x50 if k % 2 == 0 else -x50)
-            im = 0
             ck = COSK[k]
             sk = SINK[k]
-            for i in range(1, half):
-                re += fs[i] * ck[i]
-                im -= fd[i] * sk[i]
+            re = fs_q * ck[q]
+            im = -fd_q * sk[q]
+            if k % 2 == 0:
+                re += x0 + x50
+                g = ge
+                h = he
+            else:
+                re += x0 - x50
+                g = go
+                h = ho
+            for i in range(1, q):
+                re += g[i] * ck[i]
+                im -= h[i] * sk[i]
             # >> 12 undoes the Q12 table; // 25 converts |X_k| to a sine amplitude in Pa.
             re = (re >> 12) // 25
             im = (im >> 12) // 25

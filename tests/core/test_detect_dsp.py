@@ -92,3 +92,17 @@ def test_folded_dft_equals_the_direct_dft_exactly():
             assert (s.re_pa[k], s.im_pa[k]) == bins[k - 1], (trial, k)
             re, im = bins[k - 1]
             assert s.amp_pa[k] == dsp.isqrt(re * re + im * im)
+
+
+def test_dft_tables_have_the_symmetries_the_folds_rely_on():
+    # Spectrum.run folds i <-> N-i and i <-> N/2-i; that is exact only with these table identities
+    n = dsp.WINDOW_N
+    for i in range(n):
+        assert dsp.HANN_Q12[i] == dsp.HANN_Q12[(n - i) % n]
+    for k in range(1, dsp.NBINS):
+        sign = -1 if k % 2 else 1
+        for i in range(1, n // 4 + 1):
+            assert dsp.COS_Q12[(k * (n - i)) % n] == dsp.COS_Q12[(k * i) % n]
+            assert dsp.SIN_Q12[(k * (n - i)) % n] == -dsp.SIN_Q12[(k * i) % n]
+            assert dsp.COS_Q12[(k * (n // 2 - i)) % n] == sign * dsp.COSK[k][i]
+            assert dsp.SIN_Q12[(k * (n // 2 - i)) % n] == -sign * dsp.SINK[k][i]
