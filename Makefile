@@ -10,7 +10,11 @@ STAMP  := $(VENV)/.itpump-setup
 
 .PHONY: setup test test-fast demo bench fuzz lint typecheck flash clean
 
-setup: $(STAMP) node_modules/.itpump-setup
+ACCEL  := build/accel/STAMP
+ACCEL_SRC := hil/pumphil/plant/model.py hil/pumphil/board.py hil/pumphil/flash.py \
+             hil/pumphil/accel.py tools/build_accel.py
+
+setup: $(STAMP) node_modules/.itpump-setup $(ACCEL)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,6 +22,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet setuptools==80.9.0
 	$(PY) -m pip install --quiet --no-build-isolation -e '.[dev]'
 	touch $@
+
+# The emulator's typed plant/board/flash compiled with mypyc (pumphil/accel.py): optional, ~10 s;
+# without a C compiler the emulator runs as plain Python with identical results.
+$(ACCEL): $(STAMP) $(ACCEL_SRC)
+	$(PY) tools/build_accel.py
 
 node_modules/.itpump-setup: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error

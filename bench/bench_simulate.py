@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pumphil import report, scenario, simulate
+from pumphil import accel, report, scenario, simulate
 from pumphil.emulator import Emulator
 from pumphost.client import PumpClient
 
@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     assert best is not None
     print(f"bench_simulate: {sc.name} ({sc.duration_ms / 86_400_000:g} days, "
           f"{len(sc.events)} events)")
+    print(f"  emulator: {accel.describe()}")
     print(f"  wall time (set-up + run): {best['run']:.2f} s  -> {sim_s / best['run']:,.0f}x "
           f"real time (goal <= {GOAL_S:g} s, >= {sim_s / GOAL_S:,.0f}x)")
     print(f"  advancing virtual time (firmware + plant): {best['advance']:.2f} s")

@@ -23,10 +23,13 @@ from collections.abc import Callable, MutableSequence
 from pathlib import Path
 from typing import cast
 
+import pumphil
+
 from .flash import Flash
 from .plant import Plant
 
-FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware"
+# from the package's __init__ (this module's own __file__ is in build/accel when it runs compiled)
+FIRMWARE_DIR = Path(pumphil.__file__).resolve().parents[2] / "firmware"
 if str(FIRMWARE_DIR) not in sys.path:
     sys.path.insert(0, str(FIRMWARE_DIR))
 

@@ -13,6 +13,7 @@ from littlefs import LittleFS, LittleFSError, UserContext
 
 BLOCK_SIZE = 4096
 BLOCK_COUNT = 352
+_ERASED = b"\xff" * BLOCK_SIZE
 
 
 class FlashChip(UserContext):
@@ -20,8 +21,6 @@ class FlashChip(UserContext):
     offset. littlefs-python's own UserContext formats a debug log line (with the repr of the data)
     for every call even when logging is off; this one does the same work without it (a month of
     simulation makes ~50k flash calls)."""
-
-    _ERASED = b"\xff" * BLOCK_SIZE
 
     def read(self, cfg: Any, block: int, off: int, size: int) -> bytearray:
         start = block * BLOCK_SIZE + off
@@ -34,7 +33,7 @@ class FlashChip(UserContext):
 
     def erase(self, cfg: Any, block: int) -> int:
         start = block * BLOCK_SIZE
-        self.buffer[start:start + BLOCK_SIZE] = self._ERASED
+        self.buffer[start:start + BLOCK_SIZE] = _ERASED
         return 0
 
 

@@ -103,9 +103,14 @@ class Plant:
       ``reservoir_nl``            fluid left in the reservoir
     """
 
-    def __init__(self, seed: int = 0, params: PlantParams | None = None) -> None:
+    def __init__(self, seed: int = 0, params: PlantParams | None = None,
+                 tone_table: bool = True) -> None:
+        """tone_table: True, captures read the two tones from a table of their sum once a setting
+        is in use (the fast path); False, every capture computes them (the general path). Both
+        give the same readings to within float rounding (tests compare them)."""
         self.params = params if params is not None else PlantParams()
         p = self.params
+        self._use_tone_table = tone_table
         self._lock = threading.RLock()
         master = random.Random(seed)
         self._rng_stroke = random.Random(master.getrandbits(64))
@@ -184,6 +189,7 @@ class Plant:
         self._compliance = p.compliance_nl_per_pa
         self.last_wake_ms: int | None = None
         self.samples_taken = 0
+        self.general_captures = 0      # captures that took the general (per-sample) path
         # a tone table is built once the general path has taken this many samples per table entry
         # with the current tone setting (building costs about what the general path loses over
         # a quarter as many samples): rare settings never pay for a table
@@ -240,7 +246,8 @@ class Plant:
         self._p_r = p_r
         period = math.lcm(p_c, p_r)
         # (no table without quantisation: that case takes the general path)
-        self._tone_p = period if self._bits and 0 < period <= _TONE_MAX_PERIOD_MS else 0
+        self._tone_p = period if (self._use_tone_table and self._bits
+                                  and 0 < period <= _TONE_MAX_PERIOD_MS) else 0
         key = (self._amp_c * k, self._w_c, self._lag_c, float(p_c),
                self._amp_r * k, self._w_r, self._lag_r, float(p_r))
         if key != self._tone_key:
@@ -483,6 +490,7 @@ class Plant:
                          pos: int, stride: int) -> None:
         """capture() for every case (the lock is held, n > 0, the noise window is drawn): the
         tones as rotating phasors, drift per sample across knots, clamping at the ADC rails."""
+        self.general_captures += 1
         tau = self._tau_ms
         k = self._k
         bt = self._base_target
