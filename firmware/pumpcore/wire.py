@@ -1,5 +1,6 @@
 # The itpump wire codec, shared by the pump (pumpcore.dispatch) and the host (pumphost.client).
-# Specification: docs/protocol.md. Pure MicroPython/CPython subset: no json, no binascii, no zlib.
+# Specification: docs/protocol.md. Pure MicroPython/CPython subset: no json, no zlib; binascii
+# only for its CRC-32 when the port has it (a table fallback otherwise).
 #
 # Line kinds (first character): "@" request, "=" ok response, "!" error response, "~" event.
 # Every line is printable ASCII 0x20..0x7E, at most MAX_LINE bytes, ended by LF (CR LF accepted),
@@ -69,10 +70,8 @@ def _hex4(v):
     return _HEX[(v >> 12) & 15] + _HEX[(v >> 8) & 15] + _HEX[(v >> 4) & 15] + _HEX[v & 15]
 
 
-def crc32_hex(data):
-    # data: bytes/bytearray/str (str must be ASCII). Returns 8 lowercase hex digits.
-    if isinstance(data, str):
-        data = data.encode()
+def crc32_hex_tables(data):
+    # The portable CRC-32 (bytes/bytearray): used when the port's binascii has no crc32.
     hi = 0xFFFF
     lo = 0xFFFF
     th = _CRC_HI
@@ -85,6 +84,27 @@ def crc32_hex(data):
         lo = ((lo >> 4) | ((hi & 15) << 12)) ^ tl[i]
         hi = (hi >> 4) ^ th[i]
     return _hex4(hi ^ 0xFFFF) + _hex4(lo ^ 0xFFFF)
+
+
+try:
+    # binascii.crc32 is the same CRC in C: CPython always has it, MicroPython ports with the
+    # "extra features" level (rp2, the WebAssembly build the tests run) too. Decision: a line of
+    # 1-2 kB costs ~1 ms through the tables on CPython, and the host and the emulator check every
+    # line. The result may be a big int on the Pico: fine here, nothing in this module runs in the
+    # control step.
+    from binascii import crc32 as _crc32
+except ImportError:
+    _crc32 = None
+
+
+def crc32_hex(data):
+    # data: bytes/bytearray/str (str must be ASCII). Returns 8 lowercase hex digits.
+    if isinstance(data, str):
+        data = data.encode()
+    if _crc32 is None:
+        return crc32_hex_tables(data)
+    v = _crc32(data) & 0xFFFFFFFF
+    return _hex4(v >> 16) + _hex4(v & 0xFFFF)
 
 
 def to_hex(data):

@@ -20,6 +20,17 @@ def test_crc32_golden_vectors():
     assert wire.crc32_hex(bytes(range(256))) == "29058c73"
 
 
+def test_crc32_table_fallback_gives_the_same_digits():
+    # the portable tables (ports without binascii.crc32) against the golden vectors and the
+    # binascii path over every byte value in every position of a short line
+    assert wire.crc32_hex_tables(b"") == "00000000"
+    assert wire.crc32_hex_tables(b"123456789") == "cbf43926"
+    assert wire.crc32_hex_tables(bytes(range(256))) == "29058c73"
+    for b in range(256):
+        data = bytes([b, 255 - b, b ^ 0x5A, 0x20])
+        assert wire.crc32_hex_tables(data) == wire.crc32_hex(data)
+
+
 def test_golden_lines():
     assert wire.request_line(wire.request_body("1", None, None, "hello", {}), None) == \
         "@1 - - hello {} - 9d474dda"
