@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 import rx_helpers
 from pumpcore.clock import from_ymd_hms
+from pumpfw.storage import Storage
 from pumphil.emulator import Emulator
+from pumphil.flash import Flash
 from pumphost.client import PumpClient
 from pumphost.errors import RefusedError
 
@@ -139,6 +141,28 @@ def test_damaged_state_enters_safe_state_with_alarm(
     strokes = emu.plant.strokes_ok
     emu.advance(HOUR)
     assert emu.plant.strokes_ok == strokes
+
+
+def test_a_power_cut_during_a_state_save_leaves_the_previous_record(
+        emu: Emulator, client: PumpClient, tmp_path: Any) -> None:
+    # Storage.save rewrites /state.json in place: LittleFS keeps the old content until close
+    start_therapy(emu, client, rx_helpers.simple_rx(10000))
+    emu.advance(HOUR)
+    emu.plant.power(False)                          # the board is off; its flash image is synced
+    image = tmp_path / "flash.img"
+    image.write_bytes(emu.flash.image.read_bytes() if emu.flash.image else
+                      bytes(emu.flash.lfs.context.buffer))
+    saving = Flash(image)
+    before = Storage(saving).load("/state.json")
+    assert before[0] == "ok"
+    f = saving.open("/state.json", "wb")            # a save cut off by the power: never closed
+    f.write(b"0" * 64 + b"\n")
+    f.write(b'{"pump": ' + b" " * 9000)            # more than two flash blocks programmed
+    f.flush()
+    cut = tmp_path / "cut.img"
+    cut.write_bytes(bytes(saving.lfs.context.buffer))
+    f.close()       # (littlefs-python crashes when a handle outlives its filesystem at collection)
+    assert Storage(Flash(cut)).load("/state.json") == before
 
 
 def test_reformatted_flash_is_a_fault_not_a_first_boot(emu: Emulator, client: PumpClient) -> None:
