@@ -121,6 +121,9 @@ class App:
         sup = self.supervisor
         self.last = now
         sup.note_wakeup()
+        # Fed on waking: the loop is alive, and the blocking work below (a stroke with its
+        # capture, up to ~2.3 s) must not add to the <= WDT_FEED_MS the board has just slept.
+        hal.wdt_feed()
         if elapsed:
             n = pump.advance(elapsed)
             sup.advance(elapsed)

@@ -43,9 +43,9 @@ STROKE_MS = 50                 # a stroke takes 50 ms of motor time
 WDT_TIMEOUT_MS = fw_board.WDT_TIMEOUT_MS
 
 
-class BoardReset(Exception):
-    """Raised inside the board when the watchdog fires (never caught by the firmware: the
-    emulator unwinds and reboots)."""
+class BoardReset(BaseException):
+    """Raised inside a blocking HAL call when the watchdog fires: the board's step unwinds and the
+    board reboots. A BaseException, so no `except Exception` in the firmware can swallow it."""
 
 
 class VirtualClock:
@@ -93,6 +93,7 @@ class VirtualHal:
     def motor_stroke(self) -> bool:
         b = self.board
         t = b.clock.now_ms
+        b.block(t, STROKE_MS)
         ok = b.plant.stroke(t)
         b.clock.now_ms = t + STROKE_MS
         return ok
@@ -104,6 +105,7 @@ class VirtualHal:
                       start: int = 0) -> None:
         b = self.board
         t = b.clock.now_ms
+        b.block(t, n * period_ms)
         # a writable window onto buf[start:] (an array's memoryview takes int items)
         out = buf if start == 0 else cast(MutableSequence[int], memoryview(buf)[start:])  # type: ignore[arg-type]
         b.plant.capture(t, period_ms, out, n)
@@ -205,7 +207,8 @@ class VirtualBoard:
         try:
             ms = app.step()
         except BoardReset:
-            raise
+            self.reset("watchdog")  # it fired inside a blocking HAL call (block())
+            return
         except Exception as exc:  # the firmware's own fail-safe handler, as App.run() does
             app.fail_safe(exc)
             return
@@ -214,6 +217,16 @@ class VirtualBoard:
             self.reset("watchdog")  # a step blocked longer than the watchdog allows
             return
         self.next_wake_ms = now + (ms if ms > 0 else 1)
+
+    def block(self, t_ms: int, duration_ms: int) -> None:
+        """A blocking HAL call from t_ms for duration_ms (a capture, a stroke). The watchdog runs
+        on meanwhile: when it fires before the call ends, the clock stops at the firing time and
+        BoardReset unwinds the firmware's step (the call never completes), as on the Pico."""
+        fire = self.last_feed_ms + WDT_TIMEOUT_MS
+        if t_ms + duration_ms > fire:
+            if fire > self.clock.now_ms:
+                self.clock.now_ms = fire
+            raise BoardReset()
 
     # -- pressure trace ------------------------------------------------------------------------------
     def record_pressure(self, t0: int, period: int, buf: MutableSequence[int], n: int) -> None:

@@ -9,6 +9,7 @@ import pytest
 import rx_helpers
 from pumpcore.clock import from_ymd_hms
 from pumpfw.storage import Storage
+from pumphil.board import BoardReset
 from pumphil.emulator import Emulator
 from pumphil.flash import Flash
 from pumphost.client import PumpClient
@@ -88,6 +89,27 @@ def test_firmware_exception_goes_fail_safe_and_watchdog_resets_into_safe_state(
     assert "fault" in [a[0] for a in st["alarms"]]
     emu.advance(HOUR)
     assert emu.plant.strokes_ok == strokes_before   # no delivery after the fault
+
+
+def test_a_stroke_due_a_full_sleep_after_the_last_feed_does_not_trip_the_watchdog(
+        emu: Emulator, client: PumpClient) -> None:
+    # 42857 nL/h = a stroke every 21.0 s: the board sleeps 7 s three times and the stroke step
+    # starts 7 s after the previous feed; its capture (up to 2.25 s) then crosses the 8.388-s
+    # watchdog unless the step feeds on waking. The virtual watchdog fires inside the blocking call.
+    start_therapy(emu, client, rx_helpers.simple_rx(42857))
+    s0 = client.status()["strokes"]
+    emu.advance(6 * HOUR)
+    assert emu.board.resets == []
+    assert client.status()["strokes"] - s0 >= 6 * 3600 // 21 - 1
+
+
+def test_the_virtual_watchdog_fires_inside_a_blocking_call(emu: Emulator) -> None:
+    board = emu.board
+    board.last_feed_ms = board.clock.now_ms
+    board.block(board.clock.now_ms, 8388)           # ends exactly at the timeout: still fed
+    with pytest.raises(BoardReset):
+        board.block(board.clock.now_ms + 6000, 2500)  # would end 100 ms after it fires
+    assert board.clock.now_ms == board.last_feed_ms + 8388   # the board stops when it fires
 
 
 def test_power_cycle_resumes_intact_therapy_and_keeps_counters(
