@@ -7,9 +7,8 @@
 #   /state.json     integrity line + pump snapshot             every state change (atomic)
 #   /auth.json      integrity line + auth counters             before every accepted command
 #   /log0.txt ..    event log, one JSON entry per line, rotated (board.LOG_FILES x LOG_FILE_MAX)
-# Atomic update: a record is rewritten in place; LittleFS keeps a file's previous content until
-# the new one is committed at close (copy-on-write), so a power cut mid-save leaves the old record
-# (tested on a real littlefs image in tests/emulator/test_board_e2e.py). Integrity: the first line is the sha256 hex of the body; a mismatch reads as CORRUPT.
+# Atomic update: write <name>.tmp, close, rename over <name> (LittleFS rename is atomic on power
+# loss). Integrity: the first line is the sha256 hex of the body; a mismatch reads as CORRUPT.
 # Missing state at boot is a fault, never "first boot defaults": provisioning writes a factory
 # state record, so a fresh device is distinguishable from one whose flash was re-formatted.
 
@@ -38,14 +37,14 @@ class Storage:
     def save(self, name, obj):
         # compact separators (MicroPython >= 1.20 takes them too): ~20 % fewer bytes to program
         body = json.dumps(obj, separators=(",", ":")).encode()
-        # Written in place, atomic at close (module comment). Decision: no temporary file and
-        # rename, which LittleFS does not need: half the metadata commits, less flash wear.
-        f = self.fs.open(name, "wb")
+        tmp = name + ".tmp"
+        f = self.fs.open(tmp, "wb")
         try:
             f.write(_hex(body).encode() + b"\n")
             f.write(body)
         finally:
             f.close()
+        self.fs.rename(tmp, name)
         self.writes += 1
 
     def load(self, name):
@@ -83,11 +82,13 @@ class Storage:
             f.close()
 
     def save_plain(self, name, obj):
-        f = self.fs.open(name, "wb")          # atomic at close (see the module comment)
+        tmp = name + ".tmp"
+        f = self.fs.open(tmp, "wb")
         try:
             f.write(json.dumps(obj).encode())
         finally:
             f.close()
+        self.fs.rename(tmp, name)
         self.writes += 1
 
     # -- event log -----------------------------------------------------------------------------------

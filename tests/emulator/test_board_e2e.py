@@ -167,23 +167,22 @@ def test_damaged_state_enters_safe_state_with_alarm(
 
 def test_a_power_cut_during_a_state_save_leaves_the_previous_record(
         emu: Emulator, client: PumpClient, tmp_path: Any) -> None:
-    # Storage.save rewrites /state.json in place: LittleFS keeps the old content until close
+    # Storage.save writes /state.json.tmp, closes it and renames it over /state.json: a cut before
+    # the rename leaves the previous record, and the boot reads that one
     start_therapy(emu, client, rx_helpers.simple_rx(10000))
     emu.advance(HOUR)
     emu.plant.power(False)                          # the board is off; its flash image is synced
     image = tmp_path / "flash.img"
-    image.write_bytes(emu.flash.image.read_bytes() if emu.flash.image else
-                      bytes(emu.flash.lfs.context.buffer))
+    image.write_bytes(bytes(emu.flash.lfs.context.buffer))
     saving = Flash(image)
     before = Storage(saving).load("/state.json")
     assert before[0] == "ok"
-    f = saving.open("/state.json", "wb")            # a save cut off by the power: never closed
+    f = saving.open("/state.json.tmp", "wb")        # a save cut off by the power: never renamed
     f.write(b"0" * 64 + b"\n")
     f.write(b'{"pump": ' + b" " * 9000)            # more than two flash blocks programmed
-    f.flush()
+    f.close()
     cut = tmp_path / "cut.img"
     cut.write_bytes(bytes(saving.lfs.context.buffer))
-    f.close()       # (littlefs-python crashes when a handle outlives its filesystem at collection)
     assert Storage(Flash(cut)).load("/state.json") == before
 
 
