@@ -42,7 +42,8 @@ class Ledger:
         self.n_drugs = n_drugs
         self.bucket_ms = bucket_ms
         self.n_buckets = MS_PER_DAY // bucket_ms + 1
-        # bucket k, drug d at k*MAX_DRUGS + d; int32 (a bucket holds < 2**30 ng, see above)
+        # drug d, bucket k at d*n_buckets + k (each drug's buckets contiguous, so a snapshot takes
+        # a drug's slice in one C call); int32 (a bucket holds < 2**30 ng, see above)
         self._b = array.array("i", [0] * (self.n_buckets * MAX_DRUGS))
         self._tot = [0] * MAX_DRUGS
         self._cur = 0  # current bucket index
@@ -51,7 +52,7 @@ class Ledger:
     def add(self, drug_index, amount_ng):
         """Record amount_ng of drug drug_index delivered now (amount_ng >= 0)."""
         if amount_ng:
-            i = self._cur * MAX_DRUGS + drug_index
+            i = drug_index * self.n_buckets + self._cur
             self._b[i] += amount_ng
             self._tot[drug_index] += amount_ng
 
@@ -84,10 +85,11 @@ class Ledger:
             cur += 1
             if cur == n:
                 cur = 0
-            base = cur * MAX_DRUGS
+            i = cur
             for d in range(MAX_DRUGS):
-                tot[d] -= b[base + d]
-                b[base + d] = 0
+                tot[d] -= b[i]
+                b[i] = 0
+                i += n
             steps -= 1
         self._cur = cur
 
@@ -103,46 +105,76 @@ class Ledger:
         return self.bucket_ms - self.ms_in_bucket
 
     def snapshot(self):
-        """Plain data for persistence (event time). The buckets (1156 ints) go as base64 of the
-        int32 array, little-endian (the Pico and the laptops the emulator runs on): one C call
-        instead of a thousand int-to-text conversions on every periodic save."""
-        # bytes(...) first: MicroPython's b2a_base64 reads only len(array) bytes of an int array
-        b64 = binascii.b2a_base64(bytes(self._b)).decode()
+        """Plain data for persistence (event time): each drug slot's 289 buckets as base64 of its
+        int32 slice, little-endian (the Pico and the laptops the emulator runs on), or None when
+        the slot holds nothing (its total is 0): one C call per drug in use instead of a thousand
+        int-to-text conversions on every periodic save, and no bytes for empty slots."""
+        n = self.n_buckets
+        mv = memoryview(self._b)
+        slots = []
+        for d in range(MAX_DRUGS):
+            if self._tot[d]:
+                # bytes(...) first: MicroPython's b2a_base64 reads only len(array) bytes of an
+                # int array
+                slots.append(binascii.b2a_base64(bytes(mv[d * n:(d + 1) * n])).decode().strip())
+            else:
+                slots.append(None)
         return {"bucket_ms": self.bucket_ms, "cur": self._cur, "ms_in_bucket": self.ms_in_bucket,
-                "buckets_b64": b64.strip()}
+                "slots_b64": slots}
 
     def restore(self, snap):
-        """Load a snapshot() (or the older form with a plain "buckets" list). Raises ValueError
-        (or KeyError/TypeError) when it does not match this ledger or a value is out of range."""
-        n = len(self._b)
+        """Load a snapshot() or one of the older forms ("buckets_b64": the whole array bucket-major,
+        or a plain "buckets" list, bucket-major). Raises ValueError (or KeyError/TypeError) when it
+        does not match this ledger or a value is out of range; then nothing has changed."""
+        n = self.n_buckets
+        total = len(self._b)
         if snap["bucket_ms"] != self.bucket_ms:
             raise ValueError("ledger snapshot does not match")
-        if "buckets_b64" in snap:
-            b64 = snap["buckets_b64"]
-            if not isinstance(b64, str):
+        vals = [0] * total                           # drug-major, as self._b
+        if "slots_b64" in snap:
+            slots = snap["slots_b64"]
+            if not isinstance(slots, list) or len(slots) != MAX_DRUGS:
                 raise ValueError("ledger snapshot does not match")
-            raw = binascii.a2b_base64(b64.encode())   # MicroPython takes bytes only
-            if len(raw) != 4 * n:
-                raise ValueError("ledger snapshot does not match")
-            vals = [int.from_bytes(raw[4 * i:4 * i + 4], "little") for i in range(n)]
+            for d in range(MAX_DRUGS):
+                if slots[d] is None:
+                    continue
+                raw = _b64_ints(slots[d], n)
+                for k in range(n):
+                    vals[d * n + k] = raw[k]
         else:
-            vals = snap["buckets"]
-            if len(vals) != n:
-                raise ValueError("ledger snapshot does not match")
+            if "buckets_b64" in snap:
+                old = _b64_ints(snap["buckets_b64"], total)
+            else:
+                old = snap["buckets"]
+                if len(old) != total:
+                    raise ValueError("ledger snapshot does not match")
+            for k in range(n):                       # bucket-major -> drug-major
+                for d in range(MAX_DRUGS):
+                    vals[d * n + k] = old[k * MAX_DRUGS + d]
         for v in vals:
             if not isinstance(v, int) or not 0 <= v < 1 << 30:
                 raise ValueError("ledger bucket out of range")
-        if not (0 <= snap["cur"] < self.n_buckets and 0 <= snap["ms_in_bucket"] < self.bucket_ms):
+        if not (0 <= snap["cur"] < n and 0 <= snap["ms_in_bucket"] < self.bucket_ms):
             raise ValueError("ledger position out of range")
-        for i in range(n):
+        for i in range(total):
             self._b[i] = vals[i]
         self._cur = snap["cur"]
         self.ms_in_bucket = snap["ms_in_bucket"]
         for d in range(MAX_DRUGS):
             s = 0
-            for k in range(self.n_buckets):
-                s += self._b[k * MAX_DRUGS + d]
+            for k in range(n):
+                s += self._b[d * n + k]
             self._tot[d] = s
+
+
+def _b64_ints(b64, count):
+    """count little-endian int32 from base64 text (ValueError when it is not exactly that)."""
+    if not isinstance(b64, str):
+        raise ValueError("ledger snapshot does not match")
+    raw = binascii.a2b_base64(b64.encode())          # MicroPython takes bytes only
+    if len(raw) != 4 * count:
+        raise ValueError("ledger snapshot does not match")
+    return [int.from_bytes(raw[4 * i:4 * i + 4], "little") for i in range(count)]
 
 
 class PatientHistory:

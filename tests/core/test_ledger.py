@@ -157,31 +157,48 @@ def test_lockout_reference_and_remaining():
     assert h2.lockout_remaining_ms(11, 6_000_000, 3_600_000) == 2_600_000
 
 
-def test_snapshot_is_compact_and_the_older_list_form_still_restores():
+def test_snapshot_is_compact_and_the_older_forms_still_restore():
+    import binascii
+    import struct
     lg = Ledger(2)
     lg.add(0, 25000)
     lg.advance(7 * B + 11)
     lg.add(1, 123456)
     snap = lg.snapshot()
-    assert isinstance(snap["buckets_b64"], str) and "buckets" not in snap
+    slots = snap["slots_b64"]
+    assert isinstance(slots[0], str) and isinstance(slots[1], str) and slots[2:] == [None, None]
+    assert "buckets" not in snap and "buckets_b64" not in snap
+    # the two older, bucket-major forms (snapshots written by earlier firmware)
     old = {"bucket_ms": B, "cur": snap["cur"], "ms_in_bucket": snap["ms_in_bucket"],
            "buckets": [0] * (289 * 4)}
     old["buckets"][0] = 25000
     old["buckets"][7 * 4 + 1] = 123456
-    m = Ledger(2)
-    m.restore(old)
-    assert (m.total(0), m.total(1), m._cur) == (25000, 123456, 7)
-    m2 = Ledger(2)
-    m2.restore(snap)
-    assert list(m2._b) == list(m._b)
+    old_b64 = dict(old)
+    del old_b64["buckets"]
+    old_b64["buckets_b64"] = binascii.b2a_base64(
+        struct.pack("<%di" % (289 * 4), *old["buckets"])).decode().strip()
+    for form in (old, old_b64, snap):
+        m = Ledger(2)
+        m.restore(form)
+        assert (m.total(0), m.total(1), m._cur) == (25000, 123456, 7)
+        assert list(m._b) == list(lg._b)
+        m.advance(289 * B - 7 * B)                   # bucket 0 leaves the window first
+        assert (m.total(0), m.total(1)) == (0, 123456)
 
 
 def test_restore_refuses_a_ledger_that_does_not_fit():
-    good = Ledger(2).snapshot()
+    lg = Ledger(2)
+    lg.add(1, 5)
+    good = lg.snapshot()
     bad = []
     short = dict(good)
-    short["buckets_b64"] = good["buckets_b64"][:-8]
+    short["slots_b64"] = ["AAAA" * 10, None, None, None]
     bad.append(short)
+    few = dict(good)
+    few["slots_b64"] = [None, None]
+    bad.append(few)
+    old_short = {"bucket_ms": B, "cur": 0, "ms_in_bucket": 0, "buckets_b64": "AAAA" * 100}
+    bad.append(old_short)
     neg = {"bucket_ms": B, "cur": 0, "ms_in_bucket": 0, "buckets": [0] * (289 * 4)}
     neg["buckets"][5] = -1
     bad.append(neg)
