@@ -18,6 +18,7 @@ import argparse
 import time
 from array import array
 
+from pumphil import accel
 from pumphil.plant import Plant
 
 STROKES = 40  # strokes per capture measurement
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args(argv)
     rep = max(1, args.repeat)
-    print(f"bench_plant: us per call, best of {rep}")
+    print(f"bench_plant: us per call, best of {rep}; plant {accel.describe()}")
     one = 0.0
     for n in SIZES:
         after = min(capture_us(n, False) for _ in range(rep))
