@@ -475,27 +475,24 @@ class Plant:
                         ad *= q
                         ti += period_ms
                         ni += stride
-                self.samples_taken += n
-                if self._drawing:
-                    self._used_uc += n * self._sample_uc
-                return
-            if period_ms:
-                xs = map(add, tones[ts:ts + span + 1:period_ms], self._noise[pos:noise_end:stride])
             else:
-                xs = map(add, tones[ts:ts + 1] * n, self._noise[pos:noise_end:stride])
-            j = 0
-            if -_NEGLIGIBLE_CODES < ad < _NEGLIGIBLE_CODES:
-                for x in xs:
-                    out[j] = level[int(c + x)]
-                    c += ds
-                    j += 1
-            else:
-                q = _exp(-period_ms / tau)
-                for x in xs:
-                    out[j] = level[int(c + ad + x)]
-                    c += ds
-                    ad *= q
-                    j += 1
+                if period_ms:
+                    xs = map(add, tones[ts:ts + span + 1:period_ms], self._noise[pos:noise_end:stride])
+                else:
+                    xs = map(add, tones[ts:ts + 1] * n, self._noise[pos:noise_end:stride])
+                j = 0
+                if -_NEGLIGIBLE_CODES < ad < _NEGLIGIBLE_CODES:
+                    for x in xs:
+                        out[j] = level[int(c + x)]
+                        c += ds
+                        j += 1
+                else:
+                    q = _exp(-period_ms / tau)
+                    for x in xs:
+                        out[j] = level[int(c + ad + x)]
+                        c += ds
+                        ad *= q
+                        j += 1
             self.samples_taken += n
             if self._drawing:
                 self._used_uc += n * self._sample_uc
