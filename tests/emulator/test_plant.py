@@ -9,6 +9,7 @@ from array import array
 from collections.abc import Callable
 
 import pytest
+from plant_faults import CATHETER_FAULTS, inject
 from pumphil.plant import Plant, PlantParams, lowpass_gain
 from pumphil.plant.model import tone_period_ms
 
@@ -378,18 +379,8 @@ def test_fast_and_general_capture_paths_agree() -> None:
             fault = {100: "partial", 150: "clear", 200: "dislodge", 250: "reseat", 300: "leak",
                      350: "clear_leak", 400: "complete", 560: "clear", 600: "csf", 650: "csf2"}.get(k)
             ft = t + 5_000
-            if fault in ("partial", "complete"):
-                plant.occlude(fault, t_ms=ft)
-            elif fault == "clear":
-                plant.clear_occlusion(ft)
-            elif fault == "dislodge":
-                plant.dislodge(ft)
-            elif fault == "reseat":
-                plant.reseat(ft)
-            elif fault == "leak":
-                plant.leak(ft)
-            elif fault == "clear_leak":
-                plant.clear_leak(ft)
+            if fault in CATHETER_FAULTS:
+                inject(plant, fault, ft)
             elif fault == "csf":
                 plant.set_csf(ft, cardiac_hz=1 / math.sqrt(2))  # no table for this one
             elif fault == "csf2":

@@ -7,6 +7,7 @@ import math
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from plant_faults import CATHETER_FAULTS, inject
 from pumphil.plant import Plant, PlantParams
 
 ACTIONS = st.sampled_from(
@@ -29,18 +30,8 @@ def test_conservation_and_monotone_outputs(steps: list[tuple[str, int]], seed: i
         t += dt
         if action == "stroke":
             plant.stroke(t)
-        elif action in ("partial", "complete"):
-            plant.occlude(action, t_ms=t)
-        elif action == "clear":
-            plant.clear_occlusion(t)
-        elif action == "dislodge":
-            plant.dislodge(t)
-        elif action == "reseat":
-            plant.reseat(t)
-        elif action == "leak":
-            plant.leak(t)
-        elif action == "clear_leak":
-            plant.clear_leak(t)
+        elif action in CATHETER_FAULTS:
+            inject(plant, action, t)
         elif action in ("stall", "unstall"):
             plant.motor_stall(action == "stall", t)
         elif action in ("power_off", "power_on"):
