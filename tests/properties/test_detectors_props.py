@@ -4,9 +4,13 @@
   event constants, and keeps every exposed figure a small int (< 2**30, the Pico's range).
 - The motor detector's over/under flags equal a brute-force 15-minute sum at every minute.
 - The battery model conserves charge exactly: consumed_uah * 3.6e6 + rem_nas == every nAs added.
+- The DFT's two implementations (the Pico's loops, CPython's vector form) give the same integers
+  for any window, clamped or not.
 """
 
 from __future__ import annotations
+
+import array
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,6 +18,7 @@ from pumpcore import detect_battery as bat
 from pumpcore import detect_catheter as cat
 from pumpcore import detect_motor as mot
 from pumpcore import detect_occlusion as occ
+from pumpcore import dsp
 
 PA = st.integers(min_value=-5000, max_value=35000)
 SMALL = 1 << 30
@@ -113,3 +118,18 @@ def test_battery_conserves_charge(ops: list[tuple[str, int]]) -> None:
         assert b.consumed_uah * bat.NAS_PER_UAH + b.rem_nas == total_nas
         assert 0 <= b.rem_nas < bat.NAS_PER_UAH
         _small(b)
+
+
+@settings(max_examples=400, deadline=None, derandomize=True, database=None)
+@given(st.integers(min_value=-5000, max_value=35000),
+       st.lists(st.integers(min_value=-40000, max_value=40000), min_size=100, max_size=100),
+       st.integers(min_value=0, max_value=40000))
+def test_dft_vector_form_equals_the_loops(base: int, wiggle: list[int], scale: int) -> None:
+    buf = array.array("i", [base + w * scale // 40000 for w in wiggle])
+    a = dsp.Spectrum()
+    b = dsp.Spectrum()
+    a.run_loops(buf)
+    b.run_vector(buf)
+    assert a.mean_pa == b.mean_pa
+    assert (list(a.re_pa), list(a.im_pa), list(a.amp_pa)) == (list(b.re_pa), list(b.im_pa), list(b.amp_pa))
+    assert dsp.mean_loops(buf, 12, 20) == dsp.mean_vector(buf, 12, 20)
