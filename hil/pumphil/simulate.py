@@ -37,6 +37,7 @@ from typing import Any
 from pumphost.client import PumpClient, wall_clock_of
 from pumphost.errors import PumpError
 
+from . import gcpolicy
 from . import report as _report
 from .report import ActionResult, PressureWindow, Recording, Sample
 from .scenario import MS_PER_DAY, MS_PER_H, MS_PER_MIN, Event, Scenario
@@ -313,7 +314,8 @@ class Runner:
     def run(self) -> Recording:
         """Set up (t < 0), then the events and samples to the end."""
         self.setup()
-        return self.run_events()
+        with gcpolicy.long_run():
+            return self.run_events()
 
     def run_events(self) -> Recording:
         """After setup(): every checkpoint to the end; returns the recording."""
