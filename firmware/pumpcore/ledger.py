@@ -224,10 +224,15 @@ class PatientHistory:
         since = max(since, 0)  # reference in the future (should not happen on a monotonic clock)
         return lockout_ms - since if since < lockout_ms else 0
 
-    def snapshot(self):
+    def snapshot(self, day=None, ms=None):
+        """Plain data for the state record. With now = (day, ms), starts 24 h old or older are
+        left out: they can never count again (the clock is monotonic), so the restored history
+        answers every query the same, and the record stays small."""
         starts = []
         for k in range(self._n):
             i = (self._next - self._n + k) % self.capacity
+            if day is not None and diff_ms(self._day[i], self._ms[i], day, ms, MS_PER_DAY) >= MS_PER_DAY:
+                continue
             starts.append([self._day[i], self._ms[i]])
         lock = None if self.lockout_ref_day is None else [self.lockout_ref_day, self.lockout_ref_ms]
         return {"starts": starts, "lockout": lock}

@@ -537,7 +537,7 @@ class Pump:
             "catheter": None if self.catheter is None else [self.catheter.volume_nl,
                                                             self.catheter.snapshot()],
             "ledger": self.ledger.snapshot(),
-            "history": self.history.snapshot(),
+            "history": self.history.snapshot(self.mono.day, self.mono.ms),
             "alarms": self.alarms.snapshot(),
             "counters": [self.strokes_total, self.delivered_nl_total, self.pb_requested,
                          self.pb_delivered, dict(self.pb_denied), list(self.delivered_ug),

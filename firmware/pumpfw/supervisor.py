@@ -58,8 +58,10 @@ class Supervisor:
         self.pending_ms = 0
         self._book_charge()
         self._apply(self.motor.advance(ms))
-        self._apply(self.battery.advance(ms))
-        self._apply(self.battery.check())
+        ev = self.battery.advance(ms)        # advance() ends with check()
+        if ev is not None:
+            self._apply(ev)
+            self._apply(self.battery.check())   # EOS first, then the ERI it implies
         self._battery_voltage()
 
     def _book_charge(self):

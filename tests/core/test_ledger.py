@@ -138,6 +138,24 @@ def test_patient_history_ring_overflow_stays_conservative():
     assert h.count_in_24h(0, 10_000) == 4  # capacity: still >= any max_per_24h <= 4
 
 
+def test_patient_history_snapshot_leaves_out_starts_that_can_no_longer_count():
+    h = PatientHistory(8)
+    for k in range(6):                       # starts 6 h apart from day 2, 00:00
+        h.record_start(2 + k // 4, (k % 4) * 21_600_000)
+    now = (3, 43_200_000)                    # day 3, 12:00: starts from day 2, 12:00 on count
+    snap = h.snapshot(now[0], now[1])
+    assert snap["starts"] == [[2, 64_800_000], [3, 0], [3, 21_600_000]]
+    full = PatientHistory(8)
+    full.restore(h.snapshot())               # without "now": everything kept
+    assert len(full.snapshot()["starts"]) == 6
+    pruned = PatientHistory(8)
+    pruned.restore(snap)
+    for later in range(0, MS_PER_DAY + 7_200_000, 600_000):   # the restored answers are the same
+        c = Clock(now[0], now[1])
+        c.advance(later)
+        assert pruned.count_in_24h(c.day, c.ms) == h.count_in_24h(c.day, c.ms), later
+
+
 def test_lockout_reference_and_remaining():
     h = PatientHistory()
     assert h.lockout_remaining_ms(0, 0, 3_600_000) == 0  # nothing yet: no lockout
