@@ -1,7 +1,14 @@
 """The virtual board's flash: a real littlefs image (littlefs-python), kept as a file in the state
 directory, with the os-like surface the firmware's storage uses (open/rename/remove/stat).
 
-Geometry matches the Pico's default MicroPython filesystem: 4 KiB blocks; 1408 KiB = 352 blocks.
+Geometry matches the Pico's default MicroPython filesystem (rp2 `_boot.py` mounts
+`VfsLfs2(bdev, progsize=256)`; extmod/vfs_lfsx.c adds block_cycles=100): 4 KiB blocks,
+1408 KiB = 352 blocks, 256-byte programs, wear levelling every 100 erases, a 32-byte lookahead.
+Those fix what lands on flash (commit padding, when metadata moves; the inline-file limit is the
+same).
+Reads and caches are 4 KiB here, where the Pico reads 32 bytes into 1 KiB caches: that changes
+only how many calls littlefs makes into the chip and when it flushes them (and RAM use on the
+Pico), not the on-flash format or anything the firmware sees; it is ~20 % faster per state record.
 """
 
 from __future__ import annotations
@@ -13,6 +20,10 @@ from littlefs import LittleFS, LittleFSError, UserContext
 
 BLOCK_SIZE = 4096
 BLOCK_COUNT = 352
+PROG_SIZE = 256
+BLOCK_CYCLES = 100
+LOOKAHEAD_SIZE = 32
+READ_SIZE = CACHE_SIZE = 4096      # emulator's choice (the Pico: 32 and 1024), see above
 _ERASED = b"\xff" * BLOCK_SIZE
 
 
@@ -37,13 +48,19 @@ class FlashChip(UserContext):
         return 0
 
 
+def _lfs(chip: FlashChip, mount: bool) -> LittleFS:
+    return LittleFS(chip, mount=mount, block_size=BLOCK_SIZE, block_count=BLOCK_COUNT,
+                    prog_size=PROG_SIZE, read_size=READ_SIZE, cache_size=CACHE_SIZE,
+                    lookahead_size=LOOKAHEAD_SIZE, block_cycles=BLOCK_CYCLES)
+
+
 def _new_fs(image: bytes | None = None) -> LittleFS:
     """A littlefs on a FlashChip: mounted from image bytes, or freshly formatted."""
     if image is None:
         chip = FlashChip(buffsize=BLOCK_SIZE * BLOCK_COUNT)
-        return LittleFS(chip, block_size=BLOCK_SIZE, block_count=BLOCK_COUNT)
+        return _lfs(chip, True)
     chip = FlashChip(buffer=bytearray(image))
-    fs = LittleFS(chip, block_size=BLOCK_SIZE, block_count=BLOCK_COUNT, mount=False)
+    fs = _lfs(chip, False)
     fs.mount()
     return fs
 
