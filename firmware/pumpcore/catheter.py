@@ -154,7 +154,9 @@ class Catheter:
                 self._emit_conc(excess - from_old, concs)
                 keep = volume_nl - (excess - from_old)
             self.out_nl = excess
-            same = self._newest_matches(concs)
+            # a drain takes from the oldest end: the newest segment is still there (and still
+            # matches) unless the drain emptied the catheter
+            same = same and self._count > 0
         if not same:
             self._new_segment(concs)
         tail = (self._head + self._count - 1) % self.max_segments
@@ -187,7 +189,7 @@ class Catheter:
                 continue
             v = volume_nl
             while v > 0:
-                piece = min(CHUNK_NL, v)
+                piece = CHUNK_NL if v > CHUNK_NL else v
                 pg = rem[d] + piece * c
                 out[d] += pg // 1000
                 rem[d] = pg % 1000

@@ -231,7 +231,9 @@ class PatientHistory:
         starts = []
         for k in range(self._n):
             i = (self._next - self._n + k) % self.capacity
-            if day is not None and diff_ms(self._day[i], self._ms[i], day, ms, MS_PER_DAY) >= MS_PER_DAY:
+            d = self._day[i]
+            # now - start >= 24 h: two or more days back, or one day back at a later time of day
+            if day is not None and (d < day - 1 or (d == day - 1 and self._ms[i] <= ms)):
                 continue
             starts.append([self._day[i], self._ms[i]])
         lock = None if self.lockout_ref_day is None else [self.lockout_ref_day, self.lockout_ref_ms]

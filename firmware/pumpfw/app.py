@@ -31,6 +31,7 @@ from pumpfw.storage import OK, Storage
 from pumpfw.supervisor import Supervisor
 
 _WDT_FEED_MS = board.WDT_FEED_MS
+_SAVE_STROKES = board.SNAPSHOT_EVERY_NL // board.STROKE_NL   # 40 strokes = 10 uL
 
 
 class App:
@@ -46,6 +47,7 @@ class App:
         self.supervisor = Supervisor(self.pump, hal)
         self.last = 0
         self.to_snapshot_ms = board.SNAPSHOT_EVERY_MS
+        self.unsaved_strokes = 0     # strokes the core counted since the last state record
         self.to_self_test_ms = board.SELF_TEST_EVERY_MS
         self.due_ms = 0              # ms after `last` when the next full step is needed
         self.button = False          # a button press seen on a fast-path wake-up
@@ -126,6 +128,7 @@ class App:
         hal.wdt_feed()
         if elapsed:
             n = pump.advance(elapsed)
+            self.unsaved_strokes += n
             sup.advance(elapsed)
             self.to_snapshot_ms -= elapsed
             self.to_self_test_ms -= elapsed
@@ -155,7 +158,7 @@ class App:
             self._periodic_self_test()
         if pump._events or self.dispatcher._pending:
             self._after_change()
-        elif self.to_snapshot_ms <= 0:
+        elif self.to_snapshot_ms <= 0 or self.unsaved_strokes >= _SAVE_STROKES:
             self._save_state()
         alarms = pump.alarms
         sounding = alarms.sounding(pump.now_s()) if alarms.n_latched else None
@@ -208,6 +211,7 @@ class App:
 
     def _save_state(self):
         self.to_snapshot_ms = board.SNAPSHOT_EVERY_MS
+        self.unsaved_strokes = 0
         self.storage.save("/state.json", {"pump": self.pump.snapshot(),
                                           "supervisor": self.supervisor.state()})
         if self.auth.dirty:
