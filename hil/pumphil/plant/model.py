@@ -117,6 +117,7 @@ class Plant:
         self._lock = threading.RLock()
         master = random.Random(seed)
         self._rng_stroke = random.Random(master.getrandbits(64))
+        self._stroke_gauss_next: float | None = None   # see _stroke_gauss
         self._rng_noise = random.Random(master.getrandbits(64))
         self._rng_drift = random.Random(master.getrandbits(64))
         gauss = self._rng_noise.gauss
@@ -323,7 +324,7 @@ class Plant:
             vol = self._stroke_vol
             jitter = self._jitter
             if jitter:
-                vol *= 1.0 + self._rng_stroke.gauss(0.0, jitter)
+                vol *= 1.0 + self._stroke_gauss() * jitter
             left = self.reservoir_nl
             if vol > left:
                 vol = left
@@ -334,6 +335,20 @@ class Plant:
             self._pline0 += vol / self._compliance
             self.strokes_ok += 1
             return True
+
+    def _stroke_gauss(self) -> float:
+        """A standard normal draw from the stroke generator: random.Random.gauss's algorithm
+        (Box-Muller, the second value of each pair kept for the next call), written here so the
+        compiled plant runs it without a Python-level call; the same numbers (tested)."""
+        z = self._stroke_gauss_next
+        if z is not None:
+            self._stroke_gauss_next = None
+            return z
+        rnd = self._rng_stroke.random
+        x2pi = rnd() * _TWO_PI
+        g2rad = math.sqrt(-2.0 * math.log(1.0 - rnd()))
+        self._stroke_gauss_next = math.sin(x2pi) * g2rad
+        return math.cos(x2pi) * g2rad
 
     def refill(self, fill_nl: float, t_ms: int | None = None) -> None:
         """Set the reservoir content (a refill empties the old drug and fills to fill_nl)."""
