@@ -230,7 +230,10 @@ class VirtualBoard:
 
     # -- pressure trace ------------------------------------------------------------------------------
     def record_pressure(self, t0: int, period: int, buf: MutableSequence[int], n: int) -> None:
-        self._trace.append((t0, period, array("i", buf[:n])))
+        # a slice of an array is already a copy; a memoryview's (read_pressure with start > 0) is
+        # a view and is copied into an array
+        part = buf[:n]
+        self._trace.append((t0, period, part if isinstance(part, array) else array("i", part)))
 
     def pressure_trace(self, t0_ms: int, t1_ms: int) -> list[tuple[int, int]]:
         out = []

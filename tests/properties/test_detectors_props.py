@@ -133,3 +133,12 @@ def test_dft_vector_form_equals_the_loops(base: int, wiggle: list[int], scale: i
     assert a.mean_pa == b.mean_pa
     assert (list(a.re_pa), list(a.im_pa), list(a.amp_pa)) == (list(b.re_pa), list(b.im_pa), list(b.amp_pa))
     assert dsp.mean_loops(buf, 12, 20) == dsp.mean_vector(buf, 12, 20)
+
+
+@settings(max_examples=400, deadline=None, derandomize=True, database=None)
+@given(PA, st.lists(PA, min_size=50, max_size=50))
+def test_occlusion_fit_vector_form_equals_the_loops(pre: int, buf: list[int]) -> None:
+    o = occ.OcclusionDetector()
+    samples = array.array("i", buf)
+    assert o._resid_full_vector(pre, samples) == o._resid_full_loops(pre, samples)
+    assert occ.OcclusionDetector._resid_full is occ.OcclusionDetector._resid_full_vector
