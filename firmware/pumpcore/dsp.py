@@ -53,6 +53,15 @@ if VECTOR:
     from math import isqrt as _math_isqrt  # floor square root, as isqrt below
     from operator import add, mul, rshift, sub
 
+    def _fold(a, b):
+        """([0, a[0]+b[0], ...], [0, a[0]-b[0], ...]): a fold's sums and differences, with a 0 at
+        index 0 so they index like run_loops' arrays (i = 1..)."""
+        s = [0]
+        s += map(add, a, b)
+        d = [0]
+        d += map(sub, a, b)
+        return s, d
+
     # the tables as lists: map() over a list skips the array's per-item boxing
     _HANN_LIST = HANN_Q12.tolist()
     _COSK_LISTS = [t.tolist() for t in COSK]
@@ -222,26 +231,10 @@ class Spectrum:
                 w = list(map(rshift, map(mul, map(sub, vals, repeat(m, n)), _HANN_LIST), repeat(12, n)))
             half = n // 2
             q = half // 2
-            # first fold, i = 1..49 (the lists get a 0 at index 0, as the arrays of run_loops)
-            a = w[1:half]
-            b = w[n - 1:half:-1]
-            fs = [0]
-            fs += map(add, a, b)
-            fd = [0]
-            fd += map(sub, a, b)
-            # second fold, i = 1..24 pairs with 50 - i
-            a = fs[1:q]
-            b = fs[half - 1:q:-1]
-            ge = [0]
-            ge += map(add, a, b)
-            go = [0]
-            go += map(sub, a, b)
-            a = fd[1:q]
-            b = fd[half - 1:q:-1]
-            he = [0]
-            he += map(sub, a, b)
-            ho = [0]
-            ho += map(add, a, b)
+            # first fold, i = 1..49 pairs with N - i; second fold, i = 1..24 pairs with 50 - i
+            fs, fd = _fold(w[1:half], w[n - 1:half:-1])
+            ge, go = _fold(fs[1:q], fs[half - 1:q:-1])
+            ho, he = _fold(fd[1:q], fd[half - 1:q:-1])
             fs_q = fs[q]
             fd_q = fd[q]
             x0 = w[0] << 12
