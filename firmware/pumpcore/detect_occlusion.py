@@ -78,6 +78,8 @@ _S1 = 41650                 # sum p1^2
 _S2_64 = 60913              # sum p2^2 (3898440) / 64
 # Short captures: linear fit on SHORT_N points, q1 = 2i - 19, sum q1^2 = 2660.
 _Q1 = array.array("h", [2 * i - 19 for i in range(SHORT_N)])
+_SQ1 = 2660
+_CLAMP = 2000
 
 if dsp.VECTOR:   # CPython: the fit's sums as C-level maps (see pumpcore/dsp.py)
     from itertools import repeat
@@ -86,8 +88,6 @@ if dsp.VECTOR:   # CPython: the fit's sums as C-level maps (see pumpcore/dsp.py)
 
     _P1_LIST = _P1.tolist()
     _P2_LIST = _P2.tolist()
-_SQ1 = 2660
-_CLAMP = 2000
 
 
 class OcclusionDetector:

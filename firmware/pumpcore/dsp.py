@@ -12,9 +12,9 @@
 # Two implementations of the hot functions, chosen once at import (decision, session 4):
 # - the loops (`*_loops`): allocation-free, what the Pico runs (MicroPython);
 # - on CPython (the emulator, host tools) the same integer arithmetic through C-level builtins
-#   (`sum(map(mul, a, b))` for an inner product, `math.isqrt`): 2-3x faster, allocates freely.
+#   (`sum(map(mul, a, b))` for an inner product, `math.isqrt`): ~1.5x faster, allocates freely.
 # Both return the same integers for every input; tests run both against the direct DFT and each
-# other (tests/core/test_detect_dsp.py, tests/properties/test_dsp_props.py).
+# other (tests/core/test_detect_dsp.py, tests/properties/test_detectors_props.py).
 
 import array
 import sys

@@ -1,8 +1,9 @@
 """Garbage-collector policy for long simulation runs (who calls it: pumphil.simulate).
 
 A month of simulation allocates millions of short-lived objects (ints, slices, JSON records) and
-almost no reference cycles. CPython's default gen-0 threshold (700) then runs ~100,000 young-
-generation collections, each of which also re-scans whatever survived. Decision: for the length of
+almost no reference cycles. CPython's default gen-0 threshold collects the young generation every
+700 container allocations, and each older collection re-scans the set-up's large, long-lived
+tables. Decision: for the length of
 a run, move the set-up's objects (firmware tables, plant tables, the host client) out of the
 collector's view with gc.freeze() and collect the young generation every 20,000 allocations.
 Cycles are still collected (garbage is never kept for the run's length); results do not depend on
