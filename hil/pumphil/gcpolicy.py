@@ -3,11 +3,10 @@
 A month of simulation allocates millions of short-lived objects (ints, slices, JSON records) and
 almost no reference cycles. CPython's default gen-0 threshold collects the young generation every
 700 container allocations, and each older collection re-scans the set-up's large, long-lived
-tables. Decision: for the length of
-a run, move the set-up's objects (firmware tables, plant tables, the host client) out of the
-collector's view with gc.freeze() and collect the young generation every 20,000 allocations.
-Cycles are still collected (garbage is never kept for the run's length); results do not depend on
-it. `make bench` prints the effect (~0.1 s of a month)."""
+tables. Decision: for the length of a run, move the set-up's objects (firmware tables, plant
+tables, the host client) out of the collector's view with gc.freeze() and collect the young
+generation every 20,000 allocations. Cycles are still collected (garbage is never kept for the
+run's length); results do not depend on it. `make bench` prints the effect (~0.1 s of a month)."""
 
 from __future__ import annotations
 
