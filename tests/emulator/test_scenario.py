@@ -145,6 +145,29 @@ action = "occlusion"
 at = "0d 08:00"
 action = "battery"
 percent = 12
+[[event]]
+at = "0d 08:10"
+action = "set_clock"
+wall = "2026-03-29T02:30"
+[[event]]
+at = "0d 08:20"
+action = "traffic"
+requests = 200000
+role = "none"
+[[event]]
+at = "0d 08:21"
+action = "traffic"
+requests = 100
+every = "10s"
+[[event]]
+at = "0d 08:30"
+action = "firmware_hang"
+seconds = 9
+[[event]]
+at = "0d 08:31"
+action = "firmware_hang"
+seconds = 20
+every_boot = true
 """
     simple = ["start", "stop", "resume", "clear_occlusion", "dislodge", "reseat", "leak",
               "clear_leak", "power_cut", "power_restore", "motor_stall", "clear_motor_stall"]
@@ -163,6 +186,13 @@ percent = 12
     assert by[("occlusion", 420)] == {"severity": "partial"}
     assert by[("occlusion", 421)] == {"severity": "complete"}
     assert by[("battery", 480)] == {"percent": 12}
+    wall = dt.datetime(2026, 3, 29, 2, 30)
+    assert by[("set_clock", 490)] == {"wall": wall, "day": (wall.date() - dt.date(2000, 1, 1)).days,
+                                      "ms": 9_000_000}
+    assert by[("traffic", 500)] == {"requests": 200000, "role": "none", "every_ms": 0}
+    assert by[("traffic", 501)] == {"requests": 100, "role": "readonly", "every_ms": 10_000}
+    assert by[("firmware_hang", 510)] == {"ms": 9000, "every_boot": False}
+    assert by[("firmware_hang", 511)] == {"ms": 20000, "every_boot": True}
     assert set(S.ACTIONS) == {e.action for e in sc.events}
     assert [e.at_ms for e in sc.events] == sorted(e.at_ms for e in sc.events)
 
