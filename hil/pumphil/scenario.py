@@ -102,8 +102,8 @@ class Event:
     clinician_bolus {"volume_nl", "duration_ms"}; program {"rx"}; refill {"fill_nl", "rx" or
     None}; suspend {"minutes"}; ack {"alarm" or None}; set_clock {"wall" (datetime), "day",
     "ms"}; traffic {"requests", "role", "every_ms"}; firmware_hang {"ms", "every_boot"};
-    occlusion {"severity"}; battery {"percent"}; every other action {}. ``index`` = position in the file (ties at the
-    same time run in file order)."""
+    occlusion {"severity"}; battery {"percent"}; every other action {}. ``index`` = position
+    in the file (ties at the same time run in file order)."""
 
     at_ms: int
     action: str

@@ -52,7 +52,7 @@ def tip_amounts(tip_cum_nl: Sequence[float], admixtures: Sequence[tuple[float, d
     return out
 
 
-def peak_window(tip_t_ms: Sequence[int], cum_ng: Sequence[float],
+def peak_window(tip_t_ms: Sequence[int], cum_ng: Sequence[float] | np.ndarray,
                 window_ms: int = DAY_MS) -> tuple[float, int | None]:
     """(largest amount in any window_ms, the time the window ends) over the tip-output points."""
     t = np.asarray(tip_t_ms, dtype=np.int64)
