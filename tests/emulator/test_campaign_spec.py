@@ -173,3 +173,14 @@ def test_resolved_campaign_is_self_contained_with_the_same_digest(tmp_path: Path
     assert S.draw(again, 5) == S.draw(c, 5)
     other = S.loads(H.SMALL.replace("seed = 11", "seed = 12"))
     assert other.digest != c.digest
+
+
+def test_example_campaigns_parse() -> None:
+    examples = sorted((H.ROOT / "docs" / "examples").glob("campaign-*.toml"))
+    assert [p.name for p in examples] == ["campaign-detectors.toml"]
+    c = S.load(examples[0])
+    assert c.runs == 1000 and [f.kind for f in c.faults] == ["none", "occlusion", "occlusion",
+                                                           "dislodgement", "leak"]
+    assert {p.band for p in c.programs} == {"150-600"}
+    s = S.draw(c, 999)
+    assert s.fault_class == "slow leak" and 2 <= s.plant["leak_factor"] <= 40
