@@ -46,6 +46,7 @@ class Outcome:
     interrupted: bool = False
     complete: bool = False        # every run has a row (results.parquet written)
     wall_s: float = 0.0
+    startup_s: float = 0.0        # of which: connecting to / starting the cluster
     task_wall_s: list[float] = field(default_factory=list)   # worker seconds per finished run
     cluster: str = ""
 
@@ -127,6 +128,7 @@ def run_campaign(c: _spec.Campaign, out: str | Path, *, workers: int | None = No
     try:
         with _client(workers, scheduler) as (client, where):
             res.cluster = where
+            res.startup_s = time.perf_counter() - t_start
             say(f"campaign {c.name!r}: {c.runs} runs, {len(done)} already in {out}, "
                 f"{len(todo)} to run on {where}")
             bar = tqdm(total=c.runs, initial=len(done), unit="run", disable=not show,
