@@ -294,8 +294,8 @@ TOP_KEYS = {"name", "duration", "seed", "start_time", "prescription", "start", "
 
 def _plant_table(p: _P, doc: Any) -> dict[str, float]:
     """The optional [plant] table (nested tables such as [plant.csf] give dotted names) -> flat
-    {dotted name: value}, checked against the plant's OVERRIDE_RANGES."""
-    from .plant.params import OVERRIDE_RANGES
+    {dotted name: value}, each checked by the plant (params.override_problem)."""
+    from .plant.params import override_problem
 
     flat: dict[str, float] = {}
     if not isinstance(doc, dict):
@@ -308,13 +308,9 @@ def _plant_table(p: _P, doc: Any) -> dict[str, float]:
             if isinstance(v, dict):
                 walk(v, name + ".")
                 continue
-            rng = OVERRIDE_RANGES.get(name)
-            if rng is None:
-                p.bad(f"plant.{name}", "unknown plant figure (one of: "
-                      + ", ".join(OVERRIDE_RANGES) + ")")
-            elif isinstance(v, bool) or not isinstance(v, (int, float)) \
-                    or not rng[0] <= v <= rng[1]:
-                p.bad(f"plant.{name}", f"must be a number between {rng[0]:g} and {rng[1]:g}")
+            why = override_problem(name, v)
+            if why is not None:
+                p.bad(f"plant.{name}", why)
             else:
                 flat[name] = float(v)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import sys
 import time
@@ -132,7 +133,7 @@ def run_campaign(c: _spec.Campaign, out: str | Path, *, workers: int | None = No
             say(f"campaign {c.name!r}: {c.runs} runs, {len(done)} already in {out}, "
                 f"{len(todo)} to run on {where}")
             bar = tqdm(total=c.runs, initial=len(done), unit="run", disable=not show,
-                       file=sys.stderr, dynamic_ncols=True)
+                       file=sys.stderr, ncols=min(100, shutil.get_terminal_size().columns))
             cf = client.scatter(c, broadcast=True, hash=False)
             for k in todo:
                 futures[client.submit(execute, cf, k, key=f"itpump-{c.digest[:8]}-run-{k}",

@@ -115,19 +115,23 @@ OVERRIDE_RANGES: dict[str, tuple[float, float]] = {
 }
 
 
+def override_problem(name: str, value: object) -> str | None:
+    """Why ``value`` cannot set plant figure ``name`` (a dotted name), or None when it can."""
+    rng = OVERRIDE_RANGES.get(name)
+    if rng is None:
+        return "unknown plant figure (one of: " + ", ".join(OVERRIDE_RANGES) + ")"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not rng[0] <= value <= rng[1]:
+        return f"must be a number between {rng[0]:g} and {rng[1]:g}"
+    return None
+
+
 def with_overrides(overrides: dict[str, float], base: PlantParams | None = None) -> PlantParams:
     """A new PlantParams: ``base`` (default: the defaults) with the dotted-name figures of
     ``overrides`` set (e.g. ``{"tau_s": 0.4, "csf.baseline_pa": 1200.0}``). Raises ValueError
-    naming every unknown name and every value outside OVERRIDE_RANGES; ``base`` is not changed."""
-    problems = []
-    for name, value in overrides.items():
-        rng = OVERRIDE_RANGES.get(name)
-        if rng is None:
-            problems.append(f"{name}: not a plant figure that can be set (one of: "
-                            + ", ".join(OVERRIDE_RANGES) + ")")
-        elif isinstance(value, bool) or not isinstance(value, (int, float)) \
-                or not rng[0] <= value <= rng[1]:
-            problems.append(f"{name}: must be a number between {rng[0]:g} and {rng[1]:g}")
+    naming every figure that override_problem() rejects; ``base`` is not changed."""
+    problems = [f"{name}: {why}" for name, value in overrides.items()
+                if (why := override_problem(name, value)) is not None]
     if problems:
         raise ValueError("; ".join(problems))
     p = copy.deepcopy(base) if base is not None else PlantParams()
