@@ -39,7 +39,7 @@ def test_page_is_self_contained_escaped_and_judged(tmp_path: Path) -> None:
     assert refs and all(r.startswith("data:image/svg+xml;base64,") for r in refs)
     svg = base64.b64decode(refs[0].split(",", 1)[1]).decode()
     assert svg.lstrip().startswith("<?xml") and "<svg" in svg
-    assert "Verdict: <span class=\"verdict fail\">FAIL</span>" in html
+    assert "within its limits): <span class=\"verdict fail\">FAIL</span>" in html
     rows = re.findall(r"<tr><td>(time to alarm|released)</td>.*?<td class=\"(pass|fail)\">", html)
     assert rows == [("time to alarm", "pass"), ("released", "fail")]
     assert "<dt>missing</dt><dd>\u2014</dd>" in html and "0.1235" in html

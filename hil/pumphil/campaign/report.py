@@ -62,30 +62,59 @@ def _figure_ecdf(curves: list[tuple[str, A.TimeToAlarm]]) -> Any:
 
 
 def _figure_roc(curves: list[A.RocCurve], fw_points: dict[str, tuple[float, float]]) -> Any:
+    """Left: the ROC (sensitivity against false alarms per patient-year). Right: the same two
+    figures against the threshold, the firmware's threshold marked: what moving it would do."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(7.5, 4.2))
-    ax = fig.add_subplot()
+    st = curves[0].stat
+    fig = Figure(figsize=(10.5, 4.0))
+    ax, bx = fig.subplots(1, 2)
     for i, c in enumerate(curves):
         color = f"C{i}"
         ax.plot(c.fa_per_year, c.sensitivity, color=color, lw=1.4,
                 label=f"{c.fault_class} (n={c.runs})")
         j = c.firmware_index
         ax.plot([c.fa_per_year[j]], [c.sensitivity[j]], "o", color=color, ms=7,
-                markerfacecolor="white", markeredgewidth=1.6)
+                markerfacecolor="white", markeredgewidth=1.6, clip_on=False)
         fw = fw_points.get(c.fault_class)
         if fw is not None:
             ax.plot([fw[0]], [fw[1]], "*", color=color, ms=12, markeredgecolor="black",
-                    markeredgewidth=0.5)
+                    markeredgewidth=0.5, clip_on=False)
+        bx.step(c.thresholds, c.sensitivity, where="post", color=color, lw=1.4)
     ax.set_xscale("symlog", linthresh=0.1)
     ax.set_xlim(left=0)
     ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("false alarms per patient-year (replayed rule; symlog scale)")
+    ax.set_xlabel("false alarms per patient-year (symlog)")
     ax.set_ylabel("sensitivity within the observation time")
     ax.grid(True, which="both", alpha=0.3)
-    ax.plot([], [], "o", color="gray", markerfacecolor="white", label="replay at firmware threshold")
+    ax.plot([], [], "o", color="gray", markerfacecolor="white", label="replay, firmware threshold")
     ax.plot([], [], "*", color="gray", markeredgecolor="black", label="firmware verdicts")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=7, loc="lower right")
+    c0 = curves[0]
+    fx = bx.twinx()
+    fx.step(c0.thresholds, c0.fa_per_year, where="post", color="black", ls="--", lw=1.0,
+            label="false alarms / patient-year")
+    fx.set_yscale("symlog", linthresh=0.1)
+    fx.set_ylim(bottom=0)
+    fx.set_ylabel("false alarms per patient-year (dashed)")
+    bx.axvline(st.threshold, color="#c33", lw=1.0, ls=":")
+    bx.text(st.threshold, 1.03, f" firmware {st.threshold} {st.unit}", color="#c33", fontsize=7,
+            va="bottom")
+    bx.set_ylim(-0.02, 1.02)
+    bx.set_xlabel(f"threshold T ({st.unit}); abnormal when x {'>=' if st.direction == 'above' else '<'} T")
+    bx.set_ylabel("sensitivity (solid)")
+    bx.grid(True, alpha=0.3)
+    lo, hi = st.threshold, st.threshold
+    for c in curves:     # show where the curves change, not the far tails
+        ch = [t for t, a, b in zip(c.thresholds[1:], c.sensitivity, c.sensitivity[1:],
+                                   strict=False) if a != b]
+        ch += [t for t, a, b in zip(c.thresholds[1:], c.fa_per_year, c.fa_per_year[1:],
+                                    strict=False) if a != b]
+        if ch:
+            lo, hi = min(lo, *ch), max(hi, *ch)
+    pad = max(1.0, 0.08 * (hi - lo))
+    bx.set_xlim(lo - pad, hi + pad)
+    fig.tight_layout()
     return fig
 
 
@@ -214,8 +243,10 @@ def build(directory: str | Path) -> H.Report:
         "within the observation time against false alarms per patient-year, for every fault "
         "class the rule's alarm should catch. Circle: the replay at the firmware's threshold. "
         "Star: the firmware's own verdicts (sensitivity of the class; false alarms with the "
-        "class's alarm code). Agreement: runs where the replay at the firmware threshold and the "
-        "firmware's verdict say the same.")
+        "class's alarm code). Right: sensitivity (solid) and false alarms per patient-year (dashed) "
+        "against the threshold, the firmware's marked. Agreement: runs where the replay at the "
+        "firmware threshold and the firmware's verdict say the same; it is low where another "
+        "rule raises the alarm (the elevation rule rarely decides a partial occlusion).")
     classes = [(f.name, f.expected_alarm or "") for f in faulted]
     fw_points = {f.name: ((fa_by_code[f.expected_alarm].per_year or 0.0)
                           if f.expected_alarm in fa_by_code else 0.0,
