@@ -104,7 +104,7 @@ def _figure_roc(curves: list[A.RocCurve], fw_points: dict[str, tuple[float, floa
     bx.set_xlabel(f"threshold T ({st.unit}); abnormal when x {'>=' if st.direction == 'above' else '<'} T")
     bx.set_ylabel("sensitivity (solid)")
     bx.grid(True, alpha=0.3)
-    lo, hi = st.threshold, st.threshold
+    lo, hi = float(st.threshold), float(st.threshold)
     for c in curves:     # show where the curves change, not the far tails
         ch = [t for t, a, b in zip(c.thresholds[1:], c.sensitivity, c.sensitivity[1:],
                                    strict=False) if a != b]
