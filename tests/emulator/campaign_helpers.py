@@ -27,19 +27,19 @@ tau_s = {{ dist = "lognormal", median = 0.3, gsd = 1.25, min = 0.15, max = 0.6 }
 [[fault]]
 name = "none"
 kind = "none"
-runs = 3
+runs = 2
 
 [[fault]]
 name = "complete occlusion"
 kind = "occlusion"
-runs = 3
+runs = 2
 onset = {{ dist = "uniform", min = "40min", max = "90min" }}
 observe = "30min"
 
 [[fault]]
 name = "partial dislodgement"
 kind = "dislodgement"
-runs = 3
+runs = 2
 onset = {{ dist = "uniform", min = "40min", max = "90min" }}
 observe = "30min"
 [fault.plant]
@@ -48,7 +48,7 @@ tissue_pressure_pa = {{ dist = "uniform", min = 150, max = 900 }}
 [[fault]]
 name = "slow leak"
 kind = "leak"
-runs = 3
+runs = 2
 onset = {{ dist = "uniform", min = "40min", max = "90min" }}
 observe = "30min"
 [fault.plant]

@@ -65,7 +65,7 @@ def test_a_run_replays_alone_from_its_scenario_file(tmp_path: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     camp = H.write_small(tmp_path)
     c = spec.load(camp)
-    k = 4                                         # a complete occlusion
+    k = 2                                         # a complete occlusion
     r = task.execute(c, k)
     row = r.row
     assert row["status"] == "ok" and row["kind"] == "occlusion" and r.strokes and r.windows
