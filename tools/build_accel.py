@@ -23,7 +23,6 @@ sys.path.insert(0, str(ROOT / "hil"))
 from pumphil import accel  # noqa: E402
 
 
-
 def _compile(stage: Path) -> list[Path]:
     """mypyc + setuptools build_ext --inplace inside a staging copy of hil/pumphil; returns the
     extension files it produced (relative to stage)."""

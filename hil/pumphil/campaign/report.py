@@ -12,7 +12,6 @@ drawn plant figures. Figures and definitions: analysis.py and docs/campaigns.md.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -340,7 +339,3 @@ def write(directory: str | Path, out: str | Path | None = None) -> Path:
     rep = build(directory)
     return rep.write(out if out is not None else Path(directory) / "report.html")
 
-
-def rows_of(directory: str | Path) -> Sequence[dict[str, Any]]:
-    t = _store.read_table(directory)
-    return [] if t is None else t.to_pylist()
