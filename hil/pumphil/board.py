@@ -158,6 +158,9 @@ class VirtualBoard:
         self.hang_until_ms: int | None = None
         self.hang_every_boot_ms = 0
         self.steps = 0
+        # called with each new App (power-on and every reset) before it boots: observers such as
+        # the campaign's detector probe (pumphil.campaign.probe) attach there; None = nobody
+        self.on_power_on: Callable[[App], None] | None = None
         # pressure trace of the samples the firmware took: the newest captures, each kept as
         # (t0_ms, period_ms, samples) so recording costs one copy per capture, not per sample
         self._trace: deque[tuple[int, int, array[int]]] = deque(maxlen=trace_captures)
@@ -169,6 +172,8 @@ class VirtualBoard:
         self.boots.append((self.clock.now_ms, cause))
         self.hal = VirtualHal(self)
         self.app = App(self.hal)
+        if self.on_power_on is not None:
+            self.on_power_on(self.app)
         self.last_feed_ms = self.clock.now_ms
         self.app.boot()
         self.next_wake_ms = self.clock.now_ms

@@ -127,6 +127,9 @@ class Scenario:
     events: tuple[Event, ...] = ()
     path: str = "<scenario>"
     prescription_source: str = "inline"   # the file it came from, or "inline"
+    #: plant figures that differ from the defaults, by dotted name (the file's [plant] table;
+    #: pumphil.plant.params.OVERRIDE_RANGES lists them): {} = the default plant
+    plant: dict[str, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -373,7 +376,33 @@ class _P:
         return Event(at_ms, action, params, i)
 
 
-TOP_KEYS = {"name", "duration", "seed", "start_time", "prescription", "start", "event"}
+TOP_KEYS = {"name", "duration", "seed", "start_time", "prescription", "start", "event", "plant"}
+
+
+def _plant_table(p: _P, doc: Any) -> dict[str, float]:
+    """The optional [plant] table (nested tables such as [plant.csf] give dotted names) -> flat
+    {dotted name: value}, each checked by the plant (params.override_problem)."""
+    from .plant.params import override_problem
+
+    flat: dict[str, float] = {}
+    if not isinstance(doc, dict):
+        p.bad("plant", "must be a table")
+        return flat
+
+    def walk(t: dict[str, Any], prefix: str) -> None:
+        for k, v in t.items():
+            name = prefix + k
+            if isinstance(v, dict):
+                walk(v, name + ".")
+                continue
+            why = override_problem(name, v)
+            if why is not None:
+                p.bad(f"plant.{name}", why)
+            else:
+                flat[name] = float(v)
+
+    walk(doc, "")
+    return flat
 
 
 def parse(doc: dict[str, Any], path: str = "<scenario>", base: Path | None = None) -> Scenario:
@@ -441,6 +470,7 @@ def parse(doc: dict[str, Any], path: str = "<scenario>", base: Path | None = Non
                 primed = st["primed"]
             if isinstance(st.get("autostart"), bool):
                 autostart = st["autostart"]
+    plant = _plant_table(p, doc["plant"]) if "plant" in doc else {}
     events: list[Event] = []
     evs = doc.get("event", [])
     if not isinstance(evs, list):
@@ -453,7 +483,7 @@ def parse(doc: dict[str, Any], path: str = "<scenario>", base: Path | None = Non
     events.sort(key=lambda ev: (ev.at_ms, ev.index))
     return Scenario(name=name, duration_ms=duration_ms, seed=seed, start_time=start_time,
                     rx=rx, primed=primed, autostart=autostart, events=tuple(events), path=path,
-                    prescription_source=source)
+                    prescription_source=source, plant=plant)
 
 
 def load(path: str | Path) -> Scenario:

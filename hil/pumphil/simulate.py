@@ -443,11 +443,16 @@ class Runner:
 
 def run(scenario: Scenario, *, sample_ms: int | None = None,
         state_dir: Path | None = None, runtime: str = "cpython",
-        progress: Callable[[int, int], None] | None = None) -> Recording:
-    """Run the scenario on a fresh emulator (seeded with the scenario's seed)."""
+        progress: Callable[[int, int], None] | None = None,
+        on_runner: Callable[[Runner], None] | None = None) -> Recording:
+    """Run the scenario on a fresh emulator (seeded with the scenario's seed, with the plant
+    figures of its [plant] table). ``on_runner(runner)``, if given, is called once the emulator
+    has started and before set-up: observers attach there (pumphil.campaign.probe)."""
     from .emulator import Emulator
+    from .plant.params import with_overrides
 
-    emu = Emulator(state_dir=state_dir, seed=scenario.seed, speed=None, runtime=runtime)
+    emu = Emulator(state_dir=state_dir, seed=scenario.seed, speed=None, runtime=runtime,
+                   plant_params=with_overrides(scenario.plant) if scenario.plant else None)
     # The emulator also copies its key file to $ITPUMP_HOME/keys/ for the CLI; a throw-away
     # simulation board must not leave one there per run: point ITPUMP_HOME at a temporary
     # directory while it starts (the runner passes the key file explicitly).
@@ -465,7 +470,10 @@ def run(scenario: Scenario, *, sample_ms: int | None = None,
     try:
         client = PumpClient.open(emu.serial_url, key_file=emu.key_file, timeout_s=10.0,
                                  retries=1)
-        return Runner(scenario, emu, client, sample_ms, progress).run()
+        runner = Runner(scenario, emu, client, sample_ms, progress)
+        if on_runner is not None:
+            on_runner(runner)
+        return runner.run()
     finally:
         if client is not None:
             client.close()

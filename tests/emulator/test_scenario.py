@@ -285,7 +285,8 @@ def test_unreadable_files_named(tmp_path: Path) -> None:
 
 
 def test_examples_parse() -> None:
-    names = sorted(p.name for p in EXAMPLES.glob("*.toml") if not p.name.startswith("rx-"))
+    names = sorted(p.name for p in EXAMPLES.glob("*.toml")
+                   if not p.name.startswith(("rx-", "campaign-")))   # campaigns: test_campaign_spec
     assert names == ["dislodgement.toml", "faults.toml", "month-morphine-clonidine.toml",
                      "occlusion.toml",
                      "reservoir-empty.toml"]
@@ -310,3 +311,26 @@ def test_start_time_forms() -> None:
     for bad in ('"2026-03-04T08:15+01:00"', "2026-03-04", '"1999-12-31T00:00"', "5"):
         got = dict(problems(f'duration = "1d"\nstart_time = {bad}\n' + RX))
         assert "start_time" in got, bad
+
+
+def test_plant_table_sets_plant_figures_by_dotted_name() -> None:
+    sc = scen('duration = "1h"\n[plant]\ntau_s = 0.45\nleak_factor = 5\n'
+              '[plant.csf]\nbaseline_pa = 1100\ncardiac_hz = 1.25\n')
+    assert sc.plant == {"tau_s": 0.45, "leak_factor": 5.0, "csf.baseline_pa": 1100.0,
+                        "csf.cardiac_hz": 1.25}
+    assert scen('duration = "1h"\n').plant == {}
+    from pumphil.plant.params import PlantParams, with_overrides
+
+    p = with_overrides(sc.plant)
+    assert (p.tau_s, p.leak_factor, p.csf.baseline_pa, p.csf.cardiac_hz) == (0.45, 5.0, 1100.0, 1.25)
+    assert PlantParams().csf.baseline_pa == 1300.0          # the defaults are not changed
+
+
+def test_plant_table_errors_name_the_figure() -> None:
+    got = problems('duration = "1h"\n[plant]\ntau = 1\ndislodged_pulsation_fraction = 2\n'
+                   'noise_sigma_pa = "x"\n[plant.csf]\nbaseline_pa = true\n' + RX)
+    fields = [f for f, _ in got]
+    assert fields == ["plant.tau", "plant.dislodged_pulsation_fraction", "plant.noise_sigma_pa",
+                      "plant.csf.baseline_pa"]
+    assert "unknown plant figure" in got[0][1] and "between 0 and 1" in got[1][1]
+    assert problems('duration = "1h"\nplant = 3\n' + RX) == [("plant", "must be a table")]
