@@ -22,6 +22,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from pumpcore import commands as _commands
 from pumphost.prescription_file import PrescriptionError
 from pumphost.prescription_file import convert as convert_rx
 from pumphost.prescription_file import load as load_rx
@@ -39,19 +40,19 @@ MAX_DURATION_MS = 366 * MS_PER_DAY
 
 SEVERITIES = ("partial", "complete")
 
+# Pump actions are the state-changing commands of the command table (pumpcore.commands), under
+# their wire names, with each argument under its `shown` name in the human unit (volume_ul,
+# duration_min, fill_ml, minutes...); `program` stands for stage + review + commit, and `refill`
+# also takes the prescription of a new admixture.
+TABLE_ACTIONS = tuple(c for c in _commands.COMMANDS if c.changes and c.name not in (
+    _commands.STAGE, _commands.STAGE_CHUNK, _commands.COMMIT))
+
 # action -> {parameter: required?}. Parameters are the file's keys (unit-suffixed); the parsed
 # Event carries them converted to wire units (see Event.params).
 ACTIONS: dict[str, dict[str, bool]] = {
     # pump commands (through the protocol)
-    "patient_bolus": {},
-    "clinician_bolus": {"volume_ul": True, "duration_min": True},
+    **{c.name: {a.shown: a.required for a in c.args} for c in TABLE_ACTIONS},
     "program": {"prescription": True},
-    "refill": {"fill_ml": True, "prescription": False},
-    "start": {},
-    "stop": {},
-    "suspend": {"minutes": True},
-    "resume": {},
-    "ack": {"alarm": False},
     # plant faults (through the emulator's plant)
     "occlusion": {"severity": False},
     "clear_occlusion": {},
@@ -65,8 +66,8 @@ ACTIONS: dict[str, dict[str, bool]] = {
     "motor_stall": {},
     "clear_motor_stall": {},
 }
-PUMP_ACTIONS = frozenset({"patient_bolus", "clinician_bolus", "program", "refill", "start",
-                          "stop", "suspend", "resume", "ack"})
+ACTIONS[_commands.REFILL]["prescription"] = False
+PUMP_ACTIONS = frozenset({c.name for c in TABLE_ACTIONS} | {"program"})
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|min|h|d)\s*$")
 _DAY_TIME = re.compile(r"^\s*(\d+)\s*d\s+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*$")
@@ -209,6 +210,31 @@ class _P:
             return None
         return int(scaled)
 
+    def table_params(self, row: _commands.Command, e: dict[str, Any], fld: str,
+                     params: dict[str, Any]) -> None:
+        """A command table row's arguments from the event's keys (human units, the row's bounds)
+        into params (wire names and units; an absent optional argument takes its default)."""
+        for a in row.args:
+            if a.shown not in e:
+                if not a.required:
+                    params[a.name] = a.default
+                continue
+            v = e[a.shown]
+            if a.kind == _commands.INT:
+                lo = Decimal(a.lo if a.lo is not None else 0) / a.scale
+                hi = Decimal(a.hi if a.hi is not None else 10 ** 15) / a.scale
+                params[a.name] = self.number(e, a.shown, fld, a.scale, lo, hi)
+            elif a.kind == _commands.BOOL:
+                if not isinstance(v, bool):
+                    self.bad(f"{fld}.{a.shown}", "must be true or false")
+                params[a.name] = v
+            elif a.kind in (_commands.STR, _commands.STR_OR_NULL):
+                if not isinstance(v, str):
+                    self.bad(f"{fld}.{a.shown}", "must be a string")
+                params[a.name] = v
+            else:
+                self.bad(f"{fld}.{a.shown}", "not settable from a scenario")
+
     def event(self, e: Any, i: int, duration_ms: int | None) -> Event | None:
         fld = f"event[{i}]"
         if not isinstance(e, dict):
@@ -240,37 +266,18 @@ class _P:
             if req and k not in e:
                 self.bad(f"{fld}.{k}", f"missing (required by action {action!r})")
         params: dict[str, Any] = {}
-        if action == "clinician_bolus":
-            if "volume_ul" in e:
-                params["volume_nl"] = self.number(e, "volume_ul", fld, 1000, Decimal("0.001"),
-                                                  Decimal(40000))
-            if "duration_min" in e:
-                params["duration_ms"] = self.number(e, "duration_min", fld, MS_PER_MIN,
-                                                    Decimal(0), Decimal(24 * 60))
-        elif action == "program":
+        row = _commands.find(action) if action in PUMP_ACTIONS else None
+        if row is not None:
+            self.table_params(row, e, fld, params)
+        if action == "program":
             if "prescription" in e:
                 params["rx"], params["source"] = self.prescription(e["prescription"],
                                                                    f"{fld}.prescription")
-        elif action == "refill":
-            if "fill_ml" in e:
-                params["fill_nl"] = self.number(e, "fill_ml", fld, 10 ** 6, Decimal(0),
-                                                Decimal(40))
+        elif action == _commands.REFILL:
             params["rx"], params["source"] = (None, "")
             if "prescription" in e:
                 params["rx"], params["source"] = self.prescription(e["prescription"],
                                                                    f"{fld}.prescription")
-        elif action == "suspend":
-            if "minutes" in e:
-                v = e["minutes"]
-                if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                    self.bad(f"{fld}.minutes", "must be a whole number >= 1")
-                else:
-                    params["minutes"] = v
-        elif action == "ack":
-            v = e.get("alarm")
-            if v is not None and not isinstance(v, str):
-                self.bad(f"{fld}.alarm", "must be an alarm code (string)")
-            params["alarm"] = v
         elif action == "occlusion":
             v = e.get("severity", "complete")
             if v not in SEVERITIES:
