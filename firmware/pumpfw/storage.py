@@ -142,9 +142,9 @@ class Storage:
             f.close()
         self.writes += 1
 
-    def read_log(self, since_seq=0, limit=1000, security=False):
-        """Stored entries with seq > since_seq, oldest first (at most `limit`); security=True
-        reads the security log."""
+    def read_log(self, since_seq=None, limit=1000, security=False):
+        """Stored entries, oldest first (at most `limit`): all of them, or those with a pump
+        sequence number above since_seq; security=True reads the security log."""
         prefix, files = ("/sec", board.SEC_LOG_FILES) if security else ("/log", board.LOG_FILES)
         out = []
         for i in range(files - 1, -1, -1):
@@ -161,7 +161,7 @@ class Storage:
                         e = json.loads(line)
                     except ValueError:
                         continue   # a torn last line after power loss is skipped, not fatal
-                    if e.get("seq", 0) > since_seq:
+                    if since_seq is None or e.get("seq", 0) > since_seq:
                         out.append(e)
             finally:
                 f.close()

@@ -465,12 +465,13 @@ class PumpClient:
                 continue  # a reply that does not verify is no reply: resend (the pump dedups)
             if kind == "=":
                 return data
+            if kind == "locked":
+                raise LockedError("the pump is locked: its security state was lost or damaged "
+                                  f"({data.get('locked')}); re-key it over USB "
+                                  "(docs/protocol.md, Lifecycle) (unauthenticated reply)",
+                                  reasons.LOCKED, data)
             assert reason is not None
             msg = str(data.get("msg", reason))
-            if kind == "locked":
-                raise LockedError("the pump is locked: its security state was lost or damaged; "
-                                  "re-key it over USB (docs/protocol.md, Lifecycle) "
-                                  "(unauthenticated reply)", reasons.LOCKED, data)
             if kind == "untagged":
                 if reason == reasons.THROTTLED:
                     wait = data.get("retry_ms")
