@@ -14,9 +14,10 @@ from mitm import LineProxy, change_data
 from pumpcore import reasons, wire
 from pumpcore.clock import from_ymd_hms
 from pumpcore.dispatch import SUMMARY_EVERY_MS
-from pumpfw.storage import SECURITY, Storage, device_identity
+from pumpfw.storage import SECURITY, Storage, device_identity, rekey
 from pumphil.emulator import Emulator
 from pumphost import cli
+from pumphost import keys as host_keys
 from pumphost.client import PumpClient
 from pumphost.errors import AuthError, LockedError, RefusedError, ReplyAuthError
 
@@ -128,6 +129,7 @@ def test_a_counter_cannot_be_burnt(emu: Emulator, client: PumpClient) -> None:
 
 def test_no_replay_after_damaging_a_record(emu: Emulator, client: PumpClient,
                                            itpump_home: Any) -> None:
+    original = {r: k.hex() for r, k in host_keys.load(emu.key_file).keys.items()}
     with LineProxy(emu.serial_url) as mitm:
         with PumpClient.open(mitm.url, key_file=emu.key_file) as c:
             program_and_prime(emu, c)            # set_clock, stage, commit, prime: captured
@@ -150,19 +152,19 @@ def test_no_replay_after_damaging_a_record(emu: Emulator, client: PumpClient,
     assert emu.board.app is not None and emu.board.app.boot_report["security"] == \
         "security record corrupt"
     assert replay() == [reasons.LOCKED] * 4
-    with pytest.raises(LockedError):
-        PumpClient.open(emu.serial_url, key_file=emu.key_file).status()
+    with PumpClient.open(emu.serial_url, key_file=emu.key_file) as c, \
+            pytest.raises(LockedError):
+        c.status()
     # re-keyed over the physical channel: fresh key ids, so the old frames never verify again
     emu.rekey()
     assert replay() == [reasons.BAD_TAG] * 4
     with PumpClient.open(emu.serial_url) as c:     # the new key file, found by device id
         assert c.hello()["locked"] is None
         assert c.status()["state"] == "safe_state"  # the lost state still needs a clinician
-    # the same role keys provisioned again would not help a replay either (fresh key ids)
-    from pumpfw.storage import rekey
-    old = {r: k.hex() for r, k in emu.rekey().keys.items()}
+    # even the very role keys the frames were signed with, provisioned again, do not make them
+    # valid: every provisioning draws fresh key ids, so fresh wire keys
     emu.plant.power(False)
-    rekey(emu.flash, old)
+    rekey(emu.flash, original)
     emu.plant.power(True)
     assert replay() == [reasons.BAD_TAG] * 4
 
