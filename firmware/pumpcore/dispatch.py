@@ -70,6 +70,7 @@ class Dispatcher:
         self.locked = locked
         self.table = table
         self._links = {}
+        self._held = False        # some link is throttled (advance() counts its time down)
         self._use = 0
         self._cache = []          # [(req_id, body + " " + tag, response_line)], oldest first
         self._log = []            # [(seq, entry)], oldest first, at most LOG_SIZE
@@ -93,10 +94,14 @@ class Dispatcher:
         # last one becomes a log entry when SUMMARY_EVERY_MS have passed.
         if elapsed_ms <= 0:
             return
-        for k in self._links:
-            ln = self._links[k]
-            if ln.hold_ms > 0:
-                ln.hold_ms = ln.hold_ms - elapsed_ms if ln.hold_ms > elapsed_ms else 0
+        if self._held:
+            held = False
+            for k in self._links:
+                ln = self._links[k]
+                if ln.hold_ms > 0:
+                    ln.hold_ms = ln.hold_ms - elapsed_ms if ln.hold_ms > elapsed_ms else 0
+                    held = held or ln.hold_ms > 0
+            self._held = held
         self._summary_left_ms -= elapsed_ms
         if self._summary_left_ms <= 0:
             self._summary_left_ms = SUMMARY_EVERY_MS
@@ -178,6 +183,7 @@ class Dispatcher:
         ln.streak += 1
         if ln.streak >= THROTTLE_AFTER:
             ln.hold_ms = ln.next_hold_ms
+            self._held = True
             ln.next_hold_ms = min(ln.next_hold_ms * 2, THROTTLE_MAX_MS)
 
     def _refuse(self, ln, link, req_id, reason, msg, role=None, extra=None):
