@@ -15,13 +15,21 @@
 #   wdt_feed()
 #   fs                                      open/rename/remove/stat (os-like), the flash
 #   self_test() -> None or a failure text   storage, sensor range, motor driver
+#   reset_cause() -> str                    why the board last started: "power_on" (power cut or
+#                                           brown-out), "watchdog", "soft" or "unknown"
 #
 # Boot policy (docs/safety.md): the last committed program restarts after a reset ONLY when the
 # persisted pump state and counters are present and intact; otherwise the pump enters the safe
 # state with a high alarm. Missing state is never treated as a first boot (provisioning writes a
-# factory record). A missing or damaged security record (keys, counters) also locks the protocol:
-# only an unauthenticated hello is answered until the pump is re-keyed over the physical channel
+# factory record). Every boot that restores a non-factory record is an unexpected reset: counted,
+# alarmed and written back before therapy resumes (docs/therapy.md "Resets and accounting").
+# A missing or damaged security record (keys, counters) also locks the protocol: only an
+# unauthenticated hello is answered until the pump is re-keyed over the physical channel
 # (pumpfw.storage.rekey / provision; docs/protocol.md), so a damaged record never re-opens replay.
+#
+# Write-ahead (docs/therapy.md): no stroke is made that is neither counted in the last state
+# record nor within its reservation, and the record of a command's effect is written before its
+# reply is sent, so a power cut can neither hide delivery nor undo an acknowledged command.
 
 from pumpcore import alarms as A
 from pumpcore import reasons as R
@@ -34,7 +42,6 @@ from pumpfw.storage import CORRUPT, OK, SECURITY, STATE, Storage, device_identit
 from pumpfw.supervisor import Supervisor
 
 _WDT_FEED_MS = board.WDT_FEED_MS
-_SAVE_STROKES = board.SNAPSHOT_EVERY_NL // board.STROKE_NL   # 40 strokes = 10 uL
 
 
 class App:
@@ -42,7 +49,8 @@ class App:
         self.hal = hal
         self.identity = device_identity(hal.fs)      # (device_id, device key) or None
         self.storage = Storage(hal.fs, self.identity[1] if self.identity else None)
-        self.pump = Pump(stroke_nl=board.STROKE_NL)
+        self.pump = Pump(stroke_nl=board.STROKE_NL, reserve_nl=board.SNAPSHOT_EVERY_NL,
+                         reserve_ms=board.SNAPSHOT_EVERY_MS)
         self.auth = Auth()
         self.info = {"firmware": board.FIRMWARE_VERSION, "board": board.BOARD,
                      "device_id": self.identity[0] if self.identity else "unprovisioned"}
@@ -50,7 +58,6 @@ class App:
         self.supervisor = Supervisor(self.pump, hal)
         self.last = 0
         self.to_snapshot_ms = board.SNAPSHOT_EVERY_MS
-        self.unsaved_strokes = 0     # strokes the core counted since the last state record
         self.to_self_test_ms = board.SELF_TEST_EVERY_MS
         self.due_ms = 0              # ms after `last` when the next full step is needed
         self.button = False          # a button press seen on a fast-path wake-up
@@ -69,17 +76,20 @@ class App:
         locked = self._restore_security()
         code_s, snap = self.storage.load(STATE)
         problem = None
+        cause = hal.reset_cause()
         if locked or code_s != OK:
             problem = locked or "state " + code_s
         else:
             if not snap.get("factory"):
                 if pump.restore(snap.get("pump")) != R.OK:
                     problem = "state corrupt"
-                elif snap.get("supervisor"):
-                    try:
-                        self.supervisor.load(snap["supervisor"])
-                    except Exception:
-                        problem = "supervisor state corrupt"
+                else:
+                    pump.note_reset(cause)
+                    if snap.get("supervisor"):
+                        try:
+                            self.supervisor.load(snap["supervisor"])
+                        except Exception:
+                            problem = "supervisor state corrupt"
         if failure:
             pump.boot(self_test_ok=False)
         elif problem:
@@ -88,8 +98,8 @@ class App:
         else:
             pump.boot(resume=pump.was_running())
         self.boot_report = {"self_test": failure, "state": problem, "state_file": code_s,
-                            "security": locked or OK}
-        pump._log("boot", None, self.boot_report)
+                            "reset_cause": cause, "security": locked or OK}
+        pump.log_event("boot", None, self.boot_report)
         self._after_change()
 
     def _restore_security(self):
@@ -144,7 +154,8 @@ class App:
         if elapsed:
             self.dispatcher.advance(elapsed)
             n = pump.advance(elapsed)
-            self.unsaved_strokes += n
+            if pump.record_due():
+                self._save_state()   # write-ahead: the record covers these strokes before they are made
             sup.advance(elapsed)
             self.to_snapshot_ms -= elapsed
             self.to_self_test_ms -= elapsed
@@ -153,7 +164,7 @@ class App:
                 n -= 1
                 nxt = 0
                 if not blind:
-                    nxt = pump.engine.ms_to_next_stroke()
+                    nxt = pump.ms_to_next_stroke()
                     if nxt is not None:   # relative to the core's time, which is `now`
                         nxt -= hal.ticks_diff(hal.ticks_ms(), now)
                         if nxt < 1:
@@ -161,10 +172,10 @@ class App:
                 sup.stroke(nxt)
         if not pump.motor_enabled():
             hal.motor_off()
+        replies = []                   # (link, line): each reply goes to the link that asked
         while data is not None:
-            link = data[0]
-            for line in self.dispatcher.feed(data[1], link):
-                hal.serial_write(line.encode() + b"\n", link)   # the reply to the asker only
+            for line in self.dispatcher.feed(data[1], data[0]):
+                replies.append((data[0], line))
             data = hal.serial_read()
         if self.button or hal.button_pressed():
             self.button = False
@@ -174,10 +185,12 @@ class App:
             sup.sense()
         if self.to_self_test_ms <= 0:
             self._periodic_self_test()
-        if pump._events or self.dispatcher.has_pending():
-            self._after_change()
-        elif self.to_snapshot_ms <= 0 or self.unsaved_strokes >= _SAVE_STROKES:
+        if pump.has_events() or self.dispatcher.has_pending():
+            self._after_change()       # before the replies: an acknowledged command is on flash
+        elif self.to_snapshot_ms <= 0 or pump.record_due():
             self._save_state()
+        for link, line in replies:
+            hal.serial_write(line.encode() + b"\n", link)   # the reply to the asker only
         alarms = pump.alarms
         sounding = alarms.sounding(pump.now_s()) if alarms.n_latched else None
         if sounding != self.sounding:
@@ -214,7 +227,7 @@ class App:
         failure = self.hal.self_test()
         if failure is None and self.storage.load(STATE)[0] != OK:
             failure = "state record unreadable"
-        self.pump._log("self_test", None, {"result": failure or "ok"})
+        self.pump.log_event("self_test", None, {"result": failure or "ok"})
         if failure:
             self.pump.raise_alarm(A.SELF_TEST)
 
@@ -229,11 +242,11 @@ class App:
 
     def _save_state(self):
         self.to_snapshot_ms = board.SNAPSHOT_EVERY_MS
-        self.unsaved_strokes = 0
         if self.identity is None:
             return    # unprovisioned: no device key to sign records with; it stays in safe state
-        self.storage.save(STATE, {"pump": self.pump.snapshot(),
-                                  "supervisor": self.supervisor.state()})
+        snap = self.pump.snapshot()
+        self.storage.save(STATE, {"pump": snap, "supervisor": self.supervisor.state()})
+        self.pump.record_written(snap)
         if self.auth.dirty:
             self._persist_auth(self.auth.snapshot())
 
