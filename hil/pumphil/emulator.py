@@ -167,12 +167,19 @@ class Emulator:
 
     # -- provisioning ------------------------------------------------------------------------------
     def _provision(self) -> None:
+        from pumpfw.storage import device_identity, provision  # the firmware's (board.py path)
+
         ident = self.state_dir / "identity.json"
         if ident.exists() and self.key_file.exists():
             self.device_id = json.loads(ident.read_text())["device_id"]
             keyset = host_keys.load(self.key_file)
+            if device_identity(self.flash) is None:
+                # a state directory from protocol v1 (no device key on its flash): provisioned
+                # again for the same keys; its pump state starts from the factory record
+                with self.lock:
+                    provision(self.flash, self.device_id, keyset.hex_keys())
+                    self.flash.sync()
         else:
-            from pumpfw.storage import provision  # firmware module (board.py put it on the path)
             self.device_id = "EMU-" + secrets.token_hex(6).upper()
             keyset = host_keys.generate(self.device_id)
             host_keys.save(keyset, self.key_file, overwrite=True)
