@@ -9,7 +9,8 @@ from collections.abc import Callable
 
 import pytest
 from pump_server import PumpServer
-from pumpcore import reasons, wire
+from pumpcore import auth, reasons, wire
+from pumphost import signing
 from pumphost.client import PumpClient
 from pumphost.errors import AuthError, ReplyAuthError
 
@@ -155,3 +156,13 @@ def test_hello_data_is_what_the_cli_shows(server: PumpServer) -> None:
     with _client(server) as c:
         info = c.hello()
     assert json.loads(json.dumps(info))["kids"] == server.auth.kids()
+
+
+def test_host_tags_are_rfc4231_hmac_and_match_the_firmware() -> None:
+    # RFC 4231 test case 2 (key "Jefe"), truncated to 128 bits as the protocol's tags are
+    assert signing.tag(b"Jefe", "what do ya want for nothing?") == \
+        "5bdcc146bf60754e6a042426089575c7"
+    for key in (bytes(range(32)), b"\xaa" * 131):
+        for text in ("", "@1 clinician 1 stop {}", "x" * 3000):
+            assert signing.tag(key, text) == auth.tag(key, text)
+        assert signing.wire_key(key, "0123456789abcdef") == auth.wire_key(key, "0123456789abcdef")
