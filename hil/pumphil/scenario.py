@@ -87,11 +87,12 @@ class ScenarioError(ValueError):
 
 @dataclass(frozen=True)
 class Event:
-    """One timed action. ``at_ms``: ms from t=0. ``params`` in wire units:
-    clinician_bolus {"volume_nl", "duration_ms"}; program {"rx"}; refill {"fill_nl", "rx" or
-    None}; suspend {"minutes"}; ack {"alarm" or None}; occlusion {"severity"};
-    battery {"percent"}; every other action {}. ``index`` = position in the file (ties at the
-    same time run in file order)."""
+    """One timed action. ``at_ms``: ms from t=0. ``params`` in wire units: for a pump command,
+    every argument of its command-table row by wire name (an absent optional one at its
+    default), e.g. clinician_bolus {"volume_nl", "duration_ms"}, ack {"alarm" or None}; refill
+    adds "rx" (or None) and "source"; program {"rx", "source"}; occlusion {"severity"}; battery
+    {"percent"}; every other action {}. ``index`` = position in the file (ties at the same time
+    run in file order)."""
 
     at_ms: int
     action: str
