@@ -177,6 +177,8 @@ class Dispatcher:
         who = role if role in wire.ROLES else ("-" if role is None else "?")
         self._refused_roles[who] = self._refused_roles.get(who, 0) + 1
         key = str(link)
+        if key not in self._refused_links and len(self._refused_links) >= MAX_LINKS:
+            key = "other"           # bounded: connections come and go on the emulator
         self._refused_links[key] = self._refused_links.get(key, 0) + 1
 
     def _failed(self, ln):
