@@ -242,6 +242,19 @@ def test_throttling_is_per_link_and_skips_the_hmac():
     assert waits[:3] == [2000, 4000, 8000] and waits[-1] == dispatch.THROTTLE_MAX_MS
 
 
+def test_a_key_holders_refused_commands_are_throttled_too():
+    # a stolen handset pressing during the lockout: executed refusals, each one recorded, so
+    # they count towards the link's throttle as well
+    d, pump, _ = make()          # stopped: the fake pump refuses patient boluses (not_running)
+    s = Signer()
+    for _ in range(dispatch.THROTTLE_AFTER):
+        expect_error(d.handle_line(s.line("patient_bolus", role="patient"), link=3),
+                     reasons.NOT_RUNNING, True)
+    expect_error(d.handle_line(s.line("patient_bolus", role="patient"), link=3),
+                 reasons.THROTTLED, False)
+    assert len(pump.calls) == dispatch.THROTTLE_AFTER
+
+
 def test_locked_pump_serves_only_an_untagged_hello():
     d, pump, a = _running(locked="security record corrupt")
     s = Signer()
