@@ -20,7 +20,7 @@ from typing import Any, TextIO
 from pumpcore import commands as _commands
 from pumpcore.wire import ROLES
 
-from . import cli_emulator, prescription_file
+from . import cli_campaign, cli_emulator, prescription_file
 from . import keys as _keys
 from .client import PumpClient, wall_clock_of
 from .errors import AuthError, ProtocolError, PumpError, RefusedError, TransportError
@@ -219,6 +219,8 @@ def build_parser(table: tuple[_commands.Command, ...] | None = None) -> argparse
     add("version", "show this program's version and, with a port, the pump's")
     # Hook for `emulate` / `simulate` (owned by the emulator; see cli_emulator.py)
     cli_emulator.register(sub)
+    # Hook for `campaign` (owned by pumphil.campaign; see cli_campaign.py)
+    cli_campaign.register(sub)
     return parser
 
 
