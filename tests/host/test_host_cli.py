@@ -62,7 +62,9 @@ def test_program_review_then_confirm(real: PumpServer, capsys: pytest.CaptureFix
 
 def test_therapy_flow_and_refusals(real: PumpServer, capsys: pytest.CaptureFixture[str]) -> None:
     url = real.url
-    assert run(capsys, "--port", url, "set-clock")[0] == 0
+    # a fixed time: "now" put the patient bolus below inside the 06:00 periodic bolus when the
+    # suite ran between about 04:40 and 05:00
+    assert run(capsys, "--port", url, "set-clock", "2026-11-24T08:00")[0] == 0
     assert run(capsys, "--port", url, "program", RX_FILE, "--confirm")[0] == 0
     code, _, err = run(capsys, "--port", url, "patient-bolus")
     assert code == cli.EXIT_REFUSED and err.startswith("error: not_running: ")
