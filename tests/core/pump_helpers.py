@@ -1,6 +1,7 @@
 # Helpers for the Pump facade tests (plain functions; run under CPython and MicroPython).
 from pumpcore.clock import from_ymd_hms
 from pumpcore.pump import Pump
+from library_helpers import core_library
 
 MONDAY = from_ymd_hms(2026, 1, 5)      # a Monday, 00:00
 MIN = 60000
@@ -10,7 +11,7 @@ DAY = 86400000
 
 def programmed(rx, primed=True, start=True, at=MONDAY, stroke_nl=250):
     """A booted pump with the clock set, rx committed, catheter primed and (by default) running."""
-    p = Pump(stroke_nl=stroke_nl)
+    p = Pump(stroke_nl=stroke_nl, library=core_library())
     assert p.boot() == ("ok", None)
     code, review = p.stage(rx)
     assert code == "ok", (code, review)

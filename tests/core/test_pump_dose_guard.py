@@ -3,6 +3,7 @@
 # within its hard limit; held strokes are dropped, never made up; dose_limit_hold (medium).
 import rx_helpers as RXH
 from pump_helpers import DAY, HOUR, MIN, kinds, programmed, run
+from library_helpers import core_library
 
 MORPHINE_HARD_NG = 30000000       # library hard limit, 30 mg/day
 
@@ -119,7 +120,7 @@ def test_the_guard_survives_a_snapshot_and_restore():
     p = programmed(RXH.morphine_rx())
     _fill_with_clinician_boluses(p)
     run(p, 2 * HOUR)
-    q = Pump()
+    q = Pump(library=core_library())
     assert q.restore(p.snapshot()) == "ok"
     q.note_reset("power_on")
     q.boot(resume=q.was_running())

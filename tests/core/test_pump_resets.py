@@ -5,10 +5,11 @@
 import rx_helpers as RXH
 from pump_helpers import HOUR, MIN, kinds, programmed, run
 from pumpcore.pump import Pump
+from library_helpers import core_library
 
 
 def _rebooted(p, cause="power_on"):
-    q = Pump()
+    q = Pump(library=core_library())
     assert q.restore(p.snapshot()) == "ok"
     q.note_reset(cause)
     q.boot(resume=q.was_running())
@@ -125,7 +126,7 @@ def test_a_version_1_record_restores_with_the_full_reservation_presumed():
               "resets", "reset_count"):
         del snap[k]
     snap["v"] = 1
-    q = Pump()
+    q = Pump(library=core_library())
     assert q.restore(snap) == "ok"
     q.note_reset("power_on")
     assert q.status()["presumed"]["strokes"] == 40

@@ -4,6 +4,7 @@
 import rx_helpers as RXH
 from pump_helpers import DAY, HOUR, MIN, MONDAY, kinds, programmed, run
 from pumpcore.pump import Pump
+from library_helpers import core_library
 
 
 def _periodic_rx():
@@ -85,7 +86,7 @@ def test_periodic_spacing_survives_a_reset():
     p = programmed(_periodic_rx(), at=(MONDAY[0], 5 * HOUR))
     run(p, HOUR + MIN)                              # 06:01: the 06:00 bolus runs
     assert len(_starts(p.pop_events())) == 1
-    q = Pump()
+    q = Pump(library=core_library())
     assert q.restore(p.snapshot()) == "ok"
     q.note_reset("power_on")
     q.boot(resume=q.was_running())

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pump_server import PumpServer
+from pump_server import PumpServer, core_library
 from pumpcore.pump import Pump
 from pumphost import cli, keys
 
@@ -19,7 +19,7 @@ RX_FILE = str(DATA / "morphine.toml")
 
 @pytest.fixture
 def real(keyset: keys.KeySet) -> Iterator[PumpServer]:
-    pump = Pump()
+    pump = Pump(library=core_library())
     assert pump.boot()[0] == "ok"
     with PumpServer(keyset, pump=pump) as s:
         yield s
