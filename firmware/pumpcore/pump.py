@@ -414,7 +414,8 @@ class Pump:
             for k in review:
                 if k != "changes":      # the refusal names what to fix; the diff is not needed
                     short[k] = review[k]
-            return problems[0][0], {"problems": problems, "review": short}
+            return problems[0][0], {"problems": problems, "review": short,
+                                    "now": list(self.wall_now())}
         nrx = RX.normalize(rx)
         review["bridge"] = self._bridge_offer(nrx)
         self.staged = nrx
@@ -1193,6 +1194,8 @@ class Pump:
         elif code == R.BOLUS_ACTIVE and self.arbiter.active is not None:
             d["kind"] = self.arbiter.active.kind
             d["ms_to_end"] = self.arbiter.active.ms_to_end()
+        if code == R.LOCKOUT or code == R.MAX_PER_24H or code == R.BOLUS_ACTIVE:
+            d["now"] = list(self.wall_now())   # the pump's local time the waits count from
         elif (code == R.DOSE_LIMIT or code == R.BOLUS_AMOUNT) and self._limit_detail:
             d = self._limit_detail
         elif code == R.NOTHING_STAGED or code == R.CHECKSUM_MISMATCH:
