@@ -1206,6 +1206,7 @@ class Pump:
             d["raised"] = rv.get("soft_raised") or []
             d["daily_ng"] = rv["daily_ng"]
             d["limits"] = rv["limits"]
+            d["units"] = rv.get("units") or {}
         elif code == R.START_DOSE_UNCONFIRMED:
             d["drugs"] = self.staged_review["start_breaches"]
         elif code == R.BAD_VALUE and event == SM.COMMIT:

@@ -17,6 +17,9 @@
 #   self_test() -> None or a failure text   storage, sensor range, motor driver
 #   reset_cause() -> str                    why the board last started: "power_on" (power cut or
 #                                           brown-out), "watchdog", "soft" or "unknown"
+#   board_name (optional attribute)         what `hello` reports as the board (default
+#                                           pumpfw.board.BOARD, "rpi-pico"; the emulator:
+#                                           "emulator")
 #
 # Boot policy (docs/safety.md): the last committed program restarts after a reset ONLY when the
 # persisted pump state and counters are present and intact; otherwise the pump enters the safe

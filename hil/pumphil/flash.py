@@ -9,10 +9,16 @@ same).
 Reads and caches are 4 KiB here, where the Pico reads 32 bytes into 1 KiB caches: that changes
 only how many calls littlefs makes into the chip and when it flushes them (and RAM use on the
 Pico), not the on-flash format or anything the firmware sees; it is ~20 % faster per state record.
+
+Written through: with an image file, the chip IS that file, mapped into memory (mmap, shared), so
+every program and erase is in the file the moment the chip makes it. A killed emulator (even
+`kill -9`) leaves exactly what a Pico's flash would hold after a power cut at that instant, and
+littlefs mounts it the next time as it would on the Pico.
 """
 
 from __future__ import annotations
 
+import mmap
 from pathlib import Path
 from typing import IO, Any
 
@@ -34,25 +40,30 @@ class FlashChip(UserContext):
     simulation makes ~50k flash calls). ``progs`` and ``erases`` count the program and erase
     operations (wear, and the test that refused frames cost no flash write)."""
 
-    def __init__(self, buffsize: int | None = None, buffer: bytearray | None = None) -> None:
+    def __init__(self, buffsize: int | None = None,
+                 buffer: bytearray | mmap.mmap | None = None) -> None:
         super().__init__(buffsize, buffer)  # type: ignore[arg-type]
+        # the memory itself: a bytearray, or the image file mapped (write-through); kept in an
+        # attribute of our own type (the base class declares `buffer` a bytearray)
+        self.mem: bytearray | mmap.mmap = buffer if buffer is not None else self.buffer
         self.progs = 0
         self.erases = 0
 
     def read(self, cfg: Any, block: int, off: int, size: int) -> bytearray:
         start = block * BLOCK_SIZE + off
-        return self.buffer[start:start + size]
+        data = self.mem[start:start + size]
+        return data if isinstance(data, bytearray) else bytearray(data)   # an mmap gives bytes
 
     def prog(self, cfg: Any, block: int, off: int, data: bytes) -> int:
         self.progs += 1
         start = block * BLOCK_SIZE + off
-        self.buffer[start:start + len(data)] = data
+        self.mem[start:start + len(data)] = data
         return 0
 
     def erase(self, cfg: Any, block: int) -> int:
         self.erases += 1
         start = block * BLOCK_SIZE
-        self.buffer[start:start + BLOCK_SIZE] = _ERASED
+        self.mem[start:start + BLOCK_SIZE] = _ERASED
         return 0
 
 
@@ -80,11 +91,32 @@ def _oserror(exc: LittleFSError) -> OSError:
     return OSError(5, str(exc))
 
 
+def _mapped(path: Path) -> tuple[mmap.mmap, LittleFS]:
+    """The image file as the chip (see the module's docstring): mounted when it holds a
+    filesystem of this geometry, formatted when it is new."""
+    size = BLOCK_SIZE * BLOCK_COUNT
+    fresh = not path.exists()
+    if not fresh and path.stat().st_size != size:
+        raise OSError(f"{path}: a flash image is {size} bytes, this one {path.stat().st_size}")
+    with path.open("r+b" if not fresh else "w+b") as f:
+        if fresh:
+            f.write(_ERASED * BLOCK_COUNT)
+            f.flush()
+        mm = mmap.mmap(f.fileno(), size)      # the mapping outlives the file object
+    chip = FlashChip(buffer=mm)
+    if fresh:
+        return mm, _lfs(chip, True)
+    fs = _lfs(chip, False)
+    fs.mount()
+    return mm, fs
+
+
 class Flash:
     def __init__(self, image: Path | None) -> None:
         self.image = image
-        if image is not None and image.exists():
-            self.lfs = _new_fs(image.read_bytes())
+        self._map: mmap.mmap | None = None
+        if image is not None:
+            self._map, self.lfs = _mapped(image)
         else:
             self.lfs = _new_fs()
         self.dirty = False
@@ -140,14 +172,24 @@ class Flash:
 
     # -- host side -----------------------------------------------------------------------------------
     def sync(self) -> None:
-        """Write the image file (the state directory keeps the flash across emulator runs)."""
-        if self.image is not None and self.dirty:
-            tmp = self.image.with_suffix(".tmp")
-            tmp.write_bytes(bytes(self.lfs.context.buffer))
-            tmp.replace(self.image)
+        """Ask the OS to put the mapped image on disk (msync). Not needed for a killed emulator
+        (the page cache keeps every write), only against the machine itself going down."""
+        if self._map is not None and self.dirty:
+            self._map.flush()
             self.dirty = False
+
+    def close(self) -> None:
+        """Unmap the image (after sync); the Flash is unusable afterwards."""
+        if self._map is not None:
+            self.sync()
+            self._map.close()
+            self._map = None
 
     def wipe(self) -> None:
         """What the rp2 port does when a mount fails: a freshly formatted, empty filesystem."""
-        self.lfs = _new_fs()
+        if self._map is not None:
+            self._map[:] = _ERASED * BLOCK_COUNT
+            self.lfs = _lfs(FlashChip(buffer=self._map), True)
+        else:
+            self.lfs = _new_fs()
         self.dirty = True

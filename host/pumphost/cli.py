@@ -850,7 +850,9 @@ def main(argv: list[str] | None = None,
     Bare `itpump` prints the help and exits 0 (asking for help is not an error)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        return _main(argv, table)
+        code = _main(argv, table)
+        sys.stdout.flush()      # a closed pipe shows here, not at the interpreter's exit
+        return code
     except BrokenPipeError:
         _quiet_stdout()
         return EXIT_PIPE

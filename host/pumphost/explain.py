@@ -354,8 +354,8 @@ def refusal(reason: str, d: Details, command: str | None = None,
         daily = d.get("daily_ng") or {}
         limits = d.get("limits") or {}
         for drug in d.get("drugs") or []:
-            unit = (units_of or {}).get(drug) or ("mg" if (limits.get(drug) or [0, 0])[1] or 0
-                                                  >= U.NG_PER_MG else "ug")
+            unit = unit_for({"drug": drug, "limit": (limits.get(drug) or [0, 0])[1]},
+                            d.get("units") or units_of)
             v, lim = U.dose_pair(daily.get(drug, 0), (limits.get(drug) or [0])[0] or 0, unit)
             parts.append(f"{drug} {v} is above its soft limit of {lim}")
         for drug in d.get("raised") or []:

@@ -138,7 +138,7 @@ def duration(ms: int | None) -> str:
     if mins < 60:
         return f"{mins} min"
     hours, m = divmod(mins, 60)
-    if hours < 48:
+    if hours <= 72:
         return f"{hours} h" + (f" {m} min" if m else "")
     days, h = divmod(hours, 24)
     return f"{days} days" + (f" {h} h" if h else "")

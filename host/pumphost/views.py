@@ -320,7 +320,7 @@ def review(rv: dict[str, Any], drugs: list[str] | None = None, title: str | None
 def library(rec: dict[str, Any], sources: dict[str, dict[str, str]] | None = None) -> str:
     """A library record (from the pump or a file) as a table, with the sources when known."""
     fields = list(rec.get("fields") or [])
-    t = table("drug", "concentration", "soft limit", "hard limit", "max bolus", "titration",
+    t = table("drug", "concentration", "soft / hard limit", "max bolus", "titration",
               "start at most",
               title=f"Drug library: {rec.get('name')} {rec.get('version')} "
                     f"(checksum {rec.get('checksum')})")
@@ -332,14 +332,14 @@ def library(rec: dict[str, Any], sources: dict[str, dict[str, str]] | None = Non
             step.append("+" + U.dose(e["step_ng_per_day"], u, per_day=True))
         if e.get("step_pct") is not None:
             step.append(f"+{e['step_pct']} %")
-        tit = " or ".join(step) if step else "no step rule"
+        tit = " or ".join(step) if step else "none"
         if e.get("step_interval_ms") is not None:
-            tit += f", one increase per {U.duration(e['step_interval_ms'])}"
+            tit += f" per {U.duration(e['step_interval_ms'])}"
+        lo = U.concentration(e.get("conc_min_ug_per_ml"), u).split(" ")[0]
         t.add_row(str(e.get("name")),
-                  f"{U.concentration(e.get('conc_min_ug_per_ml'), u)} to "
-                  f"{U.concentration(e.get('conc_max_ug_per_ml'), u)}",
-                  U.dose(e.get("soft_ng_per_day"), u, per_day=True),
-                  U.dose(e.get("hard_ng_per_day"), u, per_day=True),
+                  f"{lo}-{U.concentration(e.get('conc_max_ug_per_ml'), u)}",
+                  f"{U.dose(e.get('soft_ng_per_day'), u).split(' ')[0]} / "
+                  f"{U.dose(e.get('hard_ng_per_day'), u, per_day=True)}",
                   U.dose(e.get("max_bolus_ng"), u),
                   tit, U.dose(e.get("start_max_ng_per_day"), u, per_day=True))
     items: list[Any] = [t, "Drugs not listed need explicit hard and soft limits in the "
