@@ -447,13 +447,13 @@ def _check(args: argparse.Namespace) -> int:
     else:
         print(head)
         print(format_review(review, _drug_names(rx)))
-        print("the pump would accept this program." if ccode == "ok" else
-              "the pump would NOT commit it as it is: "
-              + " ".join(explain.sentences(ccode, cdata, _commands.COMMIT)))
+        if ccode == "ok":
+            print("the pump would accept this program.")
     if ccode != "ok":
         if args.json:
             return EXIT_REFUSED
-        raise RefusedError("not accepted with these confirmations", ccode, cdata or {})
+        raise RefusedError("the pump would not commit it with these confirmations", ccode,
+                           cdata or {})
     return EXIT_OK
 
 

@@ -14,6 +14,7 @@ import shutil
 import sys
 from typing import Any
 
+from pumpcore.reservoir import MS_CAP as RESERVOIR_HORIZON_MS  # the pump's horizon
 from rich import box
 from rich.console import Console
 from rich.table import Table
@@ -22,6 +23,7 @@ from . import explain
 from . import units as U
 
 WIDTH = 100     # columns when stdout is not a terminal (pipes, CI logs, docs)
+
 
 
 def _console() -> Console:
@@ -160,7 +162,9 @@ def status(st: dict[str, Any], info: dict[str, Any] | None = None) -> str:
     t.add_row("reservoir", left)
     for key, what in (("ms_to_low", "low-reservoir alert"), ("ms_to_empty", "reservoir empty")):
         ms = st.get(key)
-        if isinstance(ms, int) and ms > 0:
+        if isinstance(ms, int) and ms >= RESERVOIR_HORIZON_MS:
+            t.add_row("", f"{what}: not within {U.duration(RESERVOIR_HORIZON_MS)} at this rate")
+        elif isinstance(ms, int) and ms > 0:
             t.add_row("", f"{what} at {U.at_after(ms, now)} at this rate")
     cat = st.get("catheter_fill_nl")
     t.add_row("catheter", ("primed" if st.get("catheter_primed") else "NOT primed")
@@ -226,7 +230,7 @@ def event_time(e: dict[str, Any]) -> str:
 def event_what(e: dict[str, Any]) -> tuple[str, str]:
     """(what happened, its details) of a log entry or event."""
     kind = str(e.get("kind"))
-    if kind == "command":
+    if kind == "command" and "cmd" in e:        # the dispatcher's row: who sent what
         res = e.get("result")
         return (f"{e.get('cmd')} by {e.get('role')}",
                 "ok" if res == "ok" else f"refused: {res}")
@@ -382,7 +386,7 @@ def plan(steps: list[Any], current: dict[str, int]) -> str:
         t.add_row("now", "-", *[U.dose(current.get(d), units_of.get(d, "ug"), per_day=True)
                                 if d in current else "-" for d in drugs], "current", "")
     for st in steps:
-        when = "at once" if st.after_ms == 0 else U.at_after(st.after_ms)
+        when = "at once" if st.after_ms == 0 else f"after {U.duration(st.after_ms)}"
         t.add_row(str(st.n), when,
                   *[U.dose(st.daily_ng.get(d), units_of.get(d, "ug"), per_day=True)
                     if d in st.daily_ng else "-" for d in drugs],
