@@ -74,8 +74,7 @@ def main() -> None:
         with Emulator() as emu:
             _run(emu.serial_url, keys.load(emu.key_file),
                  f"the emulator ({emu.serial_url}, firmware on the virtual board)", n)
-    from pump_server import INFO, PumpServer
-    from library_helpers import core_library
+    from pump_server import INFO, PumpServer, core_library
     from pumpcore.pump import Pump
     keyset = keys.generate(INFO["device_id"])
     pump = Pump(library=core_library())

@@ -16,6 +16,7 @@
 # rolling 24-h ledger; a new admixture takes free slots (stage refuses TOO_MANY_DRUGS otherwise).
 
 from pumpcore import alarms as A
+from pumpcore import library as LIB
 from pumpcore import prescription as RX
 from pumpcore import reasons as R
 from pumpcore import schedule
@@ -25,7 +26,6 @@ from pumpcore.catheter import Catheter, bridge_proposal
 from pumpcore.clock import MS_PER_DAY, MS_PER_HOUR, MS_PER_MIN, Clock, diff_ms, weekday
 from pumpcore.commands import CLINICIAN_BOLUS_MAX_MS, CLINICIAN_BOLUS_MAX_NL, MAX_SUSPEND_MIN
 from pumpcore.delivery import DeliveryEngine, mul_div
-from pumpcore import library as LIB
 from pumpcore.ledger import Ledger, PatientHistory
 from pumpcore.reservoir import Reservoir
 

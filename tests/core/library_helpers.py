@@ -2,7 +2,7 @@
 # shipped example library (host/pumphost/data/library-example.toml), so the core's rules are
 # tested against numbers that do not move when the example changes. Test values, not clinical
 # guidance. Plain data: runs under CPython and MicroPython.
-from pumpcore.library import FIELDS, Library, validate_record
+from pumpcore.library import FIELDS, validate_record
 
 H = 3600000
 

@@ -1,7 +1,7 @@
 # Helpers for the Pump facade tests (plain functions; run under CPython and MicroPython).
+from library_helpers import core_library
 from pumpcore.clock import from_ymd_hms
 from pumpcore.pump import Pump
-from library_helpers import core_library
 
 MONDAY = from_ymd_hms(2026, 1, 5)      # a Monday, 00:00
 MIN = 60000

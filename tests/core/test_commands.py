@@ -1,11 +1,11 @@
 # pumpcore.commands: the one command table, and that everything built from it agrees with it.
 # CPython + MicroPython.
 
+from library_helpers import core_library
 from pumpcore import commands, reasons, wire
 from pumpcore import statemachine as SM
 from pumpcore.dispatch import Dispatcher
 from pumpcore.pump import Pump
-from library_helpers import core_library
 
 
 def test_names_are_unique_wire_names_and_roles_are_known():

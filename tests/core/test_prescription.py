@@ -1,9 +1,9 @@
 # Plain-assert tests of pumpcore.prescription (run by pytest and under real MicroPython).
 # Every rule at its edge (exactly at the limit passes, one over fails) and every reason code.
 import rx_helpers as H
+from library_helpers import core_library
 from pumpcore import prescription as P
 from pumpcore import reasons as R
-from library_helpers import core_library
 
 LIB = core_library()
 H48 = 48 * 3600000

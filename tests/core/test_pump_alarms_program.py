@@ -3,9 +3,9 @@
 import sys
 
 import rx_helpers as RXH
+from library_helpers import core_library
 from pump_helpers import DAY, HOUR, MIN, MONDAY, kinds, programmed, run
 from pumpcore.pump import Pump
-from library_helpers import core_library
 
 
 def test_occlusion_stops_flow_at_once_and_cancels_bolus():

@@ -2,8 +2,8 @@
 # only while every drug's rolling-24-h amount plus what the stroke pushes out of the tip stays
 # within its hard limit; held strokes are dropped, never made up; dose_limit_hold (medium).
 import rx_helpers as RXH
-from pump_helpers import DAY, HOUR, MIN, kinds, programmed, run
 from library_helpers import core_library
+from pump_helpers import DAY, HOUR, MIN, kinds, programmed, run
 
 MORPHINE_HARD_NG = 30000000       # library hard limit, 30 mg/day
 

@@ -1,9 +1,9 @@
 # Pump facade: boot, programming transaction, start/stop/suspend/resume, priming, refill,
 # events without a row.
 import rx_helpers as RXH
+from library_helpers import core_library
 from pump_helpers import DAY, HOUR, MIN, MONDAY, kinds, programmed, run
 from pumpcore.pump import Pump
-from library_helpers import core_library
 
 
 def test_boot_then_start_refusals_name_what_is_missing():

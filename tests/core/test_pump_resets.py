@@ -3,9 +3,9 @@
 # cause, three within an hour are a reset loop (safe state), an interrupted bolus is reported and
 # not resumed.
 import rx_helpers as RXH
+from library_helpers import core_library
 from pump_helpers import HOUR, MIN, kinds, programmed, run
 from pumpcore.pump import Pump
-from library_helpers import core_library
 
 
 def _rebooted(p, cause="power_on"):

@@ -2,9 +2,9 @@
 # base"): a start time never starts again within 23 h of monotonic time, whatever is done to the
 # wall clock; DST and travel behave as documented.
 import rx_helpers as RXH
+from library_helpers import core_library
 from pump_helpers import DAY, HOUR, MIN, MONDAY, kinds, programmed, run
 from pumpcore.pump import Pump
-from library_helpers import core_library
 
 
 def _periodic_rx():

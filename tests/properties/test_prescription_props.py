@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
 
 import rx_helpers as H  # noqa: E402
+from library_helpers import core_library  # noqa: E402
 from pumpcore import prescription as P  # noqa: E402
 from pumpcore import schedule as S  # noqa: E402
-from library_helpers import core_library  # noqa: E402
 
 LIB = core_library()
 EXAMPLES = [H.morphine_rx, H.simple_rx, H.ziconotide_rx, H.baclofen_rx, H.admixture_rx, H.flex_rx]
