@@ -339,7 +339,7 @@ def test_hard_and_soft_limits_at_edges():
     # clonidine 1000 ug/mL: ng/day = 24 * rate; soft 480000 = rate 20000, hard 720000 = 30000
     def clon(rate):
         rx = H.simple_rx(rate)
-        rx["drugs"] = [{"name": "midazolam", "conc_ug_per_ml": 1000,
+        rx["drugs"] = [{"name": "clonidine", "conc_ug_per_ml": 1000,
                         "hard_ng_per_day": 720000, "soft_ng_per_day": 480000}]
         return P.validate(rx, LIB)
     p, rv = clon(20000)

@@ -25,7 +25,7 @@ def _alarm(p, code):
 
 def _clonidine_rx(rate):
     rx = RXH.simple_rx(rate)
-    rx["drugs"] = [{"name": "midazolam", "conc_ug_per_ml": 100,
+    rx["drugs"] = [{"name": "clonidine", "conc_ug_per_ml": 100,
                     "hard_ng_per_day": 3000000, "soft_ng_per_day": 3000000}]
     return rx
 

@@ -132,7 +132,7 @@ def steps_strategy(draw: st.DrawFn) -> list[list[int]]:
 
 def _rx_with(steps: list[list[int]], days: dict | None = None) -> dict:
     rx = H.simple_rx()
-    rx["drugs"] = [{"name": "midazolam", "conc_ug_per_ml": 1000,
+    rx["drugs"] = [{"name": "clonidine", "conc_ug_per_ml": 1000,
                     "hard_ng_per_day": 2**29, "soft_ng_per_day": 2**29}]
     rx["basal"] = {"steps": steps, "days": days}
     return rx
