@@ -23,8 +23,9 @@ def day_progress(days: int, label: str, stream: TextIO | None = None) -> Iterato
         return
     from tqdm import tqdm
 
-    with tqdm(total=days, unit="day", desc=label, file=out, leave=False,
-              dynamic_ncols=True) as bar:
+    # one update per simulated day: at most a few hundred, each drawn at once
+    with tqdm(total=days, unit="day", desc=label, file=out, leave=False, dynamic_ncols=True,
+              mininterval=0, miniters=1) as bar:
         def step(day: int, total: int) -> None:
             bar.update(max(0, day - bar.n))
 
