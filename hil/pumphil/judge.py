@@ -97,6 +97,15 @@ def amount(ug: float | int, label: str, per: float) -> str:
     return f"{ug / per:,.4g} mg" if label == "mg" else f"{ug:,.4g} ug"
 
 
+def dose_unit(hard_limit_ug: float | None) -> tuple[str, float]:
+    """(unit label, ug per unit) for a drug's dose axis: mg/day unless the hard limit is below
+    1 mg/day (then ug/day, so ziconotide's 19.2 ug/day does not read 0.0192)."""
+    if hard_limit_ug is not None and hard_limit_ug < 1000:
+        return "ug/day", 1.0
+    return "mg/day", 1000.0
+
+
+
 # --- evaluation ------------------------------------------------------------------------------------
 def evaluate(rec: Recording, report: dict[str, Any]) -> list[Result]:
     """Judge every expectation of the recording's scenario; ``report``: build_report's dict (its
@@ -259,4 +268,4 @@ _JUDGES: dict[str, Callable[[Recording, dict[str, Any], Expectation], list[Resul
 }
 
 
-__all__ = ["Result", "amount", "amount_scale", "evaluate", "human_s", "show"]
+__all__ = ["Result", "amount", "amount_scale", "dose_unit", "evaluate", "human_s", "show"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .judge import dose_unit
 from .recording import Recording, alarm_intervals
 from .report import DENIAL_KEYS, per_day_counts
 from .scenario import FAULT_ALARMS, MS_PER_DAY, MS_PER_H, format_ms
@@ -20,14 +21,6 @@ PRIORITY_COLOURS = {"high": "tab:red", "medium": "tab:orange", "low": "tab:olive
 FAULT_COLOUR = "#555"
 #: pressure windows drawn (one panel each)
 MAX_PRESSURE_PANELS = 6
-
-
-def dose_unit(hard_limit_ug: float | None) -> tuple[str, float]:
-    """(unit label, ug per unit) for a drug's dose axis: mg/day unless the hard limit is below
-    1 mg/day (then ug/day, so ziconotide's 19.2 ug/day does not read 0.0192)."""
-    if hard_limit_ug is not None and hard_limit_ug < 1000:
-        return "ug/day", 1.0
-    return "mg/day", 1000.0
 
 
 def _figure(w: float, h: float) -> Any:

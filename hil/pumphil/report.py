@@ -195,12 +195,15 @@ def summary_text(rec: Recording, report: dict[str, Any] | None = None) -> str:
              f"({rep['delivered_ul'] / max(1, sc.days):.1f} uL/day on average)")]
     for name, d in rep["drugs"].items():
         per = [day["drugs_ug"].get(name, 0.0) for day in rep["per_day"]]
-        hard = d["hard_limit_ug_per_day"]
-        lim = "" if hard is None else f"; true peak 24 h {d['peak_24h_ug']:.1f} ug " \
-            f"(hard limit {hard:g} ug/day)"
-        lines.append(f"  {name}: {d['delivered_ug']:.1f} ug in total; per day "
-                     f"min {min(per):.1f} / mean {sum(per) / max(1, len(per)):.1f} / "
-                     f"max {max(per):.1f} ug{lim}")
+        hard, soft = d["hard_limit_ug_per_day"], d["soft_limit_ug_per_day"]
+        unit, k = _judge.dose_unit(hard)
+        mass = unit.split("/")[0]
+        lim = "" if hard is None else f"; true peak 24 h {d['peak_24h_ug'] / k:.4g} {mass} (" \
+            + ("" if soft is None else f"soft limit {soft / k:g}, ") \
+            + f"hard limit {hard / k:g} {unit})"
+        lines.append(f"  {name}: {d['delivered_ug'] / k:.4g} {mass} in total; per day "
+                     f"min {min(per) / k:.4g} / mean {sum(per) / max(1, len(per)) / k:.4g} / "
+                     f"max {max(per) / k:.4g} {unit}{lim}")
     pb = rep["patient_bolus"]
     den = ", ".join(f"{k} {v}" for k, v in pb["denied"].items() if v) or "none"
     lines.append(f"Patient boluses: {pb['requested']} requested, {pb['delivered']} delivered; "

@@ -16,7 +16,7 @@ from typing import Any
 
 from . import htmlreport as H
 from . import plots
-from .judge import amount_scale, human_s
+from .judge import amount_scale, dose_unit, human_s
 from .recording import Recording
 from .report import HTML, PLOTS, SCHEMA_VERSION, per_day_counts
 from .scenario import MS_PER_DAY, format_ms
@@ -37,7 +37,7 @@ def _hhmm(minute: int) -> str:
 def _mg(ug: float | None, hard_ug: float | None) -> float | None:
     if ug is None:
         return None
-    return ug / plots.dose_unit(hard_ug)[1]
+    return ug / dose_unit(hard_ug)[1]
 
 
 def build(rec: Recording, rep: dict[str, Any]) -> H.Report:
@@ -214,7 +214,7 @@ def _prescription(page: H.Report, rec: Recording, rep: dict[str, Any]) -> None:
     rows = []
     for d in rx["drugs"]:
         r = rep["drugs"].get(d["name"], {})
-        unit = plots.dose_unit(r.get("hard_limit_ug_per_day"))[0]
+        unit = dose_unit(r.get("hard_limit_ug_per_day"))[0]
         hard = r.get("hard_limit_ug_per_day")
         rows.append([d["name"], f"{d['conc_ug_per_ml'] / 1000:g} mg/mL",
                      _lim(r.get("soft_limit_ug_per_day"), hard, unit),
@@ -251,7 +251,7 @@ def _doses(page: H.Report, rec: Recording, rep: dict[str, Any]) -> None:
     rows = []
     for name, d in rep["drugs"].items():
         hard = d["hard_limit_ug_per_day"]
-        unit = plots.dose_unit(hard)[0]
+        unit = dose_unit(hard)[0]
         per = [day["drugs_ug"].get(name, 0.0) for day in rep["per_day"]]
         share = None if not hard else d["peak_24h_ug"] / hard
         rows.append([name, f"{_mg(d['delivered_ug'], hard):.4g} {unit.split('/')[0]}",
