@@ -68,7 +68,7 @@ def reservoir(rec: Recording, rep: dict[str, Any]) -> Any:
     ax.set_ylim(bottom=0)
     ax.set_xlim(0, sc.duration_ms / MS_PER_DAY)
     ax.set_title(f"{rep['scenario']}: reservoir volume (dotted: refills)")
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
 
 
@@ -101,7 +101,7 @@ def dose_per_day(rec: Recording, rep: dict[str, Any]) -> Any:
         ax.set_xlabel("day")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylim(bottom=0)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     axes[0][0].set_title(f"{rep['scenario']}: dose per drug per day, at the catheter tip")
     return fig
 
