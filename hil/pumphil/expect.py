@@ -337,7 +337,7 @@ def _parse_row(r: _Row, i: int, events: list[Event], ids: dict[str, int], drugs:
             subject = r.names(kind, tuple(drugs), "drug of the prescription")
         kw["at_most_ug"] = r.amount("at_most_ug")
         lim = f"{row['at_most_ug']} ug" if "at_most_ug" in row else "the hard limit"
-        text = f"true peak 24 h of {subject[0] if subject else 'each drug'} at most {lim}"
+        text = f"true peak 24 h of {' and '.join(subject) or 'each drug'} at most {lim}"
     elif kind in ("final_state", "state"):
         subject = r.names(kind, _sm.STATES, "state")
         if kind == "state":
