@@ -1,8 +1,9 @@
 """Flow accuracy by the IEC 60601-2-24 method (pumphil.hil.flow): the balance read every 30 s for
 two hours from the start of the infusion; start-up curve over the whole period, trumpet curve
 (Ep(max), Ep(min) over 2, 5, 11, 19, 31-min windows) and the overall accuracy A over the second
-hour; and the pump's own count of the dose against what the balance weighed. The limit on A is the mechanism's documented accuracy, +-5 % (docs/safety.md H25: the pump
-counts every stroke at +5 % for its dose limits, so a mechanism outside it breaks that promise);
+hour; and the pump's own count of the dose against what the balance weighed. The limit on A is
+the mechanism's documented accuracy, +-5 % (docs/safety.md H25: the pump counts every stroke at
++5 % for its dose limits, so a mechanism outside it breaks that promise);
 each window's limit adds one stroke and the balance's uncertainty (docs/hil.md)."""
 
 from __future__ import annotations

@@ -41,6 +41,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import drivers
+from ..drivers import Driver
+
 ROLES = ("psu", "balance", "pressure", "switch")
 DEFAULT_DRIVERS = {"psu": "PowerSupply", "balance": "Balance", "pressure": "PressureSource",
                    "switch": "SwitchUnit"}
@@ -125,11 +128,15 @@ def parse(doc: dict[str, Any], origin: str = "<rig>", base: Path | None = None) 
     if not time_scale > 0:
         raise RigConfigError(f"{origin}.time_scale: must be > 0")
     safe_doc = _get(doc, "safe_state", dict, origin, {})
-    try:
-        safe = SafeState(**{k: (bool(v) if k == "supply_on" else float(v))
-                            for k, v in safe_doc.items()})
-    except TypeError as e:
-        raise RigConfigError(f"{origin}.safe_state: {e}") from None
+    unknown = sorted(set(safe_doc) - set(vars(SafeState())))
+    if unknown:
+        raise RigConfigError(f"{origin}.safe_state: unknown key {', '.join(unknown)}")
+    d = SafeState()
+    safe = SafeState(
+        supply_volts=float(safe_doc.get("supply_volts", d.supply_volts)),
+        supply_current_a=float(safe_doc.get("supply_current_a", d.supply_current_a)),
+        supply_on=bool(safe_doc.get("supply_on", d.supply_on)),
+        phantom_baseline_pa=float(safe_doc.get("phantom_baseline_pa", d.phantom_baseline_pa)))
     if not 0 < safe.supply_volts <= 6.0:
         raise RigConfigError(f"{origin}.safe_state.supply_volts: {safe.supply_volts} V is not a "
                              "cell voltage the board takes (0..6 V)")
@@ -181,8 +188,7 @@ def load(path: str | Path) -> RigConfig:
     return parse(doc, str(p), p.resolve().parent)
 
 
-def driver_class(name: str) -> type:
-    from .. import drivers
+def driver_class(name: str) -> type[Driver]:
     cls = getattr(drivers, name, None)
     if not isinstance(cls, type) or not issubclass(cls, drivers.Driver):
         raise RigConfigError(f"driver {name!r} is not a class of pumphil.drivers")

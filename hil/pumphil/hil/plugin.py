@@ -251,7 +251,7 @@ def measure(request: pytest.FixtureRequest) -> Measurements:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    outcome = yield
+    outcome: Any = yield
     rep: pytest.TestReport = outcome.get_result()
     rec: TestRecord | None = getattr(item, "_hil_record", None)
     if rec is None:

@@ -19,9 +19,8 @@ from pathlib import Path
 import pyvisa
 from pumpcore.statemachine import MOTOR_STATES
 
-from ..drivers import PowerSupply, PressureSource, SwitchUnit
+from ..drivers import Driver, PowerSupply, PressureSource, SwitchUnit
 from .config import RigConfig
-
 
 
 @dataclass
@@ -65,7 +64,7 @@ def make_safe(cfg: RigConfig, rm: pyvisa.ResourceManager | None = None,
     own_rm = rm is None
     managers: dict[str, pyvisa.ResourceManager] = {}
 
-    def open_(role: str, cls: type) -> object:
+    def open_(role: str, cls: type[Driver]) -> Driver:
         ins = cfg.instruments[role]
         mgr = rm
         if mgr is None:

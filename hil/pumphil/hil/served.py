@@ -3,7 +3,8 @@ instruments on loopback TCP, the pump's serial port as RFC 2217 (pumphil.hil.rfc
 ``make hil-farm`` exports through labgrid, and what the suite's own tests drive as a "real" rig
 (``--rig rig.toml`` with ``time_scale = speed``).
 
-    python -m pumphil.hil.served --speed 60 --rig-file build/hil-farm/rig.toml [--exporter-config F --place NAME]
+    python -m pumphil.hil.served --speed 60 --rig-file build/rig.toml \
+        [--exporter-config F --place NAME]
 """
 
 from __future__ import annotations

@@ -107,7 +107,7 @@ class EmulatedRig(Target):
     realtime = False
     time_scale = float("inf")
     capabilities = frozenset({"virtual_time", "firmware_hang"})
-    BALANCE = {"balance_noise_mg": 0.015, "balance_evaporation_mg_per_h": 0.05,
+    BALANCE: dict[str, float] = {"balance_noise_mg": 0.015, "balance_evaporation_mg_per_h": 0.05,
                "balance_container_g": 10.0}
 
     def __init__(self, seed: int = 0, state_dir: Path | None = None) -> None:
@@ -125,7 +125,11 @@ class EmulatedRig(Target):
         from ..instruments import VirtualRig
         self.emu = Emulator(state_dir=self.state_dir, seed=self.seed).start()
         self.instruments = VirtualRig(self.emu.plant, seed=self.seed, lock=self.emu.lock,
-                                      **self.BALANCE).start()
+                                      balance_noise_mg=self.BALANCE["balance_noise_mg"],
+                                      balance_evaporation_mg_per_h=self.BALANCE[
+                                          "balance_evaporation_mg_per_h"],
+                                      balance_container_g=self.BALANCE["balance_container_g"]
+                                      ).start()
         res = self.instruments.resources
         from .config import DEFAULT_DRIVERS, Instrument
         self.config = RigConfig(

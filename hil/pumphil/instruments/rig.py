@@ -9,7 +9,7 @@ from ..plant import Plant
 from .balance import VirtualBalance
 from .power_supply import VirtualPowerSupply
 from .pressure_source import VirtualPressureSource
-from .server import LineServer, LineInstrument, Session
+from .server import LineInstrument, LineServer, Session
 from .switch_unit import VirtualSwitchUnit
 
 
@@ -17,9 +17,10 @@ class VirtualRig:
     """Start with ``start()`` (or ``with VirtualRig(plant) as rig:``); ``resources`` maps role ->
     VISA resource string ``TCPIP::127.0.0.1::PORT::SOCKET`` (roles: psu, balance, pressure,
     switch). ``lock``: held while an instrument handles a line, so instruments never touch the
-    plant while a board runs (the emulator passes its own lock). The supply starts with its board output ON at 3.6 V (the bench is set up), the phantom
-    with its output ON at the plant's CSF figures, all relays open. ``psu_powers_board=False``
-    leaves the board on its own cell (battery scenarios): the supply is then not coupled."""
+    plant while a board runs (the HIL targets pass the emulator's lock). The supply starts with
+    its board output ON at 3.6 V (the bench is set up), the phantom with its output ON at the
+    plant's CSF figures, all relays open. ``psu_powers_board=False`` leaves the board on its own
+    cell (battery scenarios): the supply is then not coupled."""
 
     ROLES = ("psu", "balance", "pressure", "switch")
 
