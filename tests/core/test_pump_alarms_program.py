@@ -86,11 +86,21 @@ def test_reservoir_low_alerts_and_flow_continues_then_empty_stops():
 
 
 def test_reservoir_times_recomputed_at_bolus_start():
-    p = programmed(RXH.morphine_rx())
-    run(p, 2 * HOUR)
-    before = p.status()["ms_to_empty"]
+    # At the start of a bolus the times to the low alert and to empty are those of the volume
+    # left now at the new total rate (basal + bolus), exactly (ceil of the integral): computed
+    # here from the prescription, not from the pump's own arithmetic.
+    rx = RXH.morphine_rx()
+    p = programmed(rx)
+    run(p, 2 * HOUR)                                      # 02:00: basal 20 uL/h
     p.patient_bolus()
-    assert p.status()["ms_to_empty"] < before
+    st = p.status()
+    bolus = rx["patient"]
+    rate = 20000 + bolus["volume_nl"] * 3600000 // bolus["duration_ms"]   # 320 uL/h
+    assert st["rate_nl_per_h"] == rate
+    left = st["reservoir_nl"]
+    for key, threshold in (("ms_to_empty", rx["reservoir"]["empty_nl"]),
+                           ("ms_to_low", rx["reservoir"]["low_alert_nl"])):
+        assert st[key] == -(-(left - threshold) * 3600000 // rate), key
 
 
 def test_commit_while_running_takes_effect_at_stroke_boundary():
