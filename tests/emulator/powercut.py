@@ -13,10 +13,10 @@ real; the tests compare the two for a sample of k, and `make verify` replays eve
 
 What is judged (docs/safety.md boot policy, docs/therapy.md "Resets and accounting"):
 - restored: the boot found the state record and counters intact and restored them; the booted
-  pump's counters are the record's (plus its write-ahead reservation, when the record carries
-  one); nothing the pump had done before the cut is missing beyond the documented bound (strokes,
-  24-h ledger, reservoir never overstated); a clinician bolus that would take the drug over its
-  hard limit, counting everything delivered before the cut, is refused `dose_limit`.
+  pump's counters are the record's plus its write-ahead reservation, counted as delivered;
+  nothing the motor had done before the cut is missing (strokes, 24-h ledger; the reservoir is
+  never overstated); a clinician bolus that would take the drug over its hard limit, counting
+  everything delivered before the cut, is refused `dose_limit`.
 - safe: the safe state with `state_lost` (the boot policy for a missing or damaged record). Legal
   for the boot policy, but with an atomic save a cut must never cause it: the campaign counts it
   as a failure of the save.
@@ -49,10 +49,7 @@ DRUG = "clonidine"
 CONC_UG_PER_ML = 500
 HARD_NG_PER_DAY = 150_000
 STROKE_NL = fw_board.STROKE_NL
-# docs/safety.md without a write-ahead reservation: "a power cut therefore loses at most 10 uL of
-# delivery from the counters, the 24-h dose ledger and the reservoir volume" (the documented
-# figure, not the firmware's constant: a firmware saving less often must fail here)
-UNRESERVED_LOSS_STROKES = 10_000 // STROKE_NL
+STROKE_NG = STROKE_NL * CONC_UG_PER_ML // 1000   # drug in one stroke of the campaign's admixture
 
 
 def campaign_rx() -> dict[str, Any]:
@@ -109,9 +106,22 @@ CHUNK_MS = 30 * MIN       # advances are split so that a replay stops soon after
 class Truth:
     """What the pump had done when a flash write started (before any cut)."""
     made: int                 # strokes the motor made (the plant's count)
-    ledger_ng: int            # the pump's RAM rolling-24-h amount of DRUG (0 before programming)
-    reservoir_nl: int | None  # the pump's RAM reservoir estimate (None before programming)
+    counted: int              # strokes the pump had counted (it counts a step's strokes, writes
+                              # a record if they go beyond its reservation, then makes them)
+    ledger_ng: int            # its RAM rolling-24-h amount of DRUG (0 before programming)
+    reservoir_nl: int | None  # its RAM reservoir estimate (None before programming)
     step: str                 # the script step that was running
+
+    def delivered_ledger_ng(self) -> int:
+        """The RAM ledger less what the counted strokes not yet made would add (at most a
+        stroke's drug each): no more than the patient had really received."""
+        return self.ledger_ng - (self.counted - self.made) * STROKE_NG
+
+    def reservoir_left_nl(self) -> int | None:
+        """The reservoir the motor had really left (the unmade strokes have not drawn yet)."""
+        if self.reservoir_nl is None:
+            return None
+        return self.reservoir_nl + (self.counted - self.made) * STROKE_NL
 
 
 @dataclass
@@ -178,11 +188,13 @@ def run_day(base_dir: Path, work: Path, *, cut_at: int = -1, torn: bool = False,
 def _truth(emu: Emulator, step: str) -> Truth:
     app = emu.board.app
     made = emu.plant.strokes_ok + emu.plant.strokes_failed
-    if app is None or DRUG not in app.pump.slot_names:
-        return Truth(made, 0, None, step)
+    if app is None:
+        return Truth(made, made, 0, None, step)
     pump = app.pump
+    if DRUG not in pump.slot_names:
+        return Truth(made, pump.strokes_total, 0, None, step)
     res = pump.reservoir
-    return Truth(made, pump.ledger.total(pump.slot_names.index(DRUG)),
+    return Truth(made, pump.strokes_total, pump.ledger.total(pump.slot_names.index(DRUG)),
                  None if res is None else res.remaining_nl, step)
 
 
@@ -216,7 +228,8 @@ BOOTS_INTO = {None: {"stopped"}, "stopped": {"stopped"}, "priming": {"stopped"},
 class Outcome:
     kind: str
     problems: list[str]
-    lost_strokes: int = 0             # strokes made before the cut and not counted after boot
+    lost_strokes: int = 0             # strokes made before the cut less those counted after boot
+                                      # (negative: strokes presumed that were not made)
     limit_check: str | None = None    # the over-the-limit bolus' refusal reason (None: not tried)
 
 
@@ -253,14 +266,19 @@ class Booter:
 
     def _judge_restored(self, app: Any, rec: dict[str, Any], st: dict[str, Any],
                         truth: Truth) -> Outcome:
+        # docs/therapy.md "Resets and accounting": the record reserves the strokes the pump may
+        # make before its next record, and a boot after an unexpected reset counts them as
+        # delivered; so no stroke made before a cut is ever missing after it
         problems: list[str] = []
         snap = rec.get("pump")           # None: the factory record
-        presumed = st.get("presumed")    # the write-ahead reservation counted at boot, if any
-        reserve = presumed["strokes"] if isinstance(presumed, dict) else 0
-        bound = 0 if isinstance(presumed, dict) else UNRESERVED_LOSS_STROKES
+        reserve = snap["reserve"] if snap else 0
         rec_strokes = snap["counters"][0] if snap else 0
         if st["strokes"] != rec_strokes + reserve:
-            problems.append(f"strokes {st['strokes']} != record {rec_strokes} + presumed {reserve}")
+            problems.append(f"strokes {st['strokes']} != record {rec_strokes} + reserved {reserve}")
+        rec_presumed = snap["presumed"][0] if snap else 0
+        if st["presumed"]["strokes"] != rec_presumed + reserve:
+            problems.append(f"presumed {st['presumed']['strokes']} != record {rec_presumed} "
+                            f"+ reserved {reserve}")
         rec_state = snap["state"] if snap else None
         if st["state"] not in BOOTS_INTO.get(rec_state, set()):
             problems.append(f"record state {rec_state} booted into {st['state']}")
@@ -268,23 +286,20 @@ class Booter:
         if st["program"] != rec_program:
             problems.append(f"program {st['program']} != record {rec_program}")
         lost = truth.made - st["strokes"]
-        if lost > bound:
-            problems.append(f"{lost} strokes made before the cut are not counted (bound {bound})")
-        bound_ng = bound * STROKE_NL * CONC_UG_PER_ML // 1000
+        if lost > 0:
+            problems.append(f"{lost} strokes made before the cut are not counted")
         ledger = st["rolling_24h_ng"].get(DRUG, 0)
-        if truth.ledger_ng - ledger > bound_ng:
-            problems.append(f"24-h ledger {ledger} ng < {truth.ledger_ng} ng before the cut "
-                            f"(bound {bound_ng})")
-        over = st["reservoir_nl"] - truth.reservoir_nl \
-            if truth.reservoir_nl is not None and st["reservoir_nl"] is not None else 0
-        if over > bound * STROKE_NL:
-            problems.append(f"reservoir {st['reservoir_nl']} nL > {truth.reservoir_nl} nL "
-                            "before the cut")
+        delivered = truth.delivered_ledger_ng()
+        if ledger < delivered:
+            problems.append(f"24-h ledger {ledger} ng < {delivered} ng delivered before the cut")
+        left = truth.reservoir_left_nl()
+        if left is not None and st["reservoir_nl"] is not None and st["reservoir_nl"] > left:
+            problems.append(f"reservoir {st['reservoir_nl']} nL > {left} nL left before the cut")
         check = None
         if st["state"] == "running":
             # the smallest bolus that takes the drug over its hard limit, counting what was
-            # delivered before the cut (less the documented loss bound)
-            headroom = HARD_NG_PER_DAY - (truth.ledger_ng - bound_ng)
+            # delivered before the cut
+            headroom = HARD_NG_PER_DAY - delivered
             volume = max(1, (headroom + 1) * 1000 // CONC_UG_PER_ML + 1)
             code, _ = app.pump.clinician_bolus(volume, 10 * MIN)
             check = code
@@ -301,12 +316,14 @@ class Tally:
     kinds: dict[str, int] = field(default_factory=lambda: {RESTORED: 0, SAFE: 0, OTHER: 0})
     limit_checks: dict[str, int] = field(default_factory=dict)
     max_lost: int = 0
+    max_presumed: int = 0
     failures: list[str] = field(default_factory=list)
 
     def add(self, k: int, torn: bool, truth: Truth, out: Outcome) -> None:
         self.booted += 1
         self.kinds[out.kind] += 1
         self.max_lost = max(self.max_lost, out.lost_strokes)
+        self.max_presumed = max(self.max_presumed, -out.lost_strokes)
         if out.limit_check is not None:
             self.limit_checks[out.limit_check] = self.limit_checks.get(out.limit_check, 0) + 1
         if out.kind != RESTORED:
@@ -317,7 +334,7 @@ class Tally:
         return (f"{label}: {self.writes} writes ({self.programs} programs), {self.booted} images "
                 f"booted: {self.kinds[RESTORED]} restored, {self.kinds[SAFE]} safe state, "
                 f"{self.kinds[OTHER]} other; over-limit bolus refused {self.limit_checks}; "
-                f"most strokes lost {self.max_lost}")
+                f"most strokes lost {self.max_lost}, presumed but not made {self.max_presumed}")
 
 
 def campaign(run: Run, every: int = 1) -> Tally:
