@@ -187,14 +187,18 @@ def test_snapshot_restore_round_trip_continues_identically():
 
 
 def test_corrupt_snapshot_is_refused_whole():
+    # refused whole: after a refusal the pump is a fresh one, whatever part of the snapshot was
+    # read before the damaged field (clocks, slots, reservoir...)
     p = programmed(RXH.morphine_rx())
     snap = p.snapshot()
+    fresh = Pump().snapshot()
     for breaker in ("rx", "reservoir", "catheter", "v", "ledger"):
         bad = dict(snap)
         bad[breaker] = "garbage"
         q = Pump()
         assert q.restore(bad) == "state_corrupt", breaker
         assert q.rx is None and q.state == "booting"
+        assert q.snapshot() == fresh, breaker
     bad = dict(snap)
     bad["rx"] = RXH.simple_rx(10000)                      # program does not match its checksum
     assert Pump().restore(bad) == "state_corrupt"
