@@ -63,7 +63,8 @@ def test_every_write_cut_or_torn_boots_the_last_record_within_the_bounds(
 
 @pytest.mark.parametrize("mode", MODES)
 def test_the_images_booted_are_what_a_replay_with_a_cut_leaves(
-        base: Path, recordings: dict[str, P.Run], mode: str) -> None:
+        base: Path, recordings: dict[str, P.Run], mode: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
     run = recordings[mode]
     n = len(run.journal)
     if os.environ.get("ITPUMP_POWERCUT_REPLAY") == "all":
@@ -81,3 +82,5 @@ def test_the_images_booted_are_what_a_replay_with_a_cut_leaves(
         assert replay.image == image, (k, torn, P.record_text(replay.image))
         replayed += 1
     assert replayed == (len(cuts) if cuts is not None else n + run.programs)
+    with capsys.disabled():
+        print(f"\npower-cut replays, {mode}: {replayed} cuts replayed, every image identical")
