@@ -39,6 +39,10 @@
 #         pressure: fast strokes with a long tau, or the slow baseline climb of a complete one).
 # Cleared (while raised): one NORMAL stroke, or 2 consecutive pulsatile windows whose baseline is
 # back within 150 Pa of the reference (pressure decays normally again).
+# Statistics (plain ints, set where they are computed; read by the emulator's campaign probe for
+# offline threshold sweeps, never by the firmware): after stroke(): last_class, last_n, last_rise_pa,
+# last_ratio_pct, last_resid_pa (-1 when the ratio did not call for the fit), last_elev_pa (0 before
+# a reference exists); after window(): last_window_elev_pa. Thresholds: the constants below.
 
 import array
 
@@ -106,6 +110,8 @@ class OcclusionDetector:
         self.last_ratio_pct = 0
         self.last_resid_pa = 0
         self.last_elev_pa = 0
+        self.last_n = 0          # samples in the latest capture (CAPTURE_N full, fewer: short)
+        self.last_window_elev_pa = 0   # latest window's baseline - reference (0 before one)
         self.clear_run = 0       # consecutive clearing windows while raised
         self.prev_short = False  # the previous capture was cut short by this stroke (bolus)
         self.prev_level_pa = 0   # previous capture's post-stroke level: pre + rise
@@ -239,6 +245,7 @@ class OcclusionDetector:
         if self.has_ref:
             elev = pre_pa - (self.ref_q4 >> 4)
         self.last_elev_pa = elev
+        self.last_n = n
         if n < SHORT_N:
             cls = UNKNOWN
             self.last_rise_pa = 0
@@ -316,9 +323,13 @@ class OcclusionDetector:
         return None
 
     def window(self, baseline_pa: int, pulsatile: bool):
-        """Result of one sensing window (from CatheterDetector). Returns None, EV_RAISE or EV_CLEAR."""
+        """Result of one sensing window (from CatheterDetector). Returns None, EV_RAISE or EV_CLEAR.
+        last_window_elev_pa: the window's elevation over the reference, the statistic the
+        elevation and clearing rules compare with ELEV_ALARM_PA and CLEAR_MARGIN_PA."""
+        elev = baseline_pa - (self.ref_q4 >> 4) if self.has_ref else 0
+        self.last_window_elev_pa = elev
         if self.active:
-            if pulsatile and (not self.has_ref or baseline_pa - (self.ref_q4 >> 4) <= CLEAR_MARGIN_PA):
+            if pulsatile and (not self.has_ref or elev <= CLEAR_MARGIN_PA):
                 self.clear_run += 1
                 if self.clear_run >= CLEAR_WINDOWS:
                     self.active = False
@@ -330,14 +341,14 @@ class OcclusionDetector:
                 self.clear_run = 0
             return None
         if pulsatile:
-            if not self.has_ref or baseline_pa - (self.ref_q4 >> 4) < CLEAR_MARGIN_PA:
+            if not self.has_ref or elev < CLEAR_MARGIN_PA:
                 self._learn(baseline_pa)
             else:
                 # CSF pulsation reaches the sensor, so the line is open: a higher baseline is a
                 # new reference (reseated catheter), not accumulated line pressure
                 self.ref_q4 = baseline_pa << 4
             return None
-        if self.has_ref and baseline_pa - (self.ref_q4 >> 4) >= ELEV_ALARM_PA:
+        if self.has_ref and elev >= ELEV_ALARM_PA:
             self.active = True
             return EV_RAISE
         return None

@@ -56,6 +56,7 @@ class App:
         self.to_snapshot_ms = board.SNAPSHOT_EVERY_MS
         self.to_self_test_ms = board.SELF_TEST_EVERY_MS
         self.due_ms = 0              # ms after `last` when the next full step is needed
+        self.own_ms = 0              # ms after `last` of the next wake-up the pump itself planned
         self.button = False          # a button press seen on a fast-path wake-up
         self.halted = False          # set by fail_safe(): the loop no longer runs nor feeds
         self.sounding = None
@@ -123,16 +124,33 @@ class App:
                 hal.wdt_feed()
                 self.supervisor.note_wakeup()
                 left = self.due_ms - elapsed
-                return left if left < _WDT_FEED_MS else _WDT_FEED_MS
+                left = left if left < _WDT_FEED_MS else _WDT_FEED_MS
+                self.own_ms = elapsed + left
+                return left
             self.button = True          # handled by the full step below
-        return self._full_step(now, elapsed, data)
+        host_only = data is not None and elapsed < self.due_ms and not self.button
+        sleep = self._full_step(now, elapsed, data)
+        # The pump's own wake-ups keep their schedule whatever the host does: a wake-up that only
+        # host input caused goes back to sleep until the wake-up planned before it (unless the
+        # command made something due sooner), as a low-power timer keeps its alarm through an
+        # interrupt. So traffic changes neither when the pump wakes nor what the cell pays.
+        spent = hal.ticks_diff(hal.ticks_ms(), now)   # sleep counts from the end of the step
+        planned = self.own_ms - elapsed - spent       # the planned wake, from the end of the step
+        if host_only and 0 < planned < sleep:
+            sleep = planned
+        self.own_ms = spent + sleep              # relative to the new `last` (= now)
+        return sleep
 
     def _full_step(self, now, elapsed, data):
         hal = self.hal
         pump = self.pump
         sup = self.supervisor
+        # The cell pays for the pump's own wake-ups; one caused only by host input is powered by
+        # the host link (USB VBUS on the reference board; an implant's telemetry field), so no
+        # amount of traffic drains the battery model (docs/detectors.md, "Battery").
+        if data is None or elapsed >= self.due_ms:
+            sup.note_wakeup()
         self.last = now
-        sup.note_wakeup()
         # Fed on waking: the loop is alive, and the blocking work below (a stroke with its
         # capture, up to ~2.3 s) must not add to the <= WDT_FEED_MS the board has just slept.
         hal.wdt_feed()

@@ -150,6 +150,7 @@ class VirtualBoard:
         self.next_wake_ms = 0
         self.last_feed_ms = 0
         self.resets: list[tuple[int, str]] = []
+        self.boots: list[tuple[int, str]] = []   # (virtual ms, reset cause) of every boot
         self.cause = "power_on"        # what reset_cause() reports for the current boot
         # a firmware hang: the main loop stops (no step, no watchdog feed) until hang_until_ms;
         # with hang_every_boot_ms it happens again right after every boot (a hang in the firmware
@@ -157,6 +158,9 @@ class VirtualBoard:
         self.hang_until_ms: int | None = None
         self.hang_every_boot_ms = 0
         self.steps = 0
+        # called with each new App (power-on and every reset) before it boots: observers such as
+        # the campaign's detector probe (pumphil.campaign.probe) attach there; None = nobody
+        self.on_power_on: Callable[[App], None] | None = None
         # pressure trace of the samples the firmware took: the newest captures, each kept as
         # (t0_ms, period_ms, samples) so recording costs one copy per capture, not per sample
         self._trace: deque[tuple[int, int, array[int]]] = deque(maxlen=trace_captures)
@@ -165,14 +169,22 @@ class VirtualBoard:
     def power_on(self, cause: str = "power_on") -> None:
         self.powered = True
         self.cause = cause
+        self.boots.append((self.clock.now_ms, cause))
         self.hal = VirtualHal(self)
         self.app = App(self.hal)
+        if self.on_power_on is not None:
+            self.on_power_on(self.app)
         self.last_feed_ms = self.clock.now_ms
         self.app.boot()
         self.next_wake_ms = self.clock.now_ms
         self.hang_until_ms = None
         if self.hang_every_boot_ms:
             self.hang(self.hang_every_boot_ms)
+
+    def answers(self) -> bool:
+        """True when the firmware can answer host input now (powered, not halted, not hung)."""
+        return self.powered and self.app is not None and not self.app.halted \
+            and self.hang_until_ms is None
 
     def hang(self, ms: int, every_boot: bool = False) -> None:
         """The firmware's main loop stops for ms (from now): no steps, no watchdog feeding. The
@@ -226,17 +238,18 @@ class VirtualBoard:
             clock.now_ms = target_ms
 
     def poke(self) -> None:
-        """Input arrived: the firmware wakes now (the Pico's poll returns on input)."""
-        if self.powered and self.app is not None and not self.app.halted \
-                and self.hang_until_ms is None:
-            self._step()
+        """Input arrived: the firmware wakes now (the Pico's poll returns on input). A wake-up
+        that only host input caused is powered by the host link, not the cell (docs/emulator.md,
+        "Battery")."""
+        if self.answers():
+            self._step(self.clock.now_ms >= self.next_wake_ms)
 
-    def _step(self) -> None:
+    def _step(self, own_wake: bool = True) -> None:
         app = self.app
         assert app is not None
         self.steps += 1
         clock = self.clock
-        self.plant.wake(clock.now_ms)
+        self.plant.wake(clock.now_ms, own_wake)
         try:
             ms = app.step()
         except BoardReset:

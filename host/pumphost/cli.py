@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 from pumpcore.wire import ROLES
 
-from . import cli_emulator, prescription_file
+from . import cli_campaign, cli_emulator, prescription_file
 from . import keys as _keys
 from .client import PumpClient, wall_clock_of
 from .errors import AuthError, ProtocolError, PumpError, RefusedError, TransportError
@@ -169,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("version", "show this program's version and, with a port, the pump's")
     # Hook for `emulate` / `simulate` (owned by the emulator; see cli_emulator.py)
     cli_emulator.register(sub)
+    # Hook for `campaign` (owned by pumphil.campaign; see cli_campaign.py)
+    cli_campaign.register(sub)
     return parser
 
 
