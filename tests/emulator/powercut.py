@@ -111,11 +111,12 @@ class Truth:
     ledger_ng: int            # its RAM rolling-24-h amount of DRUG (0 before programming)
     reservoir_nl: int | None  # its RAM reservoir estimate (None before programming)
     step: str                 # the script step that was running
+    stroke_ledger_ng: int = STROKE_NG   # the most one stroke adds to the ledger
 
     def delivered_ledger_ng(self) -> int:
-        """The RAM ledger less what the counted strokes not yet made would add (at most a
-        stroke's drug each): no more than the patient had really received."""
-        return self.ledger_ng - (self.counted - self.made) * STROKE_NG
+        """The RAM ledger less the most the counted strokes not yet made can have added to it:
+        no more than the ledger holds for what the patient had received."""
+        return self.ledger_ng - (self.counted - self.made) * self.stroke_ledger_ng
 
     def reservoir_left_nl(self) -> int | None:
         """The reservoir the motor had really left (the unmade strokes have not drawn yet)."""
@@ -194,8 +195,10 @@ def _truth(emu: Emulator, step: str) -> Truth:
     if DRUG not in pump.slot_names:
         return Truth(made, pump.strokes_total, 0, None, step)
     res = pump.reservoir
+    # the ledger counts a stroke's drug at the top of the mechanism's accuracy (+tolerance_pct)
+    per_stroke = STROKE_NG + (STROKE_NG * pump.tolerance_pct + 99) // 100
     return Truth(made, pump.strokes_total, pump.ledger.total(pump.slot_names.index(DRUG)),
-                 None if res is None else res.remaining_nl, step)
+                 None if res is None else res.remaining_nl, step, per_stroke)
 
 
 def images(run: Run) -> Iterator[tuple[int, bool, bytes]]:
