@@ -4,9 +4,10 @@ without it. The working tree is only read.
 
     python tests/mitigation_runner.py [--all | NAME ...]     (make verify: --all)
 
-The copy holds firmware/, host/, hil/, tests/, pyproject.toml and the compiled emulator
-(build/accel; pumphil.accel uses it only while it matches the copy's sources, so a mutation of a
-compiled module runs interpreted). PYTHONPATH puts the copy's packages before the editable install.
+The copy holds firmware/, host/, hil/, tests/, docs/ (scenario examples), README.md, pyproject.toml
+and the compiled emulator (build/accel; pumphil.accel uses it only while it matches the copy's
+sources, so a mutation of a compiled module runs interpreted). PYTHONPATH puts the copy's packages
+before the editable install.
 Hypothesis runs derandomized with a fixed budget, so a run is reproducible.
 """
 
@@ -27,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mitigations import MUTATIONS, Mutation  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-TREE = ("firmware", "host", "hil", "tests", "pyproject.toml", "build/accel")
+TREE = ("firmware", "host", "hil", "tests", "docs", "README.md", "pyproject.toml", "build/accel")
 FUZZ_EXAMPLES = "4000"        # the fuzz properties' budget in the copies (make test: 104,000)
 # A pytest plugin written into each copy: hypothesis does not shrink there (a failing example is
 # all the runner needs; shrinking one took minutes). Tests that set their own phases keep them.

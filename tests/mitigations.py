@@ -9,8 +9,9 @@ must fail, and pass on an unmutated copy. tests/test_docs_safety.py checks that 
 docs/safety.md has at least one mutation here and that each mutation names at least one of the
 tests its hazard's row lists.
 
-`quick` marks the mutations `make test` runs (tests/test_mitigations.py): one or more per hazard
-whose tests take seconds; `make verify` runs them all.
+`quick` marks the mutations `make test` may run (tests/test_mitigations.py: the first quick one of
+each hazard, with only its tests in tests/core and tests/host, which take seconds); `make verify`
+runs every mutation with all its tests.
 """
 
 from __future__ import annotations
@@ -50,6 +51,10 @@ SECURITY = "tests/core/test_dispatch_security.py"
 ALARM_E2E = "tests/emulator/test_alarms_e2e.py"
 BOARD_E2E = "tests/emulator/test_board_e2e.py"
 CAMPAIGN = "tests/emulator/test_powercut_campaign.py"
+GUARD = "tests/core/test_pump_dose_guard.py"
+TIME_BASE = "tests/core/test_pump_time_base.py"
+RESETS = "tests/core/test_pump_resets.py"
+SEQUENCES = "tests/emulator/test_dose_safety_sequences.py"
 
 MUTATIONS: tuple[Mutation, ...] = (
     # H1: exact integer delivery engine
@@ -199,6 +204,13 @@ MUTATIONS: tuple[Mutation, ...] = (
                    "        self._update_rate()\n")),
              (f"{PROGRAM}::test_reservoir_times_recomputed_at_bolus_start",), quick=True),
     # H13: battery
+    Mutation("H13", "battery_first_hour_extrapolated", "usage before a whole day is the hour extrapolated",
+             (Edit("firmware/pumpcore/detect_battery.py",
+                   "        if self.days_recorded == 0:\n            return None\n",
+                   "        if self.days_recorded == 0:\n"
+                   "            return self.today_uah * 86400000 // max(1, self.ms_in_day) or None\n"),),
+             ("tests/core/test_detect_battery.py::"
+              "test_a_burst_on_the_first_day_is_not_extrapolated_into_an_eri",), quick=True),
     Mutation("H13", "no_battery_voltage_backstop", "the cell voltage raises no battery alarm",
              (Edit("firmware/pumpfw/supervisor.py",
                    "            if mv <= limit:\n                pump.raise_alarm(code)\n",
@@ -226,6 +238,12 @@ MUTATIONS: tuple[Mutation, ...] = (
              # its cuts fall between loop steps, after the end-of-step record; only a cut inside
              # the step, between the strokes and that record, shows the missing write-ahead)
              (f"{CAMPAIGN}::test_every_write_cut_or_torn_boots_the_last_record_within_the_bounds",)),
+    Mutation("H14", "reservation_not_presumed", "a reset does not count the record's reservation",
+             (Edit(PUMP, "        if presumed:\n            self._presume_strokes(presumed)\n", ""),),
+             (f"{RESETS}::test_the_reservation_is_counted_as_delivered_after_a_reset",
+              f"{BOARD_E2E}::test_a_power_cut_never_hides_delivery_and_presumes_at_most_the_reservation",
+              f"{CAMPAIGN}::test_every_write_cut_or_torn_boots_the_last_record_within_the_bounds"),
+             quick=True),
     Mutation("H14", "no_feed_on_waking", "the loop does not feed the watchdog when it wakes",
              (Edit(APP, "the board has just slept.\n        hal.wdt_feed()\n",
                    "the board has just slept.\n"),),
@@ -298,6 +316,64 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation("H21", "leak_stops_flow", "a leak alarm stops flow",
              (Edit(ALARMS, "    (LEAK, HIGH, CONTINUE),\n", "    (LEAK, HIGH, STOP),\n"),),
              (f"{ALARM_E2E}::test_dislodgement_and_leak_alarm_within_three_windows",)),
+    # H22: periodic spacing on the monotonic clock
+    Mutation("H22", "no_periodic_spacing", "a periodic start time may start again within 23 h",
+             (Edit(PUMP, "        if last is not None and diff_ms(last[0], last[1], mono.day, mono.ms,\n",
+                   "        if False and diff_ms(last[0], last[1], mono.day, mono.ms,\n"),),
+             (f"{TIME_BASE}::test_setting_the_clock_back_after_each_periodic_bolus_never_repeats_it",
+              f"{TIME_BASE}::test_dst_autumn_repeats_nothing_and_spring_gives_the_bolus",
+              f"{TIME_BASE}::test_eastward_travel_skips_each_start_once_then_follows_local_time",
+              f"{TIME_BASE}::test_periodic_spacing_survives_a_reset",
+              f"{SEQUENCES}::test_setting_the_clock_back_after_every_periodic_bolus_gives_it_once_a_day"),
+             quick=True),
+    # H23: the continuous dose guard
+    Mutation("H23", "no_dose_guard", "every stroke is admitted, whatever the rolling 24 h",
+             (Edit(PUMP, "            if h is not None and e and \\\n                    ledger.total(d) + e"
+                         " + (e * tol + self._margin_rem[d] + 99) // 100 > h:\n",
+                   "            if False:\n"),),
+             (f"{GUARD}::test_basal_and_periodic_cannot_carry_the_rolling_24h_past_the_hard_limit",
+              f"{GUARD}::test_the_guard_stops_a_priming_bolus_at_the_limit",
+              f"{SEQUENCES}::test_basal_and_periodic_delivery_stop_at_the_hard_limit_with_a_medium_alarm"),
+             quick=True),
+    Mutation("H23", "hold_without_alarm", "a hold raises no dose_limit_hold alarm",
+             (Edit(PUMP, "        self.raise_alarm(A.DOSE_LIMIT_HOLD)\n"
+                         "        if self.arbiter.active is not None:   # cancelled",
+                   "        if self.arbiter.active is not None:   # cancelled"),),
+             (f"{GUARD}::test_a_hold_cancels_the_active_bolus_and_blocks_boluses_until_acknowledged",),
+             quick=True),
+    Mutation("H23", "held_strokes_owed", "a held stroke is owed and made once the window allows",
+             (Edit(PUMP, "            if self._admit():\n                self._stroke()\n"
+                         "            n -= 1\n",
+                   "            if self._admit():\n                self._stroke()\n            else:\n"
+                   "                self.engine.pending_nl += self.stroke_nl\n            n -= 1\n"),),
+             (f"{GUARD}::test_held_strokes_are_never_made_up",)),
+    Mutation("H23", "periodic_not_dose_checked", "a periodic bolus starts without the dose check",
+             (Edit(PUMP, "        code = self._dose_limit_check(e[\"volume_nl\"])\n",
+                   "        code = R.OK\n"),),
+             (f"{GUARD}::test_basal_and_periodic_cannot_carry_the_rolling_24h_past_the_hard_limit",),
+             quick=True),
+    # H24: resets are counted, alarmed and looped
+    Mutation("H24", "silent_reset", "an unexpected reset raises no alarm",
+             (Edit(PUMP, "        self.alarms.raise_(code, now)\n"
+                         "        self.alarms.condition_gone(code, now)\n", ""),),
+             (f"{RESETS}::test_every_reset_is_logged_and_alarmed_with_its_cause",
+              f"{SEQUENCES}::test_a_firmware_hang_is_a_logged_alarmed_reset_and_the_bolus_is_not_resumed"),
+             quick=True),
+    Mutation("H24", "no_reset_loop", "three resets within an hour are no reset loop",
+             (Edit(PUMP, "        loop = recent >= RESET_LOOP_N\n", "        loop = False\n"),),
+             (f"{RESETS}::test_three_resets_within_an_hour_are_a_reset_loop_and_stop_in_the_safe_state",
+              f"{SEQUENCES}::test_a_hang_at_every_boot_ends_in_the_safe_state_with_a_high_alarm",
+              f"{SEQUENCES}::test_fifty_power_cuts_in_a_day_are_a_reset_loop"), quick=True),
+    Mutation("H24", "interrupted_bolus_unreported", "a bolus interrupted by a reset is not logged",
+             (Edit(PUMP, "            self._log(\"bolus_interrupted\", bolus.get(\"kind\"),\n",
+                   "            (\"bolus_interrupted\", bolus.get(\"kind\"),\n"),),
+             (f"{RESETS}::test_an_interrupted_bolus_is_reported_and_not_resumed",), quick=True),
+    # H25: strokes counted at the top of the mechanism's accuracy
+    Mutation("H25", "nominal_strokes", "the ledger and dose checks count a stroke's nominal volume",
+             (Edit(PUMP, "STROKE_TOLERANCE_PCT = 5\n", "STROKE_TOLERANCE_PCT = 0\n"),),
+             (f"{LIFECYCLE}::test_day_of_delivery_matches_schedule_integral_exactly",
+              f"{SEQUENCES}::test_basal_and_periodic_delivery_stop_at_the_hard_limit_with_a_medium_alarm"),
+             quick=True),
 )
 
 
