@@ -252,9 +252,9 @@ MUTATIONS: tuple[Mutation, ...] = (
              (Edit(APP, "            pump.boot(resume=pump.was_running())\n", "            pump.boot()\n"),),
              (f"{BOARD_E2E}::test_power_cycle_resumes_intact_therapy_and_keeps_counters",)),
     # H15: corrupt or lost persisted state
-    Mutation("H15", "no_integrity_check", "a record whose body does not match its sha256 line is used",
-             (Edit(STORAGE, "        if _hex(body).encode() != data[:nl]:\n"
-                            "            return CORRUPT, None\n", ""),),
+    Mutation("H15", "no_integrity_check", "a record whose body does not match its MAC line is used",
+             (Edit(STORAGE, "        if not _auth.equal_ct(wire.to_hex(self._mac.digest(body)).encode(),"
+                            " data[:nl]):\n            return CORRUPT, None\n", ""),),
              (f"{BOARD_E2E}::test_damaged_state_enters_safe_state_with_alarm",)),
     Mutation("H15", "partial_restore_kept", "a snapshot that fails half way leaves what it restored",
              (Edit(PUMP, "            self.__init__(self.stroke_nl, self.library)\n"
@@ -267,36 +267,39 @@ MUTATIONS: tuple[Mutation, ...] = (
              (f"{BOARD_E2E}::test_firmware_exception_goes_fail_safe_and_watchdog_resets_into_safe_state",)),
     # H17: authentication and roles
     Mutation("H17", "tag_not_verified", "the HMAC tag of a request is not verified",
-             (Edit(AUTH, " or not equal_ct(tag(key, body), tag_hex.lower()):\n", ":\n"),),
-             (f"{SECURITY}::test_wrong_key_and_missing_key", f"{SECURITY}::test_tampered_requests_refused"),
+             (Edit(AUTH, " or not equal_ct(mac.tag(body), tag_hex):\n", ":\n"),),
+             (f"{SECURITY}::test_wrong_key_and_missing_key",
+              f"{SECURITY}::test_tampered_requests_refused_untagged"),
              quick=True),
     Mutation("H17", "roles_not_enforced", "any role may use any command",
-             (Edit(DISPATCH, "            if cmd != \"hello\" and role not in roles:\n",
-                   "            if False:\n"),),
+             (Edit(DISPATCH, "        if cmd != commands.HELLO and role not in row.roles:\n",
+                   "        if False:\n"),),
              (f"{SECURITY}::test_roles_are_enforced",), quick=True),
     Mutation("H17", "unauthenticated_commands", "commands other than hello run without a role",
-             (Edit(DISPATCH, "            if cmd != \"hello\":\n"
-                             "                self._refused(reasons.AUTH_REQUIRED",
-                   "            if False:\n                self._refused(reasons.AUTH_REQUIRED"),),
+             (Edit(DISPATCH, "            if cmd != commands.HELLO:\n"
+                             "                return self._refuse(ln, link, req_id, reasons.AUTH_REQUIRED,",
+                   "            if False:\n"
+                   "                return self._refuse(ln, link, req_id, reasons.AUTH_REQUIRED,"),),
              (f"{SECURITY}::test_unauthenticated_only_hello",), quick=True),
     # H18: replay, re-order, duplicate
     Mutation("H18", "counter_not_checked", "a request with an old counter is accepted",
-             (Edit(AUTH, "        if not isinstance(counter, int) or counter <= self._last[role]:\n",
-                   "        if not isinstance(counter, int):\n"),),
+             (Edit(AUTH, "        if not wire.counter_after(counter, last):\n"
+                         "            return reasons.STALE_COUNTER\n", ""),),
              (f"{SECURITY}::test_reorder_and_rollback_refused",
               f"{SECURITY}::test_replay_after_cache_eviction_is_stale"), quick=True),
     Mutation("H18", "resend_executes_again", "a resent request runs again instead of its cached reply",
-             (Edit(DISPATCH, "                if csigned == signed:\n                    return cresp",
-                   "                if False:\n                    return cresp"),),
+             (Edit(DISPATCH, "                if entry[1] == signed:\n                    return entry[2]",
+                   "                if False:\n                    return entry[2]"),),
              (f"{SECURITY}::test_duplicate_request_id_executes_once",), quick=True),
     Mutation("H18", "counter_not_persisted_first", "the counter is not persisted before the command runs",
-             (Edit(DISPATCH, "            if changes and self.persist is not None:\n",
-                   "            if False:\n"),),
+             (Edit(DISPATCH, "        if row.changes and self.persist is not None:\n",
+                   "        if False:\n"),),
              (f"{SECURITY}::test_counter_persisted_before_execution",), quick=True),
     # H19: malformed input
     Mutation("H19", "malformed_lines_unanswered", "a malformed request line gets no named error",
-             (Edit(DISPATCH, "            return self._safe_error(e.req_id, e.reason, e.msg)\n",
-                   "            return None\n"),),
+             (Edit(DISPATCH, "        except wire.WireError as e:\n"
+                             "            return self._refuse(ln, link, e.req_id, e.reason, e.msg)\n",
+                   "        except wire.WireError:\n            return None\n"),),
              ("tests/host/test_fuzz_dispatch.py::test_mutated_requests_are_refused",), quick=True),
     # H20: alarms
     Mutation("H20", "long_silence", "silence mutes for 20 min instead of 2",
@@ -316,6 +319,32 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation("H21", "leak_stops_flow", "a leak alarm stops flow",
              (Edit(ALARMS, "    (LEAK, HIGH, CONTINUE),\n", "    (LEAK, HIGH, STOP),\n"),),
              (f"{ALARM_E2E}::test_dislodgement_and_leak_alarm_within_three_windows",)),
+    # H26: the host trusts only what the pump tagged
+    Mutation("H26", "events_not_verified", "the host shows event lines whose tags do not verify",
+             (Edit("host/pumphost/client.py",
+                   "            if key is not None and not signing.verifies(key, body, tags[i]):\n",
+                   "            if False:\n"),),
+             ("tests/host/test_host_verify.py::test_events_forged_lost_or_replayed_are_detected",),
+             quick=True),
+    Mutation("H26", "replies_not_verified", "the host takes a reply whose tag does not verify",
+             (Edit("host/pumphost/client.py",
+                   "            if key is None or not signing.verifies(key,"
+                   " signing.reply_text(req_body, body), tag):\n",
+                   "            if key is None:\n"),),
+             ("tests/emulator/test_protocol_attacks.py::test_the_host_shows_nothing_the_pump_did_not_say",)),
+    # H27: floods of refused frames
+    Mutation("H27", "no_throttling", "a link that keeps failing is never throttled",
+             (Edit(DISPATCH, "        if ln.streak >= THROTTLE_AFTER:\n"
+                             "            ln.hold_ms = ln.next_hold_ms\n",
+                   "        if False:\n            ln.hold_ms = ln.next_hold_ms\n"),),
+             (f"{SECURITY}::test_throttling_is_per_link_and_skips_the_hmac",), quick=True),
+    Mutation("H27", "refusals_logged_each", "every refused frame is written to the security log",
+             (Edit(DISPATCH, "        self._count(reason, role, link)\n        self._failed(ln)\n"
+                             "        return self._safe_error(req_id, reason, msg, extra)\n",
+                   "        self._count(reason, role, link)\n        self._failed(ln)\n"
+                   "        self._record({\"kind\": \"auth_refused\", \"reason\": reason, \"role\": role})\n"
+                   "        return self._safe_error(req_id, reason, msg, extra)\n"),),
+             ("tests/emulator/test_protocol_attacks.py::test_refused_frames_cost_no_flash_write",)),
     # H22: periodic spacing on the monotonic clock
     Mutation("H22", "no_periodic_spacing", "a periodic start time may start again within 23 h",
              (Edit(PUMP, "        if last is not None and diff_ms(last[0], last[1], mono.day, mono.ms,\n",

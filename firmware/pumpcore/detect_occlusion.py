@@ -85,15 +85,6 @@ _Q1 = array.array("h", [2 * i - 19 for i in range(SHORT_N)])
 _SQ1 = 2660
 _CLAMP = 2000
 
-if dsp.VECTOR:   # CPython: the fit's sums as C-level maps (see pumpcore/dsp.py)
-    from itertools import repeat
-    from math import isqrt as _math_isqrt
-    from operator import mul, sub
-
-    _P1_LIST = _P1.tolist()
-    _P2_LIST = _P2.tolist()
-
-
 class OcclusionDetector:
     def __init__(self):
         self.reset()
@@ -131,7 +122,7 @@ class OcclusionDetector:
             self.ref_q4 += ((pa << 4) - self.ref_q4) >> 3
 
     # --- features -----------------------------------------------------------------------------
-    def _resid_full_loops(self, pre: int, buf) -> int:
+    def _resid_full(self, pre: int, buf) -> int:
         """RMS residual (Pa) of the least-squares quadratic through buf[0..49] - pre.
         Bounds: x clamped +-2000; c1 <= 2.5e6, c1*p1 <= 1.2e8; c2/64 <= 3.8e5, *p2 <= 2.2e8;
         residuals clamped +-2000, sum of squares <= 2e8."""
@@ -168,32 +159,6 @@ class OcclusionDetector:
                 r = -_CLAMP
             ss += r * r
         return dsp.isqrt(ss // n)
-
-    if dsp.VECTOR:
-        def _resid_full_vector(self, pre: int, buf) -> int:
-            """_resid_full_loops with the clamp check and the three fit sums in C (CPython): the
-            same integers."""
-            n = CAPTURE_N
-            c = _CLAMP
-            xs = list(map(sub, buf[:n], repeat(pre, n)))
-            if max(xs) > c or min(xs) < -c:
-                xs = [c if x > c else -c if x < -c else x for x in xs]
-            c1 = sum(map(mul, xs, _P1_LIST))
-            c2s = sum(map(mul, xs, _P2_LIST)) >> 6
-            f0 = (sum(xs) + 25) // 50
-            ss = 0
-            for x, p1, p2 in zip(xs, _P1_LIST, _P2_LIST):  # noqa: B905 (all CAPTURE_N long)
-                r = x - (f0 + (c1 * p1 + 20825) // _S1 + (c2s * p2 + 30456) // _S2_64)
-                if r > c:
-                    r = c
-                elif r < -c:
-                    r = -c
-                ss += r * r
-            return _math_isqrt(ss // n)
-
-        _resid_full = _resid_full_vector
-    else:
-        _resid_full = _resid_full_loops
 
     def _resid_short(self, pre: int, buf) -> int:
         """RMS residual (Pa) of the least-squares line through buf[0..19] - pre."""

@@ -23,6 +23,7 @@ from pumpcore import statemachine as SM
 from pumpcore.bolus import CLINICIAN, PATIENT, PERIODIC, PRIME, BolusArbiter
 from pumpcore.catheter import Catheter, bridge_proposal
 from pumpcore.clock import MS_PER_DAY, MS_PER_HOUR, MS_PER_MIN, Clock, diff_ms, weekday
+from pumpcore.commands import CLINICIAN_BOLUS_MAX_MS, CLINICIAN_BOLUS_MAX_NL, MAX_SUSPEND_MIN
 from pumpcore.delivery import DeliveryEngine, mul_div
 from pumpcore.ledger import Ledger, PatientHistory
 from pumpcore.library import default_library
@@ -30,9 +31,6 @@ from pumpcore.reservoir import Reservoir
 
 MAX_SLOTS = 4
 PRIME_RATE_NL_PER_H = 1_000_000       # priming bolus rate: 1 mL/h, the pump's maximum
-MAX_SUSPEND_MIN = 1440                # a timed suspend lasts at most 24 h
-CLINICIAN_BOLUS_MAX_NL = 1_000_000    # 1 mL; the drug library's max bolus amount applies too
-CLINICIAN_BOLUS_MAX_MS = MS_PER_DAY
 MAX_PENDING_EVENTS = 256
 SNAPSHOT_VERSION = 2                  # 1: before the reservation, resets and periodic spacing
 _FAR = 536_870_911                    # "no event" horizon (< 2**29 ms)

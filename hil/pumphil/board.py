@@ -74,16 +74,12 @@ class VirtualHal:
     def wait(self, ms: int) -> None:  # the board schedules wake-ups itself (run_until)
         raise RuntimeError("VirtualHal.wait is not used: the board drives App.step()")
 
-    def serial_read(self) -> bytes | None:
-        b = self.board
-        if not b.rx:
-            return None
-        data = bytes(b.rx)
-        b.rx.clear()
-        return data
+    def serial_read(self) -> tuple[int, bytes] | None:
+        rx = self.board.rx
+        return rx.popleft() if rx else None
 
-    def serial_write(self, data: bytes) -> None:
-        self.board.output(data)
+    def serial_write(self, data: bytes, link: int | None = None) -> None:
+        self.board.output(data, link)
 
     def button_pressed(self) -> bool:
         p = self.board.button
@@ -133,15 +129,16 @@ class VirtualHal:
 
 
 class VirtualBoard:
-    """One Pico running the firmware. ``output`` receives every byte the firmware writes."""
+    """One Pico running the firmware. ``output(data, link)`` receives every byte the firmware
+    writes, with the link it is for (None: every link); ``rx`` holds (link, bytes) input."""
 
     def __init__(self, plant: Plant, flash: Flash, clock: VirtualClock,
-                 output: Callable[[bytes], None], trace_captures: int = 20_000) -> None:
+                 output: Callable[[bytes, int | None], None], trace_captures: int = 20_000) -> None:
         self.plant = plant
         self.flash = flash
         self.clock = clock
         self.output = output
-        self.rx = bytearray()
+        self.rx: deque[tuple[int, bytes]] = deque()
         self.button = False
         self.indications: list[tuple[int, str | None]] = []
         self.app: App | None = None

@@ -41,8 +41,10 @@ class FlashChip(UserContext):
     for every call even when logging is off; this one does the same work without it (a month of
     simulation makes ~50k flash calls).
 
+    Counts: ``progs`` and ``erases`` (wear, and the test that refused frames cost no flash write);
+    ``writes`` is both together, the index of the next one.
+
     Power-cut hooks (all off by default):
-      writes     programs + erases made so far (the index of the next one)
       cut_at     >= 0: `cut_image` becomes the flash as a power cut right BEFORE write number
                  cut_at (0-based) leaves it. The chip itself goes on working (littlefs-python
                  aborts the process when a failed file close is retried, so an unpowered chip
@@ -58,12 +60,17 @@ class FlashChip(UserContext):
 
     def __init__(self, buffer: bytearray) -> None:
         super().__init__(buffer=buffer)
-        self.writes = 0
+        self.progs = 0
+        self.erases = 0
         self.cut_at = -1
         self.torn = False
         self.cut_image: bytes | None = None
         self.journal: list[tuple[int, int, bytes]] | None = None
         self.on_write: Callable[[int], None] | None = None
+
+    @property
+    def writes(self) -> int:
+        return self.progs + self.erases
 
     @property
     def cut(self) -> bool:
@@ -74,9 +81,9 @@ class FlashChip(UserContext):
         return self.buffer[start:start + size]
 
     def _before_write(self, start: int, data: bytes) -> None:
-        """Count a program (data) or erase (b""), journal it, and take the cut image at cut_at."""
-        k = self.writes
-        self.writes = k + 1
+        """Before a program (data) or an erase (b""), not yet counted: tell on_write and take the
+        cut image at cut_at."""
+        k = self.progs + self.erases
         if self.on_write is not None:
             self.on_write(k)
         if k == self.cut_at:
@@ -91,6 +98,7 @@ class FlashChip(UserContext):
         if self.journal is not None:
             self.journal.append((block, off, bytes(data)))
         self._before_write(start, data)
+        self.progs += 1
         self.buffer[start:start + len(data)] = data
         return 0
 
@@ -99,6 +107,7 @@ class FlashChip(UserContext):
         if self.journal is not None:
             self.journal.append((block, -1, b""))
         self._before_write(start, b"")
+        self.erases += 1
         self.buffer[start:start + BLOCK_SIZE] = _ERASED
         return 0
 
@@ -218,6 +227,11 @@ class Flash:
         # os.stat layout as on MicroPython: (mode, ino, dev, nlink, uid, gid, size, atime, mtime, ctime)
         mode = 0x4000 if st.type == 2 else 0x8000
         return (mode, 0, 0, 0, 0, 0, st.size, 0, 0, 0)
+
+    @property
+    def programs(self) -> int:
+        """Program operations on the chip since this filesystem was mounted or formatted."""
+        return self.chip.progs
 
     def listdir(self, path: str = "/") -> list[str]:
         return list(self.lfs.listdir(path))

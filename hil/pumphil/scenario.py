@@ -22,6 +22,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from pumpcore import commands as _commands
 from pumphost.prescription_file import PrescriptionError
 from pumphost.prescription_file import convert as convert_rx
 from pumphost.prescription_file import load as load_rx
@@ -39,19 +40,22 @@ MAX_DURATION_MS = 366 * MS_PER_DAY
 
 SEVERITIES = ("partial", "complete")
 
+# Pump actions are the state-changing commands of the command table (pumpcore.commands), under
+# their wire names, with each argument under its `shown` name in the human unit (volume_ul,
+# duration_min, fill_ml, minutes...); `program` stands for stage + review + commit, `refill`
+# also takes the prescription of a new admixture, and `set_clock` takes a local date and time
+# (`wall`) that the runner sends as the command's day and ms of day.
+TABLE_ACTIONS = tuple(c for c in _commands.COMMANDS if c.changes and c.name not in (
+    _commands.STAGE, _commands.STAGE_CHUNK, _commands.COMMIT))
+#: table commands whose scenario keys are not the table's (parsed by their own branch below)
+OWN_KEYS = frozenset({_commands.SET_CLOCK})
+
 # action -> {parameter: required?}. Parameters are the file's keys (unit-suffixed); the parsed
 # Event carries them converted to wire units (see Event.params).
 ACTIONS: dict[str, dict[str, bool]] = {
     # pump commands (through the protocol)
-    "patient_bolus": {},
-    "clinician_bolus": {"volume_ul": True, "duration_min": True},
+    **{c.name: {a.shown: a.required for a in c.args} for c in TABLE_ACTIONS},
     "program": {"prescription": True},
-    "refill": {"fill_ml": True, "prescription": False},
-    "start": {},
-    "stop": {},
-    "suspend": {"minutes": True},
-    "resume": {},
-    "ack": {"alarm": False},
     "set_clock": {"wall": True},
     # host traffic: status (role "readonly") or hello (role "none") requests, back to back or
     # one every `every`
@@ -71,8 +75,8 @@ ACTIONS: dict[str, dict[str, bool]] = {
     "motor_stall": {},
     "clear_motor_stall": {},
 }
-PUMP_ACTIONS = frozenset({"patient_bolus", "clinician_bolus", "program", "refill", "start",
-                          "stop", "suspend", "resume", "ack", "set_clock", "traffic"})
+ACTIONS[_commands.REFILL]["prescription"] = False
+PUMP_ACTIONS = frozenset({c.name for c in TABLE_ACTIONS} | {"program", "traffic"})
 TRAFFIC_ROLES = ("readonly", "none")
 # any event may repeat: `repeat_every` (a duration) from `at` up to `until` (an event time,
 # inclusive); at most MAX_REPEATS copies of one event
@@ -98,10 +102,11 @@ class ScenarioError(ValueError):
 
 @dataclass(frozen=True)
 class Event:
-    """One timed action. ``at_ms``: ms from t=0. ``params`` in wire units:
-    clinician_bolus {"volume_nl", "duration_ms"}; program {"rx"}; refill {"fill_nl", "rx" or
-    None}; suspend {"minutes"}; ack {"alarm" or None}; set_clock {"wall" (datetime), "day",
-    "ms"}; traffic {"requests", "role", "every_ms"}; firmware_hang {"ms", "every_boot"};
+    """One timed action. ``at_ms``: ms from t=0. ``params`` in wire units: for a pump command,
+    every argument of its command-table row by wire name (an absent optional one at its
+    default), e.g. clinician_bolus {"volume_nl", "duration_ms"}, ack {"alarm" or None}; refill
+    adds "rx" (or None) and "source"; program {"rx", "source"}; set_clock {"wall" (datetime),
+    "day", "ms"}; traffic {"requests", "role", "every_ms"}; firmware_hang {"ms", "every_boot"};
     occlusion {"severity"}; battery {"percent"}; every other action {}. ``index`` = position
     in the file (ties at the same time run in file order)."""
 
@@ -252,6 +257,31 @@ class _P:
             return []
         return [Event(ev.at_ms + k * every, ev.action, ev.params, i) for k in range(n)]
 
+    def table_params(self, row: _commands.Command, e: dict[str, Any], fld: str,
+                     params: dict[str, Any]) -> None:
+        """A command table row's arguments from the event's keys (human units, the row's bounds)
+        into params (wire names and units; an absent optional argument takes its default)."""
+        for a in row.args:
+            if a.shown not in e:
+                if not a.required:
+                    params[a.name] = a.default
+                continue
+            v = e[a.shown]
+            if a.kind == _commands.INT:
+                lo = Decimal(a.lo if a.lo is not None else 0) / a.scale
+                hi = Decimal(a.hi if a.hi is not None else 10 ** 15) / a.scale
+                params[a.name] = self.number(e, a.shown, fld, a.scale, lo, hi)
+            elif a.kind == _commands.BOOL:
+                if not isinstance(v, bool):
+                    self.bad(f"{fld}.{a.shown}", "must be true or false")
+                params[a.name] = v
+            elif a.kind in (_commands.STR, _commands.STR_OR_NULL):
+                if not isinstance(v, str):
+                    self.bad(f"{fld}.{a.shown}", "must be a string")
+                params[a.name] = v
+            else:
+                self.bad(f"{fld}.{a.shown}", "not settable from a scenario")
+
     def event(self, e: Any, i: int, duration_ms: int | None) -> Event | None:
         fld = f"event[{i}]"
         if not isinstance(e, dict):
@@ -283,37 +313,18 @@ class _P:
             if req and k not in e:
                 self.bad(f"{fld}.{k}", f"missing (required by action {action!r})")
         params: dict[str, Any] = {}
-        if action == "clinician_bolus":
-            if "volume_ul" in e:
-                params["volume_nl"] = self.number(e, "volume_ul", fld, 1000, Decimal("0.001"),
-                                                  Decimal(40000))
-            if "duration_min" in e:
-                params["duration_ms"] = self.number(e, "duration_min", fld, MS_PER_MIN,
-                                                    Decimal(0), Decimal(24 * 60))
-        elif action == "program":
+        row = _commands.find(action) if action not in OWN_KEYS else None
+        if row is not None:
+            self.table_params(row, e, fld, params)
+        if action == "program":
             if "prescription" in e:
                 params["rx"], params["source"] = self.prescription(e["prescription"],
                                                                    f"{fld}.prescription")
-        elif action == "refill":
-            if "fill_ml" in e:
-                params["fill_nl"] = self.number(e, "fill_ml", fld, 10 ** 6, Decimal(0),
-                                                Decimal(40))
+        elif action == _commands.REFILL:
             params["rx"], params["source"] = (None, "")
             if "prescription" in e:
                 params["rx"], params["source"] = self.prescription(e["prescription"],
                                                                    f"{fld}.prescription")
-        elif action == "suspend":
-            if "minutes" in e:
-                v = e["minutes"]
-                if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                    self.bad(f"{fld}.minutes", "must be a whole number >= 1")
-                else:
-                    params["minutes"] = v
-        elif action == "ack":
-            v = e.get("alarm")
-            if v is not None and not isinstance(v, str):
-                self.bad(f"{fld}.alarm", "must be an alarm code (string)")
-            params["alarm"] = v
         elif action == "set_clock" and "wall" in e:
             v = e["wall"]
             wall = None

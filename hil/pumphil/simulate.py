@@ -253,6 +253,12 @@ class Runner:
         except PumpError as e:
             return str(getattr(e, "reason", "error")), {"msg": str(e)}
 
+    def _request(self, name: str, args: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        try:
+            return "ok", self.client.request(name, args) or {}
+        except PumpError as e:
+            return str(getattr(e, "reason", "error")), {"msg": str(e)}
+
     def program(self, rx: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         code, review = self._cmd("stage", rx)
         if code != "ok":
@@ -325,24 +331,15 @@ class Runner:
         if ev.is_pump_command and not self._answers():
             # the board is off or hung: nothing answers (not sent, so no link time-outs either)
             return ActionResult(ev.at_ms, a, "powered_off" if not self.powered else "no_answer", {})
-        if a == "patient_bolus":
-            code, data = self._cmd("patient_bolus")
-        elif a == "clinician_bolus":
-            code, data = self._cmd("bolus", p["volume_nl"], p["duration_ms"])
-        elif a == "program":
+        if a == "program":
             code, data = self.program(p["rx"])
         elif a == "refill":
-            code, data = self._refill(p["fill_nl"], p["rx"] is not None, p["rx"])
+            code, data = self._refill(p["fill_nl"], p["rx"] is not None or p["new_admixture"],
+                                      p["rx"])
             if code == "ok" and p["rx"] is not None:
                 code, data = self.program(p["rx"])
                 if code != "ok":
                     data = {**data, "step": "program"}
-        elif a in ("start", "stop", "resume"):
-            code, data = self._cmd(a)
-        elif a == "suspend":
-            code, data = self._cmd("suspend", p["minutes"])
-        elif a == "ack":
-            code, data = self._cmd("ack", p["alarm"])
         elif a == "set_clock":
             code, data = self._cmd("set_clock", p["day"], p["ms"])
         elif a == "traffic":
@@ -354,6 +351,9 @@ class Runner:
                 self.advance_to(ev.at_ms)      # the first request goes now
         elif a == "firmware_hang":
             self.emu.board.hang(p["ms"], p["every_boot"])
+        elif ev.is_pump_command:
+            # a command of the command table: its wire name and arguments, as parsed
+            code, data = self._request(a, p)
         elif a == "occlusion":
             plant.occlude(p["severity"])
         elif a in ("clear_occlusion", "dislodge", "reseat", "leak", "clear_leak"):

@@ -35,7 +35,7 @@ from typing import Any
 
 from pumpcore.clock import from_ymd_hms
 from pumpfw import board as fw_board
-from pumpfw.storage import OK, Storage
+from pumpfw.storage import OK, Storage, device_identity
 from pumphil.board import VirtualBoard, VirtualClock
 from pumphil.emulator import Emulator
 from pumphil.flash import Flash, FlashChip
@@ -89,7 +89,7 @@ DAY: tuple[tuple[str, Command | int], ...] = (
     ("basal, periodic 06:00", 2 * HOUR),
     ("patient bolus", lambda c: c.patient_bolus()),
     ("basal", 3 * HOUR),
-    ("clinician bolus", lambda c: c.bolus(10_000, 10 * MIN)),
+    ("clinician bolus", lambda c: c.clinician_bolus(10_000, 10 * MIN)),
     ("bolus, basal", HOUR),
     ("suspend", lambda c: c.suspend(60)),
     ("suspended", 10 * MIN),
@@ -247,8 +247,10 @@ class Booter:
             flash = Flash(None, data=image)
         except Exception as exc:  # noqa: BLE001 - a mount failure is an outcome
             return Outcome(OTHER, [f"mount failed: {exc!r}"])
-        code, rec = Storage(flash).load("/state.json")
-        board = VirtualBoard(self.plant, flash, VirtualClock(0), lambda data: None)
+        identity = device_identity(flash)
+        key = identity[1] if identity is not None else None
+        code, rec = Storage(flash, key).load("/state.json")
+        board = VirtualBoard(self.plant, flash, VirtualClock(0), lambda data, link: None)
         try:
             board.power_on()
         except BaseException as exc:  # noqa: BLE001 - a crash at boot is an outcome
@@ -353,5 +355,7 @@ def campaign(run: Run, every: int = 1) -> Tally:
 
 def record_text(image: bytes) -> str:
     """The state record on an image (for messages)."""
-    code, rec = Storage(Flash(None, data=image)).load("/state.json")
+    flash = Flash(None, data=image)
+    identity = device_identity(flash)
+    code, rec = Storage(flash, identity[1] if identity else None).load("/state.json")
     return f"{code} {json.dumps(rec)[:200]}"

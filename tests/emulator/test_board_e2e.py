@@ -9,7 +9,7 @@ import powercut
 import pytest
 import rx_helpers
 from pumpcore.clock import from_ymd_hms
-from pumpfw.storage import Storage
+from pumpfw.storage import Storage, device_identity
 from pumphil.board import BoardReset, VirtualBoard, VirtualClock
 from pumphil.emulator import Emulator
 from pumphil.flash import Flash
@@ -36,12 +36,12 @@ def start_therapy(emu: Emulator, c: PumpClient, rx: dict[str, Any]) -> None:
 def test_boot_identify_and_status(emu: Emulator, client: PumpClient) -> None:
     hello = client.hello()
     assert hello["device_id"] == emu.device_id
-    assert hello["board"] == "rpi-pico" and hello["protocol"] == 1
+    assert hello["board"] == "rpi-pico" and hello["protocol"] == 2
     st = client.status()
     assert st["state"] == "stopped" and st["alarms"] == []
     assert emu.board.app is not None
     assert emu.board.app.boot_report == {"self_test": None, "state": None, "state_file": "ok",
-                                         "reset_cause": "power_on"}
+                                         "reset_cause": "power_on", "security": "ok"}
 
 
 def test_a_day_of_therapy_matches_the_schedule_and_the_plant(emu: Emulator, client: PumpClient) -> None:
@@ -134,7 +134,7 @@ def test_power_cycle_resumes_intact_therapy_and_keeps_counters(
         client.patient_bolus()                      # lockout survived the power cycle
     assert e.value.reason == "lockout"
     counters = client.hello()["counters"]
-    assert counters["clinician"] > 0                # accepted counters were persisted
+    assert int(counters["clinician"]) > 0           # accepted counters were persisted
 
 
 @pytest.mark.parametrize("rate", [1_000_000, 2_000])      # 1 mL/h and 0.048 mL/day
@@ -210,7 +210,7 @@ def test_damaged_state_enters_safe_state_with_alarm(
 
 def test_a_power_cut_during_a_state_save_leaves_the_previous_record(
         emu: Emulator, client: PumpClient) -> None:
-    # A command saves the auth counters, a log entry and the state record (Storage.save: a
+    # A command saves the security record (counters), a log entry and the state record (Storage.save: a
     # temporary file, closed, renamed over the record). A cut before any of those flash writes,
     # or in the middle of one (a torn page), leaves the previous record or the new one, never a
     # damaged or missing one, and the firmware boots the previous one. The flash commits every
@@ -219,26 +219,29 @@ def test_a_power_cut_during_a_state_save_leaves_the_previous_record(
     emu.flash.commit_each_write = True
     start_therapy(emu, client, rx_helpers.simple_rx(10000))
     emu.advance(HOUR)
-    files = ("/state.json", "/auth.json")
-    before = [Storage(emu.flash).load(f) for f in files]
+    files = ("/state.json", "/security.json")
+    identity = device_identity(emu.flash)
+    assert identity is not None
+    key = identity[1]                               # records are MACed with the device key
+    before = [Storage(emu.flash, key).load(f) for f in files]
     save = powercut.Run(base=emu.flash.image_bytes())
     emu.flash.chip.journal = save.journal
     client.suspend(30)
     with emu.lock:                                  # the step that answered has finished saving
         emu.flash.chip.journal = None
-    after = [Storage(emu.flash).load(f) for f in files]
+    after = [Storage(emu.flash, key).load(f) for f in files]
     assert all(r[0] == "ok" for r in before + after) and before != after
     assert len(save.journal) > 10                  # temporary files written, renames committed
     last_previous = b""
     for k, torn, image in powercut.images(save):
-        on_flash = [Storage(Flash(None, data=image)).load(f) for f in files]
+        on_flash = [Storage(Flash(None, data=image), key).load(f) for f in files]
         for name, rec, old, new in zip(files, on_flash, before, after, strict=True):
             assert rec in (old, new), (name, k, torn, rec[0])
         if not torn:    # the new state record appears only with the last write, the rename's
             assert on_flash[0] == before[0], k
             last_previous = image
     board = VirtualBoard(Plant(seed=1), Flash(None, data=last_previous), VirtualClock(0),
-                         lambda data: None)
+                         lambda data, link: None)
     board.power_on()            # the flash right before the rename's commit
     assert board.app is not None
     assert board.app.boot_report["state"] is None

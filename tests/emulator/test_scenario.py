@@ -169,8 +169,10 @@ action = "firmware_hang"
 seconds = 20
 every_boot = true
 """
-    simple = ["start", "stop", "resume", "clear_occlusion", "dislodge", "reseat", "leak",
-              "clear_leak", "power_cut", "power_restore", "motor_stall", "clear_motor_stall"]
+    events += '[[event]]\nat = "0d 09:00"\naction = "prime"\nvolume_ul = 150\n'
+    simple = ["start", "stop", "resume", "silence", "clear_occlusion", "dislodge", "reseat",
+              "leak", "clear_leak", "power_cut", "power_restore", "motor_stall",
+              "clear_motor_stall"]
     for i, a in enumerate(simple):
         events += f'[[event]]\nat = "{10 + i}h"\naction = "{a}"\n'
     sc = scen('duration = "1d"\n', events)
@@ -178,7 +180,8 @@ every_boot = true
     by = {(e.action, e.at_ms // 60000): e.params for e in sc.events}
     assert by[("clinician_bolus", 120)] == {"volume_nl": 12500, "duration_ms": 90000}
     assert by[("program", 180)]["rx"]["drugs"][0]["name"] == "morphine"
-    assert by[("refill", 240)] == {"fill_nl": 17_500_000, "rx": None, "source": ""}
+    assert by[("refill", 240)] == {"fill_nl": 17_500_000, "new_admixture": False, "rx": None,
+                                   "source": ""}
     assert [d["name"] for d in by[("refill", 270)]["rx"]["drugs"]] == ["morphine", "clonidine"]
     assert by[("suspend", 300)] == {"minutes": 30}
     assert by[("ack", 360)] == {"alarm": "occlusion"}
@@ -186,6 +189,7 @@ every_boot = true
     assert by[("occlusion", 420)] == {"severity": "partial"}
     assert by[("occlusion", 421)] == {"severity": "complete"}
     assert by[("battery", 480)] == {"percent": 12}
+    assert by[("prime", 540)] == {"volume_nl": 150_000}
     wall = dt.datetime(2026, 3, 29, 2, 30)
     assert by[("set_clock", 490)] == {"wall": wall, "day": (wall.date() - dt.date(2000, 1, 1)).days,
                                       "ms": 9_000_000}
