@@ -8,8 +8,10 @@ How an image is made. The day is first run once with the flash chip's journal on
 done (strokes the motor made, its RAM ledger, reservoir, counters). The image a cut before write k
 leaves is the starting image plus writes 0..k-1 (and, torn, half of write k) applied by the same
 FlashChip code: the run is deterministic (virtual time, seeded plant, same commands), so this is
-exactly the image a replay of the day with `cut_at = k` leaves. `replay()` does such a replay for
-real; the tests compare the two for a sample of k, and `make verify` replays every k.
+exactly the image a replay of the day with `cut_at = k` leaves. `run_day(cut_at=k)` does such a
+replay for real; the tests compare the two for a sample of k, and `make verify` replays every k.
+(A replay costs ~0.5 s, most of it the pyserial socket's close; booting an image ~5 ms, most of
+it the firmware's boot: the journal is what makes every write affordable in make test.)
 
 What is judged (docs/safety.md boot policy, docs/therapy.md "Resets and accounting"):
 - restored: the boot found the state record and counters intact and restored them; the booted
