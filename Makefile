@@ -53,7 +53,7 @@ verify: verify-powercut verify-mitigations
 # The every-write power-cut campaign with a real replay of the day for every cut and torn write
 # (make test replays a sample and boots every image).
 verify-powercut: setup
-	ITPUMP_POWERCUT_REPLAY=all $(PYTEST) tests/emulator/test_powercut_campaign.py -p no:timeout
+	ITPUMP_POWERCUT_REPLAY=all $(PYTEST) tests/emulator/test_powercut_campaign.py --timeout=0
 
 # Every mutation of the mitigation table on a copy of the tree (make test: one per hazard).
 verify-mitigations: setup
