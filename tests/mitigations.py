@@ -229,6 +229,17 @@ MUTATIONS: tuple[Mutation, ...] = (
                    "        self.writes += 1\n\n    def load(")),
              (f"{BOARD_E2E}::test_a_power_cut_during_a_state_save_leaves_the_previous_record",
               f"{CAMPAIGN}::test_every_write_cut_or_torn_boots_the_last_record_within_the_bounds")),
+    Mutation("H14", "replies_before_record",
+             "replies and event lines leave the board before the record of the command's effect",
+             (Edit(APP, "        self.storage.append_log(events + sec)\n"
+                        "        self._save_state()\n"
+                        "        for line in lines:\n",
+                   "        for line in lines:\n"),
+              Edit(APP, "            self.hal.serial_write(line.encode() + b\"\\n\", None)   # events: every link",
+                   "            self.hal.serial_write(line.encode() + b\"\\n\", None)   # events: every link\n"
+                   "        self.storage.append_log(events + sec)\n"
+                   "        self._save_state()")),
+             (f"{BOARD_E2E}::test_an_acknowledged_command_is_on_flash_before_its_reply_leaves",)),
     Mutation("H14", "no_write_ahead_record",
              "strokes beyond the reservation are made before a record covers them",
              (Edit(APP, "            if pump.record_due():\n"

@@ -274,3 +274,32 @@ def test_state_directory_keeps_the_pump_across_emulator_runs(itpump_home: Any, t
         st = c2.status()
         assert st["program"] == program and st["state"] == "running"
         c2.close()
+
+
+def test_an_acknowledged_command_is_on_flash_before_its_reply_leaves(emu: Emulator,
+                                                                       client: PumpClient) -> None:
+    # A power cut at the very moment the host reads "ok" must not undo the command: the record
+    # of its effect is written before the reply (docs/safety.md, write-ahead). The flash image is
+    # taken at every byte the board sends after `stop`; booted, the first one must be stopped.
+    from pumphil.plant import Plant
+    start_therapy(emu, client, rx_helpers.morphine_rx())
+    emu.advance(60 * MIN)
+    board = emu.board
+    send = board.output
+    images: list[bytes] = []
+
+    def output(data: bytes, link: int | None = None) -> None:
+        images.append(emu.flash.image_bytes())        # what a cut right now would leave
+        send(data, link)
+
+    board.output = output
+    try:
+        client.stop()
+    finally:
+        board.output = send
+    assert images, "the board sent nothing"
+    rebooted = VirtualBoard(Plant(seed=1), Flash(None, data=images[0]), VirtualClock(0),
+                            lambda data, link: None)
+    rebooted.power_on()
+    assert rebooted.app is not None
+    assert rebooted.app.pump.status()["state"] == "stopped"
