@@ -8,7 +8,8 @@ PY     := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 STAMP  := $(VENV)/.itpump-setup
 
-.PHONY: setup test test-fast demo bench fuzz lint typecheck flash clean
+.PHONY: setup test test-fast demo bench fuzz lint typecheck flash clean hil-farm verify \
+        verify-powercut verify-mitigations
 
 ACCEL  := build/accel/STAMP
 ACCEL_SRC := hil/pumphil/plant/model.py hil/pumphil/board.py hil/pumphil/flash.py \
@@ -33,8 +34,9 @@ node_modules/.itpump-setup: package.json package-lock.json
 	touch $@
 
 # The whole suite: core (CPython and real MicroPython), properties, host, emulator, HIL-on-emulator.
+# Two pytest workers (pytest-xdist): CI and this project's machines have two cores.
 test: setup
-	$(PYTEST) tests
+	$(PYTEST) tests -n 2
 
 # The edit-run loop: core tests and properties on CPython only (seconds).
 test-fast: setup
@@ -46,9 +48,26 @@ demo: setup
 bench: setup
 	$(PY) bench/run_all.py
 
+# Long checks that print their figures (make test runs a share of each).
+verify: verify-powercut verify-mitigations
+
+# The every-write power-cut campaign with a real replay of the day for every cut and torn write
+# (make test replays a sample and boots every image).
+verify-powercut: setup
+	ITPUMP_POWERCUT_REPLAY=all $(PYTEST) tests/emulator/test_powercut_campaign.py --timeout=0
+
+# Every mutation of the mitigation table on a copy of the tree (make test: one per hazard).
+verify-mitigations: setup
+	$(PY) tests/mitigation_runner.py --all
+
 # Long fuzz of the device-side parser and dispatcher (make test runs the short one).
 fuzz: setup
 	ITPUMP_FUZZ_EXAMPLES=1000000 $(PYTEST) tests/host/test_fuzz_dispatch.py -p no:timeout
+
+# A labgrid farm on 127.0.0.1:20408 exporting the emulated rig as the place itpump-emu (docs/hil.md);
+# then, in another terminal: .venv/bin/pytest tests/hil --rig labgrid://127.0.0.1:20408/itpump-emu
+hil-farm: setup
+	$(PY) -m pumphil.hil.farm --port 20408 --dir build/hil-farm
 
 lint: setup
 	$(VENV)/bin/ruff check firmware host hil tests bench
