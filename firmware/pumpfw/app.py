@@ -17,6 +17,9 @@
 #   self_test() -> None or a failure text   storage, sensor range, motor driver
 #   reset_cause() -> str                    why the board last started: "power_on" (power cut or
 #                                           brown-out), "watchdog", "soft" or "unknown"
+#   board_name (optional attribute)         what `hello` reports as the board (default
+#                                           pumpfw.board.BOARD, "rpi-pico"; the emulator:
+#                                           "emulator")
 #
 # Boot policy (docs/safety.md): the last committed program restarts after a reset ONLY when the
 # persisted pump state and counters are present and intact; otherwise the pump enters the safe
@@ -35,10 +38,11 @@ from pumpcore import alarms as A
 from pumpcore import reasons as R
 from pumpcore.auth import Auth
 from pumpcore.dispatch import Dispatcher
+from pumpcore.library import validate_record
 from pumpcore.pump import Pump
 
 from pumpfw import board
-from pumpfw.storage import CORRUPT, OK, SECURITY, STATE, Storage, device_identity
+from pumpfw.storage import CORRUPT, LIBRARY, MISSING, OK, SECURITY, STATE, Storage, device_identity
 from pumpfw.supervisor import Supervisor
 
 _WDT_FEED_MS = board.WDT_FEED_MS
@@ -49,10 +53,13 @@ class App:
         self.hal = hal
         self.identity = device_identity(hal.fs)      # (device_id, device key) or None
         self.storage = Storage(hal.fs, self.identity[1] if self.identity else None)
-        self.pump = Pump(stroke_nl=board.STROKE_NL, reserve_nl=board.SNAPSHOT_EVERY_NL,
-                         reserve_ms=board.SNAPSHOT_EVERY_MS)
+        self.library_state, library = self._load_library()
+        self.pump = Pump(stroke_nl=board.STROKE_NL, library=library,
+                         reserve_nl=board.SNAPSHOT_EVERY_NL, reserve_ms=board.SNAPSHOT_EVERY_MS)
         self.auth = Auth()
-        self.info = {"firmware": board.FIRMWARE_VERSION, "board": board.BOARD,
+        # the board identifies itself: a HAL may name it (the emulator says "emulator")
+        self.info = {"firmware": board.FIRMWARE_VERSION,
+                     "board": getattr(hal, "board_name", board.BOARD),
                      "device_id": self.identity[0] if self.identity else "unprovisioned"}
         self.dispatcher = Dispatcher(self.pump, self.auth, self.info, persist=self._persist_auth)
         self.supervisor = Supervisor(self.pump, hal)
@@ -99,9 +106,24 @@ class App:
         else:
             pump.boot(resume=pump.was_running())
         self.boot_report = {"self_test": failure, "state": problem, "state_file": code_s,
-                            "reset_cause": cause, "security": locked or OK}
+                            "reset_cause": cause, "security": locked or OK,
+                            "library": self.library_state}
         pump.log_event("boot", None, self.boot_report)
         self._after_change()
+
+    def _load_library(self):
+        # (OK | MISSING | CORRUPT, Library or None). A pump without a valid library record keeps
+        # running its committed program (whose limits are in the state record) and refuses every
+        # new program (no_library) until a clinician loads one: never a built-in default.
+        if self.identity is None:
+            return MISSING, None
+        code, rec = self.storage.load(LIBRARY)
+        if code != OK:
+            return code, None
+        problems, library = validate_record(rec)
+        if problems:
+            return CORRUPT, None
+        return OK, library
 
     def _restore_security(self):
         # The security record -> Auth, and this boot's number persisted before any event line.
@@ -267,6 +289,11 @@ class App:
         snap = self.pump.snapshot()
         self.storage.save(STATE, {"pump": snap, "supervisor": self.supervisor.state()})
         self.pump.record_written(snap)
+        if self.pump.library_changed:
+            # after the state record: a cut between the two leaves the new (never looser) guard
+            # limits with the old library, and the host never saw the command's reply
+            self.storage.save(LIBRARY, self.pump.library.record())
+            self.pump.library_changed = False
         if self.auth.dirty:
             self._persist_auth(self.auth.snapshot())
 
