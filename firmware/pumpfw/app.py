@@ -212,8 +212,10 @@ class App:
                 sup.stroke(nxt)
         if not pump.motor_enabled():
             hal.motor_off()
-        replies = []                   # (link, line): each reply goes to the link that asked
-        while data is not None:
+        replies = None                 # [(link, line)]: each reply goes to the link that asked
+        while data is not None:        # (allocated only when there is input: the steady step
+            if replies is None:        # allocates nothing)
+                replies = []
             for line in self.dispatcher.feed(data[1], data[0]):
                 replies.append((data[0], line))
             data = hal.serial_read()
@@ -229,8 +231,9 @@ class App:
             self._after_change()       # before the replies: an acknowledged command is on flash
         elif self.to_snapshot_ms <= 0 or pump.record_due():
             self._save_state()
-        for link, line in replies:
-            hal.serial_write(line.encode() + b"\n", link)   # the reply to the asker only
+        if replies is not None:
+            for link, line in replies:
+                hal.serial_write(line.encode() + b"\n", link)   # the reply to the asker only
         alarms = pump.alarms
         sounding = alarms.sounding(pump.now_s()) if alarms.n_latched else None
         if sounding != self.sounding:
