@@ -28,13 +28,12 @@ def fw_build() -> FirmwareBuild:
 
 
 @pytest.fixture
-def report(pytestconfig: pytest.Config) -> Any:
-    """Write a figure to the terminal (shown in `make test` output, not only on failure)."""
-    tr = pytestconfig.pluginmanager.getplugin("terminalreporter")
+def report(capsys: pytest.CaptureFixture[str]) -> Any:
+    """Print a figure to the terminal (shown in `make test` output, not only on failure)."""
 
     def write(line: str) -> None:
-        if tr is not None:
-            tr.write_line(f"[rp2] {line}")
+        with capsys.disabled():
+            print(f"\n[rp2] {line}", flush=True)
     return write
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pumphil.rp2.target import Rp2Board
@@ -19,18 +21,19 @@ def itpump(*args: str, timeout: float = 240.0) -> subprocess.CompletedProcess[st
                           cwd=ROOT)
 
 
-def on_board(board: Rp2Board, code: str) -> str:
-    """Run code in the board's raw REPL (the application is interrupted, its watchdog fed by the
-    session) and return what it printed; the board is then reset (machine.reset) and this waits
-    until the pump answers hello again."""
-    port = board.open_pty()
-    b = Board(port, timeout_s=20.0)
+@contextmanager
+def repl(board: Rp2Board, wait_hello: bool = True) -> Iterator[Board]:
+    """The board's raw REPL through mpremote (the application is interrupted, its watchdog fed
+    by the session); afterwards the board is reset (machine.reset) and, with wait_hello, this
+    waits until the pump answers hello again."""
+    b = Board(board.open_pty(), timeout_s=20.0)
     try:
         b.enter()
-        return b.exec(code).decode()
+        yield b
     finally:
         b.reset()
-        wait_for_hello(board.serial_url, 90.0)
+        if wait_hello:
+            wait_for_hello(board.serial_url, 120.0)
 
 
 def board_failed(board: Rp2Board, what: str) -> str:

@@ -280,18 +280,25 @@ function run() {
   let budget = budgetNs();
   if (budget <= 0) { checkAdvance(); schedule(1); return; }
   const mySim = sim;
+  let idle = false;   // asleep with nothing that can wake it but host input or `advance`
   for (let i = 0; i < 200000 && budget > 0 && !blocked && powered && sim === mySim; i++) {
     if (core.waiting) {
       if (toDevice.length) deliverHostBytes();
-      const dn = Math.min(clock.nanosToNextAlarm, budget);
+      // asleep until the next alarm; with none scheduled, time still passes up to the budget
+      // (or the pending advance), and without either only host input can wake the chip
+      let dn = clock.nextAlarm ? clock.nanosToNextAlarm : budget;
+      if (advanceTarget !== null) dn = Math.min(dn, Math.max(0, advanceTarget - simNs()));
+      dn = Math.min(dn, budget);
+      if (!Number.isFinite(dn) || (dn === 0 && !clock.nextAlarm)) { idle = true; break; }
       clock.tick(dn); budget -= dn; i += dn / 1000;
+      if (advanceTarget !== null && simNs() >= advanceTarget) break;
     } else {
       const c = core.executeInstruction();
       clock.tick(c * CYCLE_NS); budget -= c * CYCLE_NS;
     }
   }
   checkAdvance();
-  if (powered && !blocked && sim === mySim) schedule(0);
+  if (powered && !blocked && sim === mySim && !idle) schedule(0);
 }
 
 function checkAdvance() {
@@ -339,6 +346,7 @@ function handle(msg) {
     case 'pin':
       pinInputs[msg.pin] = msg.value;
       if (mcu && powered) mcu.gpio[msg.pin].setInputValue(!!msg.value);
+      schedule(0);
       break;
     case 'press': {
       if (!mcu || !powered) break;

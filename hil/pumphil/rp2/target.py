@@ -129,6 +129,9 @@ class Rp2Board:
         self._off_at_ms: int | None = None
         self.last_sim_ms = 0
         self.errors: list[str] = []
+        # ADC channel -> fixed 12-bit code that replaces the plant's answer (a sensor fault:
+        # a disconnected sensor on its pull-down reads 0)
+        self.adc_override: dict[int, int] = {}
         if plant is not None:
             plant.add_power_listener(self._on_plant_power)
 
@@ -238,6 +241,8 @@ class Rp2Board:
     def _adc_value(self, ch: int, t_ms: int) -> int:
         plant = self.plant
         assert plant is not None
+        if ch in self.adc_override:
+            return self.adc_override[ch]
         if ch == PRESSURE_CH:
             return pressure_to_raw(plant.pressure_pa(t_ms))
         return battery_to_raw(plant.battery_mv())
@@ -342,6 +347,22 @@ class Rp2Board:
             return self.console_path.read_bytes().decode("latin-1")
         except OSError:
             return ""
+
+    def wait_console(self, text: str, since: int = 0, timeout_s: float = 120.0) -> int:
+        """Until the console shows text after character offset since (e.g. an application's
+        boot event after a reset); returns the offset just past it. Virtual time runs at the
+        board's pacing meanwhile."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            i = self.console().find(text, since)
+            if i >= 0:
+                return i + len(text)
+            if self._proc is None or self._proc.poll() is not None:
+                raise self._error(f"the runner exited while waiting for {text!r} on the console")
+            if time.monotonic() > deadline:
+                raise self._error(f"timed out after {timeout_s:g} s waiting for {text!r} on the "
+                                  "console")
+            time.sleep(0.05)
 
     @property
     def serial_url(self) -> str:
