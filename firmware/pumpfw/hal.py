@@ -22,6 +22,8 @@
 class Hal:
     # The board's flash filesystem (LittleFS on the Pico), an object with the Fs calls below.
     fs = None
+    # Optional, not part of the checked contract: `board_name`, what hello reports as the board
+    # (default pumpfw.board.BOARD, "rpi-pico"; the emulator's "emulator").
 
     def ticks_ms(self):
         """Monotonic ms counter, time.ticks_ms semantics: wraps at 2**30 (~12.4 days). Compare
@@ -66,7 +68,8 @@ class Hal:
 
     def read_pressure(self, buf, n, period_ms, start=0):
         """Fill buf[start:start + n] with outlet pressure samples in Pa (integers; gauge, may be
-        negative), one every period_ms, the first at once. Blocks (n - 1) * period_ms. buf is a
+        negative), one every period_ms, the first at once. Blocks n * period_ms (it returns one
+        period after the last sample, so consecutive captures keep the sampling grid). buf is a
         preallocated array('i'); nothing is allocated."""
         raise NotImplementedError
 

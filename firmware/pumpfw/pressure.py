@@ -24,8 +24,9 @@ class PressureSensor:
         return self.offset + (self.adc.read_u16() >> 4) * self.span // ADC_MAX
 
     def read_into(self, buf, n, period_ms, start=0):
-        """buf[start:start + n] = n samples in Pa, period_ms apart, the first at once."""
+        """buf[start:start + n] = n samples in Pa, period_ms apart, the first at once; returns
+        one period after the last, so back-to-back captures stay on one 25-Hz grid (the
+        emulator's board does the same)."""
         for i in range(n):
             buf[start + i] = self.offset + (self.adc.read_u16() >> 4) * self.span // ADC_MAX
-            if i + 1 < n:
-                time.sleep_ms(period_ms)
+            time.sleep_ms(period_ms)

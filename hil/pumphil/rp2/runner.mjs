@@ -409,7 +409,8 @@ readline.createInterface({ input: process.stdin }).on('line', (line) => {
   handle(msg);
 }).on('close', () => shutdown(0)); // the controller went away: never outlive it
 
-setTimeout(() => { logLine(`wall timeout ${timeoutS} s`); emit({ ev: 'timeout' }); shutdown(3); }, timeoutS * 1000).unref();
+// (setTimeout holds at most 2**31-1 ms, ~24.8 days; longer runs are unlimited)
+if (timeoutS * 1000 < 2 ** 31) setTimeout(() => { logLine(`wall timeout ${timeoutS} s`); emit({ ev: 'timeout' }); shutdown(3); }, timeoutS * 1000).unref();
 
 server.listen(Number(opt['serial-port'] ?? 0), '127.0.0.1', () => {
   emit({ ev: 'ready', port: server.address().port });

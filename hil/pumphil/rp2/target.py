@@ -181,7 +181,10 @@ class Rp2Board:
                 proc.wait(timeout=5)
             for stream in (proc.stdin, proc.stdout, proc.stderr):
                 if stream is not None:
-                    stream.close()
+                    try:
+                        stream.close()
+                    except OSError:   # stdin of a runner that already exited
+                        pass
         if self._reader is not None:
             self._reader.join(timeout=2)
         if self._tmp is not None:
