@@ -41,13 +41,16 @@ class Hal:
         raise NotImplementedError
 
     def serial_read(self):
-        """Bytes received on the host link since the last call, or None when there are none.
-        Never blocks. Allocates the returned bytes (input is not the steady state)."""
+        """(link, bytes) received since the last call, or None when nothing arrived. link is a
+        small int naming the connection the bytes came from (the Pico: 0, its one port; the
+        emulator: one per host connection). Never blocks. Allocates the returned bytes (input
+        is not the steady state)."""
         raise NotImplementedError
 
-    def serial_write(self, data):
-        """Send bytes (one or more protocol lines ending in LF) to the host link. Blocks while
-        the link's buffer is full (USB-CDC with no host attached drops, it does not block)."""
+    def serial_write(self, data, link=None):
+        """Send bytes (one or more protocol lines ending in LF) to `link` (a reply to the link
+        that asked), or with link None to every link (events). Blocks while the link's buffer is
+        full (USB-CDC with no host attached drops, it does not block)."""
         raise NotImplementedError
 
     def button_pressed(self):
@@ -92,9 +95,9 @@ class Hal:
         raise NotImplementedError
 
     def reset_cause(self):
-        """Why the board last started: "power_on", "watchdog" (the watchdog fired: the loop hung
-        or stopped feeding), "soft" (a requested restart: MicroPython soft reset, machine.reset()
-        after flashing, the emulator's restart) or "unknown". Fixed for the life of the HAL object;
+        """Why the board last started: "power_on" (power cut or brown-out), "watchdog" (the
+        watchdog fired: the loop hung or stopped feeding), "soft" (a requested restart:
+        MicroPython soft reset, machine.reset() after flashing) or "unknown". Fixed for the life of the HAL object;
         does not block."""
         raise NotImplementedError
 

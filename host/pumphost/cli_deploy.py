@@ -12,6 +12,8 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from pumpcore.wire import ROLES
+
 from . import deploy
 from . import keys as _keys
 from .client import PumpClient
@@ -31,12 +33,15 @@ written, then resets the board without writing."""
 
 PROVISION_HELP = "give a flashed Pico its device id, per-role keys and factory state"
 PROVISION_DESC = """\
-Generate a device id (or take --device-id) and one random key per role, write identity, keys and
-the factory state records onto the board with the firmware's own provisioning code, reset it,
-check its hello reports the new id and that a signed status works, and store the host key file
-as $ITPUMP_HOME/keys/<device id>.json (mode 0600). A board that is already provisioned is left
-alone unless --force: re-provisioning replaces its keys and resets it to its factory state (no
-program)."""
+Generate a device id (or take --device-id) and one random key per role, and write the identity
+(with a device key the board makes itself), the security record and the factory state record
+onto the board with the firmware's own provisioning code (docs/protocol.md, "Lifecycle"); reset
+it, check its hello reports the new id and that a signed status works, and store the host key
+file as $ITPUMP_HOME/keys/<device id>.json (mode 0600). A board that is already provisioned is
+left alone unless --force: re-provisioning replaces its keys and resets it to its factory state
+(no program). --rekey gives the --roles of the provisioned board --device-id fresh keys and
+counters, keeping its device key and pump state: the way out of a locked pump or an exhausted
+counter. USB only: this is the physical channel."""
 
 
 class DeployUsageError(PumpError):
@@ -96,6 +101,8 @@ def _running_device_id(port: str) -> str | None:
 
 
 def provision(args: argparse.Namespace) -> int:
+    if args.rekey:
+        return _rekey(args)
     port = _port(args)
     device_id = args.device_id or "PICO-" + secrets.token_hex(6).upper()
     key_path = _keys.default_key_path(device_id)     # refuses ids that cannot name a file
@@ -116,21 +123,46 @@ def provision(args: argparse.Namespace) -> int:
                                    "already_provisioned")
         deploy.provision_on_board(board, device_id, keyset.hex_keys())
         if say:
-            say(f"wrote identity {device_id}, keys and factory state records")
+            say(f"wrote identity {device_id} (device key made on the board), the security "
+                "record and the factory state record")
+    return _check_and_save(args, port, keyset, key_path, "provisioned")
+
+
+def _rekey(args: argparse.Namespace) -> int:
+    port = _port(args)
+    if not args.device_id:
+        raise DeployUsageError("--rekey needs --device-id (itpump version shows it)")
+    key_path = _keys.default_key_path(args.device_id)
+    old = _keys.load(key_path).keys if key_path.exists() else {}
+    fresh = _keys.generate(args.device_id, tuple(args.roles))
+    with deploy.board_session(port, args.timeout) as board:
+        have = deploy.provisioned_identity(board)
+        if have != args.device_id:
+            raise DeployUsageError(f"the board is {have or 'not provisioned'}, not "
+                                   f"{args.device_id}: nothing changed", "wrong_device")
+        deploy.rekey_on_board(board, fresh.hex_keys())
+    keyset = _keys.KeySet(args.device_id, {**old, **fresh.keys})
+    return _check_and_save(args, port, keyset, key_path, f"re-keyed {', '.join(args.roles)} of")
+
+
+def _check_and_save(args: argparse.Namespace, port: str, keyset: _keys.KeySet, key_path: Path,
+                    done: str) -> int:
+    """After the reset: hello must name the device; the host key file is stored; a signed status
+    proves the keys."""
     hello = deploy.wait_for_hello(port, args.hello_timeout)
-    if hello.get("device_id") != device_id:
+    if hello.get("device_id") != keyset.device_id:
         raise deploy.DeployError(f"after the reset the pump reports device "
-                                 f"{hello.get('device_id')!r}, expected {device_id!r}",
+                                 f"{hello.get('device_id')!r}, expected {keyset.device_id!r}",
                                  "verify_failed", {"hello": hello})
     path = _keys.save(keyset, key_path, overwrite=True)
     with PumpClient.open(port, keyset=keyset, timeout_s=5.0) as c:
         state = c.status().get("state")
-    result = {"device_id": device_id, "key_file": str(path), "state": state,
+    result = {"device_id": keyset.device_id, "key_file": str(path), "state": state,
               "firmware": hello.get("firmware")}
     if getattr(args, "json", False):
         print(json.dumps(result, sort_keys=True))
     else:
-        print(f"provisioned {device_id} (firmware {hello.get('firmware')}, state {state}); "
+        print(f"{done} {keyset.device_id} (firmware {hello.get('firmware')}, state {state}); "
               f"host keys in {path}")
     return EXIT_OK
 
@@ -173,5 +205,10 @@ def register(sub: Any) -> None:
     p.add_argument("--device-id", metavar="ID", help="default PICO-<12 random hex digits>")
     p.add_argument("--force", action="store_true",
                    help="re-provision a provisioned board (new keys, factory state)")
+    p.add_argument("--rekey", action="store_true",
+                   help="re-key roles of the provisioned board --device-id, keeping its state "
+                        "(a lost handset, an exhausted counter, a locked pump)")
+    p.add_argument("--roles", nargs="+", choices=ROLES, default=list(ROLES),
+                   help="roles to re-key (default all)")
     p.set_defaults(handler=provision)
 

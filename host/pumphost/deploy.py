@@ -440,8 +440,9 @@ def wait_for_hello(port: str, timeout_s: float) -> dict[str, Any]:
                       f"({last})", "timeout")
 
 
-# --- provisioning --------------------------------------------------------------------------------
-PROVISION_FILES = ("/identity.json", "/keys.json", "/state.json", "/auth.json")
+# --- provisioning (the physical channel: docs/protocol.md "Lifecycle") -------------------------------
+PROVISION_FILES = ("/identity.json", "/security.json", "/state.json")
+V1_FILES = ("/keys.json", "/auth.json")      # protocol v1's key and counter files
 
 
 def provisioned_identity(board: Board) -> str | None:
@@ -453,11 +454,24 @@ def provisioned_identity(board: Board) -> str | None:
 
 
 def provision_on_board(board: Board, device_id: str, keys_hex: dict[str, str]) -> None:
-    """Write identity, keys and the factory state records with the firmware's own code on the
-    board (pumpfw.storage.provision over pumpfw.flashfs), so the record format has one source."""
+    """Factory provisioning with the firmware's own code on the board
+    (pumpfw.storage.provision over pumpfw.flashfs): identity with a device key made by the board
+    (it never leaves it), the security record for the role keys, the factory state record; v1
+    files removed. One record format, one source."""
+    board.exec("import os\nfor _f in %r:\n try:\n  os.remove(_f)\n except OSError:\n  pass\n"
+               % (V1_FILES,))
     board.exec("from pumpfw.storage import provision\nfrom pumpfw.flashfs import FlashFs\n"
                f"provision(FlashFs(), {device_id!r}, {keys_hex!r})")
     missing = [p for p, h in board.sha256(list(PROVISION_FILES)).items() if h is None]
     if missing:
         raise DeployError(f"provisioning did not write {', '.join(missing)}", "verify_failed")
 
+
+def rekey_on_board(board: Board, keys_hex: dict[str, str]) -> None:
+    """Re-key the given roles on the board (pumpfw.storage.rekey): fresh key ids and counters
+    zero for them; the device key, the pump state and the other roles are kept."""
+    try:
+        board.exec("from pumpfw.storage import rekey\nfrom pumpfw.flashfs import FlashFs\n"
+                   f"rekey(FlashFs(), {keys_hex!r})")
+    except DeployError as e:
+        raise DeployError(f"re-keying refused by the board: {e.message}", "rekey") from None

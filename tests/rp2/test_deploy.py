@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+import re
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from pumphil.rp2.target import Rp2Board
 from pumphost import deploy, keys
 from pumphost.client import PumpClient
 from pumphost.deploy import BUILD_FILE, FirmwareBuild
+from pumphost.errors import PumpError
 from rp2_helpers import itpump
 
 
@@ -119,8 +119,10 @@ def test_provision_over_socket_gives_identity_keys_and_a_working_signed_status(
         st = c.status()
     assert st["state"] == "stopped" and st["alarms"] == []   # keys + factory state: no alarm
     files = _files_on(board)
-    assert json.loads(files["/identity.json"]) == {"device_id": "RP2-DEPLOY-1"}
-    assert json.loads(files["/keys.json"]) == keys.load(key_path).hex_keys()
+    ident = json.loads(files["/identity.json"])
+    assert ident["device_id"] == "RP2-DEPLOY-1"
+    assert re.fullmatch(r"[0-9a-f]{64}", ident["device_key"])   # made on the board
+    assert "/security.json" in files and "/keys.json" not in files
 
 
 def test_provisioning_a_provisioned_board_is_refused_and_changes_nothing(board: Rp2Board) -> None:
@@ -129,8 +131,23 @@ def test_provisioning_a_provisioned_board_is_refused_and_changes_nothing(board: 
     assert r.returncode != 0
     assert "already_provisioned" in r.stderr and "RP2-DEPLOY-1" in r.stderr
     after = _files_on(board)
-    for name in ("/identity.json", "/keys.json", "/auth.json"):
+    for name in ("/identity.json", "/security.json"):
         assert after[name] == before[name]
     assert not keys.default_key_path("RP2-OTHER").exists()
-    assert os.environ["ITPUMP_HOME"] in str(keys.default_key_path("RP2-DEPLOY-1"))
-    assert Path(keys.default_key_path("RP2-DEPLOY-1")).exists()
+
+
+def test_rekeying_one_role_keeps_the_others_and_the_state(board: Rp2Board) -> None:
+    key_path = keys.default_key_path("RP2-DEPLOY-1")
+    old = keys.load(key_path)
+    r = itpump("provision", "--port", board.open_pty(), "--rekey", "--device-id", "RP2-DEPLOY-1",
+               "--roles", "patient")
+    assert r.returncode == 0, r.stdout + r.stderr
+    new = keys.load(key_path)
+    assert new.keys["patient"] != old.keys["patient"]
+    assert new.keys["clinician"] == old.keys["clinician"]
+    with PumpClient.open(board.serial_url, keyset=new, timeout_s=5.0) as c:
+        assert c.status(role="patient")["state"] == "stopped"      # the new patient key works
+        assert c.status(role="clinician")["state"] == "stopped"    # the kept one too
+    with PumpClient.open(board.serial_url, keyset=old, timeout_s=5.0, retries=0) as c, \
+            pytest.raises(PumpError):
+        c.status(role="patient")                                    # the old one does not

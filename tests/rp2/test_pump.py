@@ -2,10 +2,12 @@
 wired to the project's plant (pressure and cell voltage on the ADC, strokes and their feedback,
 the bolus button), driven through PumpClient over the USB-CDC bridge.
 
-One board for the module, tests in file order (each leaves the board as the next expects): boot
-and the HAL on the real port, a short therapy with a patient bolus from the button, a hang that
+One board for the module, tests in file order (each leaves the board as the next expects): boot,
+a short therapy with a patient bolus from the button, a hang that
 the watchdog resets (therapy resumes), a power cut (state read back), an unexpected exception
-(fail-safe, watchdog, safe state), and a sensor fault found by the boot self-test."""
+(fail-safe, watchdog, safe state), a sensor fault found by the boot self-test, and the HAL, the
+reset causes and the heap on the real port. (Three unexpected resets within an hour latch the
+reset_loop alarm: the sequence is ordered so that the resumptions it checks come first.)"""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from typing import Any
 
 import pytest
 import rx_helpers
-from pumpfw.storage import OK, Storage
+from pumpfw.storage import OK, STATE, Storage, device_identity
 from pumphil.board import fw_board
 from pumphil.plant import Plant
 from pumphil.rp2.image import build_image
@@ -75,34 +77,14 @@ def wait_booted(board: Rp2Board, since: int) -> None:
     board.wait_console(BOOTED, since)
 
 
-def test_boot_the_hal_on_the_real_port_and_the_heap(board: Rp2Board, client: PumpClient,
-                                                    fw_build: FirmwareBuild, report: Any) -> None:
+def test_boot_identity_and_self_test(board: Rp2Board, client: PumpClient,
+                                     fw_build: FirmwareBuild) -> None:
     hello = client.hello()
     assert hello["device_id"] == DEVICE_ID and hello["firmware"] == fw_build.firmware_string
     st = client.status()
     assert st["state"] == "stopped" and st["alarms"] == []
     boot = [e for _, e in client.log_all(0) if e.get("kind") == "boot"]
     assert boot and boot[-1]["data"]["self_test"] is None     # PicoHal.self_test passed
-    with repl(board) as b:
-        out = b.exec(
-            "import gc\nfrom pumpfw import hal as H\n"
-            "print(repr([n for n in dir(H.Hal) if not n.startswith('_') "
-            "and not hasattr(hal, n)]))\n"
-            "print(repr(hal.reset_cause()))\n"
-            "gc.collect()\nprint(gc.mem_alloc(), gc.mem_free())\n").decode().split("\n")
-        missing, cause = ast.literal_eval(out[0]), ast.literal_eval(out[1])
-        alloc, free = map(int, out[2].split())
-        # a MicroPython soft reset (Ctrl-D) leaves the chip and its armed watchdog running
-        b.t.enter_raw_repl(soft_reset=True)
-        b.exec("import machine\n_w = machine.WDT(timeout=8388)\n"
-               "_t = machine.Timer(period=1000, callback=lambda t: _w.feed())")
-        soft = ast.literal_eval(b.exec("from pumpfw.resetcause import reset_cause\n"
-                                       "print(repr(reset_cause()))").decode())
-    assert missing == []                # the running PicoHal has every call of pumpfw.hal.Hal
-    assert cause == "power_on" and soft == "soft"
-    report(f"after boot (firmware as .mpy): gc.mem_alloc() {alloc} B live, gc.mem_free() {free} B")
-    assert alloc + free > 200_000 and free > 50_000
-    client.reconnect()
 
 
 @pytest.mark.xfail(strict=True, reason="the core counts the last priming stroke but the shell "
@@ -157,7 +139,7 @@ def test_a_hung_loop_is_reset_by_the_watchdog_and_therapy_resumes(
     with socket.create_connection(("127.0.0.1", board.port)) as s:
         s.sendall(b"\x03")
     board.advance(12_000)
-    assert [why for _, why in board.resets] == ["force", "watchdog"]
+    assert [why for _, why in board.resets] == ["watchdog"]
     wait_booted(board, mark)
     strokes = plant.strokes_ok
     board.advance(MIN)
@@ -180,17 +162,20 @@ def test_a_power_cut_restores_the_persisted_state(board: Rp2Board, client: PumpC
     client.reconnect()
     st = client.status()
     assert st["state"] == "running" and st["program"] == before["program"]
-    lost = before["delivered_nl"] - st["delivered_nl"]
-    assert 0 <= lost <= 10_000                       # at most 10 uL since the last record (H14)
+    # the record's write-ahead reservation (<= 10 uL) is presumed delivered after a reset
+    # (docs/therapy.md): the counters never go back, and move on by at most the reservation
+    assert 0 <= st["delivered_nl"] - before["delivered_nl"] <= 10_000
     assert st["patient_bolus"]["delivered"] == 1
     # the state record as the board programmed it into its flash, read with the firmware's code
-    code, snap = Storage(board.dump_flash()).load("/state.json")
+    flash = board.dump_flash()
+    ident = device_identity(flash)
+    assert ident is not None and ident[0] == DEVICE_ID
+    code, snap = Storage(flash, ident[1]).load(STATE)      # MACed with the device key
     assert code == OK                                 # its sha256 line matches its body
     rec = snap["pump"]
     assert rec["state"] == "running" and rec["rx"]["basal"] == rp2_rx()["basal"]
-    strokes, delivered_nl, _, pb_delivered = rec["counters"][:4]
-    assert pb_delivered == 1 and strokes * fw_board.STROKE_NL == delivered_nl
-    assert 0 <= st["delivered_nl"] - delivered_nl <= 10_000
+    _, delivered_nl, _, pb_delivered = rec["counters"][:4]
+    assert pb_delivered == 1 and delivered_nl <= st["delivered_nl"] <= delivered_nl + 10_000
 
 
 def test_an_unexpected_exception_goes_fail_safe_and_the_watchdog_resets_into_safe_state(
@@ -212,8 +197,12 @@ def test_an_unexpected_exception_goes_fail_safe_and_the_watchdog_resets_into_saf
             " except Exception as exc:\n  app.fail_safe(exc)\n  continue\n"
             " hal.wait(ms)\n")
         resets = len(board.resets)
-        # the next full step (a stroke is due within 30 s) raises; 8.4 s later the watchdog
-        board.advance(30_000 + 8_388 + 100)
+        # the next full step (a stroke, the minute's supervision) raises; 8.4 s later the
+        # watchdog fires
+        for _ in range(12):
+            board.advance(10_000)
+            if len(board.resets) > resets:
+                break
         assert [why for _, why in board.resets[resets:]] == ["watchdog"]
         # catch the rebooted board at once, before its application starts
         b.enter()
@@ -248,6 +237,32 @@ def test_a_disconnected_pressure_sensor_fails_the_boot_self_test(
     boot = [e for _, e in client.log_all(0) if e.get("kind") == "boot"]
     assert boot[-1]["data"]["self_test"] == "pressure sensor out of range"
     assert fw_board.PRESSURE_OFFSET_PA < 0                 # raw 0 is below any real pressure
+
+
+def test_the_hal_on_the_real_port_reset_causes_and_the_heap(
+        board: Rp2Board, client: PumpClient, report: Any) -> None:
+    # the board was just powered on (the sensor-fault test's power cut)
+    client.close()
+    with repl(board) as b:
+        out = b.exec(
+            "import gc\nfrom pumpfw import hal as H\n"
+            "print(repr([n for n in dir(H.Hal) if not n.startswith('_') "
+            "and not hasattr(hal, n)]))\n"
+            "print(repr(hal.reset_cause()))\n"
+            "gc.collect()\nprint(gc.mem_alloc(), gc.mem_free())\n").decode().split("\n")
+        missing, cause = ast.literal_eval(out[0]), ast.literal_eval(out[1])
+        alloc, free = map(int, out[2].split())
+        # a MicroPython soft reset (Ctrl-D) leaves the chip and its armed watchdog running
+        b.t.enter_raw_repl(soft_reset=True)
+        b.exec("import machine\n_w = machine.WDT(timeout=8388)\n"
+               "_t = machine.Timer(period=1000, callback=lambda t: _w.feed())")
+        soft = ast.literal_eval(b.exec("from pumpfw.resetcause import reset_cause\n"
+                                       "print(repr(reset_cause()))").decode())
+    assert missing == []                # the running PicoHal has every call of pumpfw.hal.Hal
+    assert cause == "power_on" and soft == "soft"
+    report(f"after a boot with its program restored (firmware as .mpy): gc.mem_alloc() {alloc} B "
+           f"live, gc.mem_free() {free} B")
+    assert alloc + free > 200_000 and free > 40_000
 
 
 def test_console_is_kept(board: Rp2Board, tmp_path: Path) -> None:
