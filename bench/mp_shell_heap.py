@@ -1,7 +1,7 @@
 # The device shell (pumpfw.app.App, unchanged) under the laptop MicroPython (the WebAssembly
 # build, run by bench/bench_rp2_heap.py through pumphil.mpy_runtime): its live heap after boot,
-# after programming and after every simulated day, and the bytes allocated per step. The HAL
-# below is the bench's own (a virtual clock and a small line-pressure model).
+# after programming and after every simulated day. The HAL below is the bench's own (a virtual
+# clock and a small line-pressure model).
 #
 # This build's collector frees nothing while Python code runs (it cannot scan the WebAssembly
 # stack), so this script only defines the phases; the bench runs each phase, `gc.collect()` and
@@ -13,6 +13,7 @@ import os
 
 from pumpcore import auth as A
 from pumpcore import wire
+from pumpfw import storage
 from pumpfw.app import App
 from pumpfw.storage import provision
 
@@ -63,9 +64,9 @@ class BenchHal:
     def serial_read(self):
         if not self.rx:
             return None
-        return self.rx.pop(0)
+        return (0, self.rx.pop(0))
 
-    def serial_write(self, data):
+    def serial_write(self, data, link=None):
         pass
 
     def button_pressed(self):
@@ -122,6 +123,16 @@ except OSError:
     pass
 KEYS = {"clinician": "00" * 32, "patient": "11" * 32, "readonly": "22" * 32}
 fs = Fs(root)
+# this build has no os.urandom: the device key and key ids come from a counter (a bench, not a pump)
+_n = [0]
+
+
+def _not_random_hex(n):
+    _n[0] += 1
+    return ("%02x" % (_n[0] & 0xFF)) * n
+
+
+storage._random_hex = _not_random_hex
 provision(fs, "MP-BENCH", KEYS)
 hal = BenchHal(fs)
 app = None
@@ -136,8 +147,9 @@ def boot():
 
 def request(cmd, args):
     counter[0] += 1
+    key = A.wire_key(bytes.fromhex(KEYS["clinician"]), app.auth.kids()["clinician"])
     body = wire.request_body("b%d" % counter[0], "clinician", counter[0], cmd, args)
-    line = wire.request_line(body, A.tag(bytes.fromhex(KEYS["clinician"]), body))
+    line = wire.request_line(body, A.tag(key, body))
     hal.rx.append(line.encode() + b"\n")
     app.step()
 
@@ -169,24 +181,3 @@ def run_until(t_end):
 def day():
     run_until((hal.now // DAY_MS + 1) * DAY_MS)
     print("day", hal.now // DAY_MS, hal.strokes, app.pump.state)
-
-
-def alloc(minutes):
-    """Bytes allocated per step, by kind: a wake-up that only feeds the watchdog, a stroke with
-    its capture, a step that wrote a record (collector off: mem_alloc only grows)."""
-    n_steps = [0, 0, 0]
-    n_bytes = [0, 0, 0]
-    gc.disable()
-    end = hal.now + minutes * 60000
-    while hal.now < end:
-        strokes, writes = hal.strokes, app.storage.writes
-        a0 = gc.mem_alloc()
-        ms = app.step()
-        a1 = gc.mem_alloc()
-        k = 2 if app.storage.writes != writes else (1 if hal.strokes != strokes else 0)
-        n_steps[k] += 1
-        n_bytes[k] += a1 - a0
-        hal.wait(ms)
-    gc.enable()
-    for k, name in enumerate(("wake", "stroke", "save")):
-        print("alloc", name, n_steps[k], n_bytes[k])

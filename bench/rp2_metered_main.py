@@ -33,7 +33,7 @@ class _MeteredFs(FlashFs):
 
 class MeteredHal(PicoHal):  # noqa: F821  (main.py imports PicoHal before this text)
     def __init__(self):
-        super().__init__()
+        PicoHal.__init__(self)  # noqa: F821
         self.fs = _MeteredFs(self)
         self.m_steps = array.array("i", [0] * _KINDS)
         self.m_bytes = array.array("i", [0] * _KINDS)
@@ -45,12 +45,12 @@ class MeteredHal(PicoHal):  # noqa: F821  (main.py imports PicoHal before this t
     def motor_stroke(self):
         if self.m_kind < _STROKE:
             self.m_kind = _STROKE
-        return super().motor_stroke()
+        return PicoHal.motor_stroke(self)  # noqa: F821  (super() would allocate)
 
     def read_pressure(self, buf, n, period_ms, start=0):
         if self.m_kind < _SENSE and n == len(buf) and n > 50:   # the 100-sample window
             self.m_kind = _SENSE
-        super().read_pressure(buf, n, period_ms, start)
+        PicoHal.read_pressure(self, buf, n, period_ms, start)  # noqa: F821
 
     def wait(self, ms):
         if self.m_a0 >= 0:
@@ -80,4 +80,4 @@ class MeteredHal(PicoHal):  # noqa: F821  (main.py imports PicoHal before this t
             gc.collect()               # each step starts clean: its delta is its own
             self.m_kind = _WAKE
             self.m_a0 = gc.mem_alloc()
-        super().wait(ms)
+        PicoHal.wait(self, ms)  # noqa: F821

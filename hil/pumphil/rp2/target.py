@@ -96,11 +96,14 @@ def check_available() -> None:
 class Rp2Board:
     def __init__(self, image: bytes | None = None, *, plant: Plant | None = None,
                  speed: float = 1.0, workdir: Path | None = None,
-                 wall_timeout_s: float = 900.0) -> None:
+                 wall_timeout_s: float = 900.0, firmware: Path | None = None) -> None:
         """image: the filesystem region (pumphil.rp2.image.build_image); None = erased flash,
         which the rp2 port formats at its first boot. plant: answers the sensors and strokes
-        (None: fixed values). speed: pacing of virtual time while nothing is advanced (0: none)."""
+        (None: fixed values). speed: pacing of virtual time while nothing is advanced (0: none).
+        firmware: another RPI_PICO .uf2 (e.g. a build with frozen modules; default the vendored
+        v1.28.0, checked by its sha256)."""
         check_available()
+        self.firmware = firmware if firmware is not None else FIRMWARE_UF2
         self.plant = plant
         self.speed = speed
         self.wall_timeout_s = wall_timeout_s
@@ -137,7 +140,7 @@ class Rp2Board:
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> Rp2Board:
-        cmd = [node_executable(), str(RUNNER), "--uf2", str(FIRMWARE_UF2), "--bootrom",
+        cmd = [node_executable(), str(RUNNER), "--uf2", str(self.firmware), "--bootrom",
                str(BOOTROM), "--serial-port", "0", "--speed", str(self.speed), "--console-log",
                str(self.console_path), "--timeout", str(self.wall_timeout_s)]
         if self.image_path is not None:
