@@ -371,6 +371,11 @@ class Rp2Board:
             time.sleep(0.05)
 
     @property
+    def runner_pid(self) -> int | None:
+        """The Node process's id (None when not running)."""
+        return None if self._proc is None else self._proc.pid
+
+    @property
     def serial_url(self) -> str:
         return f"socket://127.0.0.1:{self.port}"
 
