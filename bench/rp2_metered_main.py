@@ -8,12 +8,13 @@
 #         of steps right after each HEAP, with the collector off (no threshold collection
 #         either) and a gc.collect() before each step. Bytes are net: allocated minus what the
 #         VM freed explicitly (a string or list shrunk or moved as it grew).
+# Only wait() is overridden (it runs between steps); a step's kind is read from the
+# application's own counters afterwards, so the metering adds nothing to the step itself.
 import array
 import gc
 import time
 
 import micropython
-from pumpfw.flashfs import FlashFs
 
 _HOUR_MS = 3600000
 _WINDOW_STEPS = 120
@@ -21,42 +22,35 @@ _WAKE, _STROKE, _SENSE, _SAVE = 0, 1, 2, 3
 _KINDS = 4
 
 
-class _MeteredFs(FlashFs):
-    def __init__(self, hal):
-        self.hal = hal
-
-    def open(self, path, mode):
-        if "w" in mode or "a" in mode:
-            self.hal.m_kind = _SAVE
-        return open(path, mode)
-
-
 class MeteredHal(PicoHal):  # noqa: F821  (main.py imports PicoHal before this text)
     def __init__(self):
         PicoHal.__init__(self)  # noqa: F821
-        self.fs = _MeteredFs(self)
         self.m_steps = array.array("i", [0] * _KINDS)
         self.m_bytes = array.array("i", [0] * _KINDS)
-        self.m_kind = _WAKE
         self.m_a0 = -1
         self.m_window = 0
-        self.m_next = time.ticks_ms()  # the first wait: the boot checkpoint
+        self.m_writes = 0
+        self.m_strokes = 0
+        self.m_samples = 0
+        self.m_next = time.ticks_ms()   # the first wait: the boot checkpoint
 
-    def motor_stroke(self):
-        if self.m_kind < _STROKE:
-            self.m_kind = _STROKE
-        return PicoHal.motor_stroke(self)  # noqa: F821  (super() would allocate)
-
-    def read_pressure(self, buf, n, period_ms, start=0):
-        if self.m_kind < _SENSE and n == len(buf) and n > 50:   # the 100-sample window
-            self.m_kind = _SENSE
-        PicoHal.read_pressure(self, buf, n, period_ms, start)  # noqa: F821
+    def _kind(self):
+        a = app  # noqa: F821  (main.py's, bound before app.run())
+        sup = a.supervisor
+        if a.storage.writes != self.m_writes:
+            return _SAVE
+        if sup.strokes_made != self.m_strokes:
+            return _STROKE
+        if sup.samples - self.m_samples >= 100:
+            return _SENSE
+        return _WAKE
 
     def wait(self, ms):
         if self.m_a0 >= 0:
-            k = self.m_kind
+            d = gc.mem_alloc() - self.m_a0
+            k = self._kind()
             self.m_steps[k] += 1
-            self.m_bytes[k] += gc.mem_alloc() - self.m_a0
+            self.m_bytes[k] += d
             self.m_window -= 1
             if self.m_window <= 0 or gc.mem_free() < 30000:
                 gc.threshold(GC_THRESHOLD)  # noqa: F821  (main.py's)
@@ -72,12 +66,14 @@ class MeteredHal(PicoHal):  # noqa: F821  (main.py imports PicoHal before this t
             gc.collect()
             print("HEAP", time.ticks_ms(), gc.mem_alloc(), gc.mem_free())
             micropython.mem_info()
-            gc.collect()
             gc.threshold(-1)           # the allocation threshold collects even when disabled
             gc.disable()
             self.m_window = _WINDOW_STEPS
         if self.m_window > 0:
             gc.collect()               # each step starts clean: its delta is its own
-            self.m_kind = _WAKE
+            a = app  # noqa: F821
+            self.m_writes = a.storage.writes
+            self.m_strokes = a.supervisor.strokes_made
+            self.m_samples = a.supervisor.samples
             self.m_a0 = gc.mem_alloc()
         PicoHal.wait(self, ms)  # noqa: F821
