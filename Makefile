@@ -34,9 +34,11 @@ node_modules/.itpump-setup: package.json package-lock.json
 	touch $@
 
 # The whole suite: core (CPython and real MicroPython), properties, host, emulator, HIL-on-emulator.
-# Two pytest workers (pytest-xdist): CI and this project's machines have two cores.
+# Two pytest workers (pytest-xdist): CI and this project's machines have two cores. loadgroup:
+# tests marked xdist_group (tests/rp2: one emulated board per module, its tests in order) stay
+# together on one worker; every other test is spread as with the default.
 test: setup
-	$(PYTEST) tests -n 2
+	$(PYTEST) tests -n 2 --dist loadgroup
 
 # The edit-run loop: core tests and properties on CPython only (seconds).
 test-fast: setup

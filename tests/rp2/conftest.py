@@ -28,12 +28,11 @@ def fw_build() -> FirmwareBuild:
 
 
 @pytest.fixture
-def report(capsys: pytest.CaptureFixture[str]) -> Any:
-    """Print a figure to the terminal (shown in `make test` output, not only on failure)."""
+def report(record_property: Any) -> Any:
+    """Report a figure: printed in the run's "figures" section (tests/conftest.py)."""
 
     def write(line: str) -> None:
-        with capsys.disabled():
-            print(f"\n[rp2] {line}", flush=True)
+        record_property("figure", line)
     return write
 
 
@@ -49,7 +48,24 @@ def _console_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Iterator[None]:
-    outcome = yield
+    outcome: Any = yield
     rep = outcome.get_result()
     if rep.when == "call":
         item.rep_call = rep  # type: ignore[attr-defined]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep each xdist_group on one worker under `--dist loadgroup` (make test). pytest-xdist
+    3.8 tags a grouped test by rewriting `item._nodeid` with an "@group" suffix, which pytest 9
+    no longer reads (the id is `item._id`), so its scheduler spreads the group; this gives the
+    suffix to the id pytest reads. Without it the story modules here fail (their tests share one
+    board and run in order)."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    from _pytest.nodeid import NodeId  # pytest's own node id type (no public constructor)
+
+    for item in items:
+        names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                        for m in item.iter_markers("xdist_group")})
+        if names and "@" not in item.nodeid:
+            item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(names)}")  # type: ignore[attr-defined]

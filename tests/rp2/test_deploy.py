@@ -23,6 +23,9 @@ from pumphost.deploy import BUILD_FILE, FirmwareBuild
 from pumphost.errors import PumpError
 from rp2_helpers import itpump
 
+# one board, tests in file order: the whole module on one pytest-xdist worker (--dist loadgroup)
+pytestmark = pytest.mark.xdist_group("rp2-deploy")
+
 
 @pytest.fixture(scope="module")
 def board() -> Iterator[Rp2Board]:

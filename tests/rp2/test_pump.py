@@ -30,6 +30,9 @@ from pumphost.deploy import Board, FirmwareBuild
 from pumphost.errors import RefusedError
 from rp2_helpers import repl
 
+# one board, tests in file order: the whole module on one pytest-xdist worker (--dist loadgroup)
+pytestmark = pytest.mark.xdist_group("rp2-pump")
+
 DEVICE_ID = "RP2-PUMP-1"
 MIN = 60_000
 MONDAY_8AM = (9500, 8 * 3600 * 1000)     # wall clock: day 9500 since 2000-01-01, 08:00
