@@ -1,25 +1,7 @@
 # The device application: boot policy, the main loop step, persistence, the one fail-safe handler.
 #
-# HAL contract (implemented by pumpfw.hal_rp2 on the Pico and pumphil.board in the emulator):
-#   ticks_ms() / ticks_diff(a, b)           time.ticks_* semantics (wraps at 2**30)
-#   wait(ms)                                sleep up to ms, return early on serial input / button
-#   serial_read() -> (link, bytes) or None  non-blocking; link: a small int naming the connection
-#                                           the bytes came from (the Pico: 0, its one port)
-#   serial_write(bytes, link=None)          to that link (a reply), None: to every link (events)
-#   button_pressed() -> bool                a debounced press since the last call
-#   motor_stroke() -> bool                  one stroke; True when the feedback pulse was seen
-#   motor_off()                             stop at once (mid-stroke)
-#   read_pressure(buf, n, period_ms, start) fill buf[start:start+n] with Pa samples, blocking
-#                                           n*period_ms
-#   indicate(pattern)                       buzzer + LED pattern: "high"/"medium"/"low"/None
-#   wdt_feed()
-#   fs                                      open/rename/remove/stat (os-like), the flash
-#   self_test() -> None or a failure text   storage, sensor range, motor driver
-#   reset_cause() -> str                    why the board last started: "power_on" (power cut or
-#                                           brown-out), "watchdog", "soft" or "unknown"
-#   board_name (optional attribute)         what `hello` reports as the board (default
-#                                           pumpfw.board.BOARD, "rpi-pico"; the emulator:
-#                                           "emulator")
+# The HAL it drives (self.hal) is pumpfw.hal's contract: every call with its units, timing and
+# errors (pumpfw.hal_rp2 on the Pico, pumphil.board in the emulator).
 #
 # Boot policy (docs/safety.md): the last committed program restarts after a reset ONLY when the
 # persisted pump state and counters are present and intact; otherwise the pump enters the safe

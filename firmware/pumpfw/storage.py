@@ -1,6 +1,6 @@
 # Persistent storage on the board's flash (LittleFS on the Pico; a real littlefs image in the
 # emulator). Who calls it: pumpfw.app, and the provisioning functions at the end (factory
-# provisioning and re-keying over the physical channel: tools/provision_pico.py, the emulator).
+# provisioning and re-keying over the physical channel: itpump provision on the board, the emulator).
 #
 # Files (all small JSON):
 #   /identity.json  {"device_id": ..., "device_key": 64 hex}   written by factory provisioning only

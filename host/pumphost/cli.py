@@ -23,7 +23,16 @@ from pumpcore import reasons as _reasons
 from pumpcore.pump import Pump
 from pumpcore.wire import ROLES
 
-from . import cli_campaign, cli_emulator, explain, library_file, prescription_file, titration, views
+from . import (
+    cli_campaign,
+    cli_deploy,
+    cli_emulator,
+    explain,
+    library_file,
+    prescription_file,
+    titration,
+    views,
+)
 from . import keys as _keys
 from . import units as U
 from .client import PumpClient
@@ -277,6 +286,7 @@ def build_parser(table: tuple[_commands.Command, ...] | None = None) -> argparse
     cli_emulator.register(sub)
     # Hook for `campaign` (owned by pumphil.campaign; see cli_campaign.py)
     cli_campaign.register(sub)
+    cli_deploy.register(sub)          # `flash` / `provision` (cli_deploy.py)
     return parser
 
 
