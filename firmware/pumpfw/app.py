@@ -182,7 +182,16 @@ class App:
             self.to_snapshot_ms -= elapsed
             self.to_self_test_ms -= elapsed
             blind = n > 1    # catching up: back-to-back strokes are not captured (see stroke())
-            while n > 0 and pump.motor_enabled():
+            # Every stroke the core counted (ledger, reservoir, catheter) is made, even when the
+            # same advance then left a motor-on state (the prime's last stroke ends priming; a
+            # stroke that empties the reservoir): a counted stroke not made would be a dose the
+            # pump believes delivered and was not. Only what the strokes' own supervision finds
+            # (a stall, an occlusion alarm: the motor disabled during this loop) stops the rest;
+            # those stay counted, which errs towards "delivered" for the dose limits.
+            enabled = pump.motor_enabled()
+            while n > 0:
+                if enabled and not pump.motor_enabled():
+                    break
                 n -= 1
                 nxt = 0
                 if not blind:

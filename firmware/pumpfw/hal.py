@@ -97,8 +97,8 @@ class Hal:
     def reset_cause(self):
         """Why the board last started: "power_on" (power cut or brown-out), "watchdog" (the
         watchdog fired: the loop hung or stopped feeding), "soft" (a requested restart:
-        MicroPython soft reset, machine.reset() after flashing) or "unknown". Fixed for the life of the HAL object;
-        does not block."""
+        MicroPython soft reset, machine.reset() after flashing) or "unknown". Fixed for the life
+        of the HAL object; does not block."""
         raise NotImplementedError
 
 

@@ -16,6 +16,7 @@ from pumpcore.wire import ROLES
 
 from . import deploy
 from . import keys as _keys
+from . import library_file as _library_file
 from .client import PumpClient
 from .errors import PumpError
 
@@ -34,8 +35,8 @@ written, then resets the board without writing."""
 PROVISION_HELP = "give a flashed Pico its device id, per-role keys and factory state"
 PROVISION_DESC = """\
 Generate a device id (or take --device-id) and one random key per role, and write the identity
-(with a device key the board makes itself), the security record and the factory state record
-onto the board with the firmware's own provisioning code (docs/protocol.md, "Lifecycle"); reset
+(with a device key the board makes itself), the security record, the factory state record and
+the drug library (--library, default the project's example library) onto the board with the firmware's own provisioning code (docs/protocol.md, "Lifecycle"); reset
 it, check its hello reports the new id and that a signed status works, and store the host key
 file as $ITPUMP_HOME/keys/<device id>.json (mode 0600). A board that is already provisioned is
 left alone unless --force: re-provisioning replaces its keys and resets it to its factory state
@@ -107,6 +108,8 @@ def provision(args: argparse.Namespace) -> int:
     device_id = args.device_id or "PICO-" + secrets.token_hex(6).upper()
     key_path = _keys.default_key_path(device_id)     # refuses ids that cannot name a file
     keyset = _keys.generate(device_id)
+    # checked before the board is touched: a bad library file changes nothing
+    library = _library_file.load(args.library) if args.library else _library_file.example()
     say = _say(args)
     if not args.force:
         # a running pump says who it is without being interrupted
@@ -121,10 +124,11 @@ def provision(args: argparse.Namespace) -> int:
             raise DeployUsageError(f"the board is already provisioned as {have}; --force "
                                    "replaces its keys and resets it to its factory state",
                                    "already_provisioned")
-        deploy.provision_on_board(board, device_id, keyset.hex_keys())
+        deploy.provision_on_board(board, device_id, keyset.hex_keys(), library.record)
         if say:
             say(f"wrote identity {device_id} (device key made on the board), the security "
-                "record and the factory state record")
+                f"record, the factory state record and the drug library "
+                f"{library.record['name']!r} (version {library.record['version']})")
     return _check_and_save(args, port, keyset, key_path, "provisioned")
 
 
@@ -205,6 +209,9 @@ def register(sub: Any) -> None:
     p.add_argument("--device-id", metavar="ID", help="default PICO-<12 random hex digits>")
     p.add_argument("--force", action="store_true",
                    help="re-provision a provisioned board (new keys, factory state)")
+    p.add_argument("--library", metavar="FILE",
+                   help="the drug library the factory loads (a library TOML file, "
+                        "docs/prescription.md; default: the project's example library)")
     p.add_argument("--rekey", action="store_true",
                    help="re-key roles of the provisioned board --device-id, keeping its state "
                         "(a lost handset, an exhausted counter, a locked pump)")

@@ -442,6 +442,7 @@ def wait_for_hello(port: str, timeout_s: float) -> dict[str, Any]:
 
 # --- provisioning (the physical channel: docs/protocol.md "Lifecycle") -------------------------------
 PROVISION_FILES = ("/identity.json", "/security.json", "/state.json")
+LIBRARY_FILE = "/library.json"          # pumpfw.storage.LIBRARY
 V1_FILES = ("/keys.json", "/auth.json")      # protocol v1's key and counter files
 
 
@@ -453,16 +454,19 @@ def provisioned_identity(board: Board) -> str | None:
     return m.group(1).decode() if m else "?"
 
 
-def provision_on_board(board: Board, device_id: str, keys_hex: dict[str, str]) -> None:
+def provision_on_board(board: Board, device_id: str, keys_hex: dict[str, str],
+                       library: dict[str, Any] | None = None) -> None:
     """Factory provisioning with the firmware's own code on the board
     (pumpfw.storage.provision over pumpfw.flashfs): identity with a device key made by the board
-    (it never leaves it), the security record for the role keys, the factory state record; v1
-    files removed. One record format, one source."""
+    (it never leaves it), the security record for the role keys, the factory state record and,
+    when given, the drug library record (checked by the firmware before anything is written);
+    v1 files removed. One record format, one source."""
     board.exec("import os\nfor _f in %r:\n try:\n  os.remove(_f)\n except OSError:\n  pass\n"
                % (V1_FILES,))
     board.exec("from pumpfw.storage import provision\nfrom pumpfw.flashfs import FlashFs\n"
-               f"provision(FlashFs(), {device_id!r}, {keys_hex!r})")
-    missing = [p for p, h in board.sha256(list(PROVISION_FILES)).items() if h is None]
+               f"provision(FlashFs(), {device_id!r}, {keys_hex!r}, library={library!r})")
+    files = list(PROVISION_FILES) + ([LIBRARY_FILE] if library is not None else [])
+    missing = [p for p, h in board.sha256(files).items() if h is None]
     if missing:
         raise DeployError(f"provisioning did not write {', '.join(missing)}", "verify_failed")
 

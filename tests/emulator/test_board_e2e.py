@@ -61,6 +61,21 @@ def test_a_day_of_therapy_matches_the_schedule_and_the_plant(emu: Emulator, clie
     assert abs(moved - strokes * 250 * 1.01) < 300
 
 
+def test_priming_makes_every_stroke_it_counts(emu: Emulator, client: PumpClient) -> None:
+    """The prime's last stroke ends priming in the core's advance; the shell makes it all the same
+    (a stroke counted and not made is a dose the pump believes delivered)."""
+    rx = rx_helpers.morphine_rx()
+    client.set_clock(*MONDAY)
+    client.commit(client.stage(rx)["checksum"], confirm_soft=True)
+    p0 = emu.plant.strokes_ok
+    client.prime(rx["catheter"]["volume_nl"])
+    emu.advance(20 * MIN)
+    st = client.status()
+    assert st["catheter_primed"] is True and st["state"] == "stopped"
+    assert st["strokes"] == -(-rx["catheter"]["volume_nl"] // 250)
+    assert emu.plant.strokes_ok - p0 == st["strokes"]
+
+
 def test_ticks_wrap_after_12_days_without_losing_time(emu: Emulator, client: PumpClient) -> None:
     start_therapy(emu, client, rx_helpers.simple_rx(10000))
     s0 = client.status()["strokes"]

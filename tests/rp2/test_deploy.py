@@ -121,6 +121,7 @@ def test_provision_over_socket_gives_identity_keys_and_a_working_signed_status(
         assert c.hello()["device_id"] == "RP2-DEPLOY-1"
         st = c.status()
     assert st["state"] == "stopped" and st["alarms"] == []   # keys + factory state: no alarm
+    assert st["library"]["name"] == "itpump example library"     # the factory's library
     files = _files_on(board)
     ident = json.loads(files["/identity.json"])
     assert ident["device_id"] == "RP2-DEPLOY-1"
@@ -134,7 +135,7 @@ def test_provisioning_a_provisioned_board_is_refused_and_changes_nothing(board: 
     assert r.returncode != 0
     assert "already_provisioned" in r.stderr and "RP2-DEPLOY-1" in r.stderr
     after = _files_on(board)
-    for name in ("/identity.json", "/security.json"):
+    for name in ("/identity.json", "/security.json", "/library.json"):
         assert after[name] == before[name]
     assert not keys.default_key_path("RP2-OTHER").exists()
 

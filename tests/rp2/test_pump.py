@@ -90,10 +90,6 @@ def test_boot_identity_and_self_test(board: Rp2Board, client: PumpClient,
     assert boot and boot[-1]["data"]["self_test"] is None     # PicoHal.self_test passed
 
 
-@pytest.mark.xfail(strict=True, reason="the core counts the last priming stroke but the shell "
-                   "never makes it (App._full_step strokes only while motor_enabled(), which the "
-                   "same advance() already turned off); the CPython emulator shows the same "
-                   "8 vs 7: reported to the lead")
 def test_priming_makes_every_stroke_it_counts(board: Rp2Board, client: PumpClient,
                                               plant: Plant) -> None:
     client.set_clock(*MONDAY_8AM)

@@ -29,7 +29,8 @@ def build_image(build: FirmwareBuild | None = None, files: dict[str, bytes] | No
                 provision: tuple[str, dict[str, str]] | None = None) -> bytes:
     """The filesystem region's bytes: the build's files and its /build.txt (as a verified
     `itpump flash` leaves them), extra ``files`` by device path, and with ``provision`` =
-    (device_id, keys_hex) the factory records written by the firmware's own provisioning code."""
+    (device_id, keys_hex) the factory records written by the firmware's own provisioning code
+    (with the example drug library, as `itpump provision` writes by default)."""
     fl = Flash(None)
     out = dict(files or {})
     if build is not None:
@@ -42,8 +43,10 @@ def build_image(build: FirmwareBuild | None = None, files: dict[str, bytes] | No
             fh.write(data)
     if provision is not None:
         from pumpfw.storage import provision as fw_provision
+        from pumphost.library_file import example
 
-        fw_provision(fl, provision[0], provision[1])
+        # as `itpump provision` leaves a board: the project's example drug library included
+        fw_provision(fl, provision[0], provision[1], library=example().record)
     return bytes(fl.lfs.context.buffer)
 
 
