@@ -36,11 +36,12 @@ PROVISION_HELP = "give a flashed Pico its device id, per-role keys and factory s
 PROVISION_DESC = """\
 Generate a device id (or take --device-id) and one random key per role, and write the identity
 (with a device key the board makes itself), the security record, the factory state record and
-the drug library (--library, default the project's example library) onto the board with the firmware's own provisioning code (docs/protocol.md, "Lifecycle"); reset
-it, check its hello reports the new id and that a signed status works, and store the host key
-file as $ITPUMP_HOME/keys/<device id>.json (mode 0600). A board that is already provisioned is
-left alone unless --force: re-provisioning replaces its keys and resets it to its factory state
-(no program). --rekey gives the --roles of the provisioned board --device-id fresh keys and
+the drug library (--library, default the project's example library) onto the board with the
+firmware's own provisioning code (docs/protocol.md, "Lifecycle"); reset it, check its hello
+reports the new id and that a signed status works, and store the host key file as
+$ITPUMP_HOME/keys/<device id>.json (mode 0600). A board that is already provisioned is left alone
+unless --force: re-provisioning replaces its keys and resets it to its factory state (no
+program). --rekey gives the --roles of the provisioned board --device-id fresh keys and
 counters, keeping its device key and pump state: the way out of a locked pump or an exhausted
 counter. USB only: this is the physical channel."""
 
