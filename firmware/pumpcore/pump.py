@@ -92,6 +92,7 @@ class Pump:
         self.staged_review = None
         self._pending = None           # (rx, review) committed, waiting for a stroke boundary
         self._bridge = None            # (rx, review) waiting for the old admixture to leave
+        self._restored_state = None    # the state in the record this pump was restored from
         self.needs_program = False     # refilled with a new admixture: a new program must commit
         self.slot_names = [None] * MAX_SLOTS
         self._concs = [0] * MAX_SLOTS  # reservoir admixture by slot (µg/mL), updated in place
@@ -361,10 +362,14 @@ class Pump:
             self.alarms.raise_(A.SELF_TEST, self.now_s())
             return self._fire(SM.SELF_TEST_FAILED)
         if resume and not self.alarms.stopping_latched():
-            return self._fire(SM.RESTORE_RUNNING)
+            code = self._fire(SM.RESTORE_RUNNING)
+            if code[0] == R.OK:
+                return code
+            # not restorable (a new admixture without its program): comes up stopped
         code = self._fire(SM.SELF_TEST_PASSED)
-        # alarms restored from the snapshot decide where a reset pump comes back up
-        if self.alarms.safe_latched():
+        # alarms restored from the snapshot decide where a reset pump comes back up; the safe
+        # state is left only by committing a program, never by a reset
+        if self.alarms.safe_latched() or self._restored_state == SM.SAFE_STATE:
             return self._fire(SM.FATAL)
         if self.alarms.stopping_latched():
             return self._fire(SM.STOP_ALARM)
@@ -559,6 +564,7 @@ class Pump:
         if review.get("start_breaches"):
             self._log("continuing_therapy", None, {"drugs": review["start_breaches"],
                                                    "checksum": review["checksum"]})
+        self._supersede_waiting(review["checksum"])
         self._assign_slots(rx)
         self._set_hard_limits(review, tighten_only=True)   # until it applies: the stricter one
         first = self.rx is None
@@ -580,6 +586,22 @@ class Pump:
         if nxt != self.state:
             self._enter(nxt)
         return R.OK, {"checksum": review["checksum"]}
+
+    def _supersede_waiting(self, checksum):
+        """A commit supersedes any earlier program still waiting to apply (pending at a stroke
+        boundary, or behind a bridge bolus): only the latest acknowledged program may ever take
+        effect. The guard's limits go back to the program in effect (the superseded one's
+        stricter limits no longer apply; the new one tightens them again until it applies)."""
+        for what, waiting in (("pending", self._pending), ("bridging", self._bridge)):
+            if waiting is not None:
+                self._log("program_superseded", None, {"checksum": waiting[1]["checksum"],
+                                                       "was": what, "by": checksum})
+        if self._pending is None and self._bridge is None:
+            return
+        self._pending = None
+        self._bridge = None
+        if self.rx_review is not None:
+            self._set_hard_limits(self.rx_review, tighten_only=False)
 
     def start(self):
         return self._command(SM.START, "start")
@@ -689,7 +711,11 @@ class Pump:
             return self._refuse("ack", R.UNKNOWN_ALARM, {
                 "alarm": alarm_code, "active": self._active_alarm_codes(), "known": list(A.CODES)})
         code = self.alarms.ack(alarm_code, self.now_s())
-        if code != R.OK:
+        # alarm_stop whose stop alarms all cleared (an acknowledged empty reservoir refilled) is
+        # left by an ack even when no alarm is left to acknowledge
+        leaving = alarm_code is None and self.state == SM.ALARM_STOP \
+            and not self.alarms.stopping_latched()
+        if code != R.OK and not leaving:
             return self._refuse("ack", code, {"alarm": alarm_code,
                                               "active": self._active_alarm_codes()})
         self._drain_alarm_events()
@@ -861,7 +887,16 @@ class Pump:
             "presumed": [self.presumed_strokes, self.presumed_nl, list(self.presumed_ng)],
             "resets": [list(r) for r in self._resets],
             "reset_count": self.reset_count,
+            # an acknowledged program still waiting to apply: ["pending"|"bridging", rx, review]
+            "waiting": self._waiting_snapshot(),
         }
+
+    def _waiting_snapshot(self):
+        if self._pending is not None:
+            return ["pending", self._pending[0], self._pending[1]]
+        if self._bridge is not None:
+            return ["bridging", self._bridge[0], self._bridge[1]]
+        return None
 
     def record_written(self, snap):
         """The shell has written `snap` (a snapshot() of now) to flash: its reservation is the
@@ -910,20 +945,14 @@ class Pump:
         return R.OK
 
     def was_running(self):
-        return getattr(self, "_restored_state", None) in (SM.RUNNING, SM.SUSPENDED)
+        return self._restored_state in (SM.RUNNING, SM.SUSPENDED)
 
     def _restore(self, snap):
         if snap["v"] not in (1, SNAPSHOT_VERSION):
             raise ValueError("version")
         rx, review = snap["rx"], snap["rx_review"]
         if rx is not None:
-            # the program's own shape is re-checked; what depends on the library is not: the
-            # library may have changed since the commit (its limits are kept in the record)
-            problems, check = RX.validate(rx, self.library, None, None, self.stroke_nl)
-            if [p for p in problems if p[0] not in R.LIBRARY_PROBLEMS]:
-                raise ValueError("stored program invalid")
-            if check["checksum"] != review["checksum"]:
-                raise ValueError("stored program checksum")
+            self._check_stored_program(rx, review)
         self.mono.set(snap["mono"][0], snap["mono"][1])
         if snap["wall"] is not None:
             # The Pico has no battery-backed clock: the wall clock resumes where it was saved and
@@ -968,6 +997,15 @@ class Pump:
         self.engine.set_rate(0)
         self._reschedule()
 
+    def _check_stored_program(self, rx, review):
+        """The program's own shape is re-checked; what depends on the library is not: the library
+        may have changed since the commit (its limits are kept in the record)."""
+        problems, check = RX.validate(rx, self.library, None, None, self.stroke_nl)
+        if [p for p in problems if p[0] not in R.LIBRARY_PROBLEMS]:
+            raise ValueError("stored program invalid")
+        if check["checksum"] != review["checksum"]:
+            raise ValueError("stored program checksum")
+
     def _restore_v2(self, snap):
         reserve = snap["reserve"]
         if not _is_int(reserve) or not 0 <= reserve <= self.reserve_nl // self.stroke_nl:
@@ -995,6 +1033,16 @@ class Pump:
         for day, ms, cause in resets:
             self._resets.append([day, ms, cause])
         self.reset_count = snap["reset_count"]
+        waiting = snap.get("waiting")        # absent in records written before it existed
+        if waiting is not None:
+            what, wrx, wrv = waiting
+            self._check_stored_program(wrx, wrv)
+            if what == "pending":
+                self._pending = (wrx, wrv)
+            elif what == "bridging":
+                self._bridge = (wrx, wrv)
+            else:
+                raise ValueError("waiting")
 
     # ============================================================================================
     # Resets (the shell calls note_reset once, after a restore, before boot)
@@ -1147,7 +1195,10 @@ class Pump:
         if name == "no_stopping_alarm":
             return R.ALARM_ACTIVE if self.alarms.stopping_latched() else None
         if name == "restorable":
-            return None if self.rx is not None else R.NO_PROGRAM
+            if self.rx is None:
+                return R.NO_PROGRAM
+            # a new admixture's content is unknown until its program is committed
+            return R.PROGRAM_REQUIRED if self.needs_program else None
         return R.NOT_ALLOWED
 
     def _refuse(self, what, code, details=None, event=None):
