@@ -21,7 +21,7 @@ from array import array
 from collections import deque
 from collections.abc import Callable, MutableSequence
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pumphil
 
@@ -148,6 +148,9 @@ class VirtualBoard:
         self.last_feed_ms = 0
         self.resets: list[tuple[int, str]] = []
         self.steps = 0
+        # test seam: wraps the HAL handed to each new App (observe strokes, serial output and
+        # flash writes as the firmware makes them); None = the firmware gets the HAL itself
+        self.wrap_hal: Callable[[VirtualHal], Any] | None = None
         # pressure trace of the samples the firmware took: the newest captures, each kept as
         # (t0_ms, period_ms, samples) so recording costs one copy per capture, not per sample
         self._trace: deque[tuple[int, int, array[int]]] = deque(maxlen=trace_captures)
@@ -156,7 +159,7 @@ class VirtualBoard:
     def power_on(self) -> None:
         self.powered = True
         self.hal = VirtualHal(self)
-        self.app = App(self.hal)
+        self.app = App(self.hal if self.wrap_hal is None else self.wrap_hal(self.hal))
         self.last_feed_ms = self.clock.now_ms
         self.app.boot()
         self.next_wake_ms = self.clock.now_ms
