@@ -208,6 +208,134 @@ class Catheter:
                 rem[d] = pg % 1000
                 v -= piece
 
+    # --- dose guard and reset accounting -----------------------------------------------------------
+    def would_emit(self, volume_nl, concs, out):
+        """ng of each drug that push(volume_nl, concs) would send out of the tip, into out[d]
+        (exact: the same pieces and carried remainders as push). Changes nothing; allocation-free.
+        The dose guard asks this before every stroke."""
+        for d in range(MAX_DRUGS):
+            out[d] = 0
+        if volume_nl <= 0:
+            return
+        if self.volume_nl == 0:
+            self._would_emit_conc(volume_nl, concs, out)
+            return
+        excess = self.fill_nl + volume_nl - self.volume_nl
+        if excess <= 0:
+            return
+        from_old = excess if excess < self.fill_nl else self.fill_nl
+        rem = self._pg_rem
+        conc = self._conc
+        for d in range(self.n_drugs):
+            # walk the segments from the tip, the same pieces push() would emit
+            left = from_old
+            k = 0
+            r = rem[d]
+            total = 0
+            while left > 0 and k < self._count:
+                i = (self._head + k) % self.max_segments
+                v = self._vol[i]
+                take = v if v < left else left
+                c = conc[i * MAX_DRUGS + d]
+                while take > 0 and c:
+                    piece = CHUNK_NL if take > CHUNK_NL else take
+                    pg = r + piece * c
+                    total += pg // 1000
+                    r = pg % 1000
+                    take -= piece
+                left -= v if v < left else left
+                k += 1
+            c = concs[d]
+            through = excess - from_old  # a push larger than the catheter passes straight through
+            while through > 0 and c:
+                piece = CHUNK_NL if through > CHUNK_NL else through
+                pg = r + piece * c
+                total += pg // 1000
+                r = pg % 1000
+                through -= piece
+            out[d] = total
+
+    def _would_emit_conc(self, volume_nl, concs, out):
+        rem = self._pg_rem
+        for d in range(self.n_drugs):
+            c = concs[d]
+            r = rem[d]
+            v = volume_nl
+            total = 0
+            while v > 0 and c:
+                piece = CHUNK_NL if v > CHUNK_NL else v
+                pg = r + piece * c
+                total += pg // 1000
+                r = pg % 1000
+                v -= piece
+            out[d] = total
+
+    def presume_hidden_pushes(self, width_nl, incoming):
+        """After a reset that may have hidden up to width_nl of pushes of `incoming` (the
+        reservoir's concentrations) (docs/therapy.md, "Resets and accounting"), make the model's
+        later output never fall below the truth, wherever between 0 and width_nl the truth is:
+        - an unfilled catheter is taken as filled by up to width_nl more (it may be primed
+          sooner than it really is: more is counted as leaving the tip, never less);
+        - every point of the catheter takes, per drug, the highest concentration found within
+          width_nl behind it (towards the pump, the incoming fluid included).
+        What the hidden pushes sent out of the tip is booked by the facade, not here. Event time
+        (may split segments; a full ring merges conservatively, as _new_segment does)."""
+        if width_nl <= 0:
+            return
+        self._check_concs(incoming)
+        if self.fill_nl < self.volume_nl:
+            extra = self.volume_nl - self.fill_nl
+            if extra > width_nl:
+                extra = width_nl
+            if not self._newest_matches(incoming):
+                self._new_segment(incoming)
+            self._vol[(self._head + self._count - 1) % self.max_segments] += extra
+            self.fill_nl += extra
+        if self._count == 0:
+            return
+        segs = self.segments()       # tip first
+        segs.append((width_nl, [incoming[d] for d in range(self.n_drugs)]))
+        n = len(segs) - 1            # the real segments; the last entry is the incoming fluid
+        out = []                     # rebuilt list, tip first: [vol, concs]
+        end = 0
+        for k in range(n):
+            vol, concs = segs[k]
+            end += vol               # this segment's pump-side end
+            # points within width_nl of the pump-side end see what lies up to width_nl behind
+            seen = list(concs)
+            pos = end
+            j = k + 1
+            while j <= n and pos < end + width_nl:
+                cj = segs[j][1]
+                for d in range(self.n_drugs):
+                    if cj[d] > seen[d]:
+                        seen[d] = cj[d]
+                pos += segs[j][0]
+                j += 1
+            if seen == concs:
+                out.append([vol, concs])
+            else:
+                near = width_nl if width_nl < vol else vol
+                if vol > near:
+                    out.append([vol - near, concs])
+                out.append([near, seen])
+        merged = []                  # neighbours that ended up equal become one segment
+        for vol, concs in out:
+            if merged and merged[-1][1] == concs:
+                merged[-1][0] += vol
+            else:
+                merged.append([vol, concs])
+        fill = self.fill_nl
+        self._count = 0
+        self._head = 0
+        for vol, concs in merged:
+            full = [0] * MAX_DRUGS
+            for d in range(self.n_drugs):
+                full[d] = concs[d]
+            self._new_segment(full)
+            self._vol[(self._head + self._count - 1) % self.max_segments] += vol
+        self.fill_nl = fill
+
     # --- queries ------------------------------------------------------------------------------
     def is_primed(self):
         """True when the catheter is full of fluid (drug reaches the tip with the next push)."""

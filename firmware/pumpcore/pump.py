@@ -22,8 +22,8 @@ from pumpcore import schedule
 from pumpcore import statemachine as SM
 from pumpcore.bolus import CLINICIAN, PATIENT, PERIODIC, PRIME, BolusArbiter
 from pumpcore.catheter import Catheter, bridge_proposal
-from pumpcore.clock import MS_PER_DAY, MS_PER_MIN, Clock, diff_ms, weekday
-from pumpcore.delivery import DeliveryEngine
+from pumpcore.clock import MS_PER_DAY, MS_PER_HOUR, MS_PER_MIN, Clock, diff_ms, weekday
+from pumpcore.delivery import DeliveryEngine, mul_div
 from pumpcore.ledger import Ledger, PatientHistory
 from pumpcore.library import default_library
 from pumpcore.reservoir import Reservoir
@@ -34,8 +34,21 @@ MAX_SUSPEND_MIN = 1440                # a timed suspend lasts at most 24 h
 CLINICIAN_BOLUS_MAX_NL = 1_000_000    # 1 mL; the drug library's max bolus amount applies too
 CLINICIAN_BOLUS_MAX_MS = MS_PER_DAY
 MAX_PENDING_EVENTS = 256
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2                  # 1: before the reservation, resets and periodic spacing
 _FAR = 536_870_911                    # "no event" horizon (< 2**29 ms)
+# Periodic spacing (docs/therapy.md "Time base"): a periodic start time starts again only when
+# this much MONOTONIC time has passed since it last started (its 24-h interval minus 1 h for DST
+# and clock corrections), whatever the wall clock says.
+PERIODIC_MIN_SPACING_MS = 23 * 3_600_000
+# Write-ahead reservation defaults (the shell passes its board's figures): docs/therapy.md
+# "Resets and accounting".
+RESERVE_NL = 10_000
+RESERVE_MS = 1_800_000
+# Reset loop: this many unexpected resets within the window (monotonic) is a loop (safe state).
+RESET_LOOP_N = 3
+RESET_LOOP_WINDOW_MS = 3_600_000
+RESET_HISTORY = 8                     # resets kept in the record (time, cause)
+RESET_CAUSES = ("power_on", "watchdog", "soft", "unknown")
 
 NOT_CONFIGURED = R.NOT_CONFIGURED
 
@@ -45,8 +58,10 @@ def _is_int(x):
 
 
 class Pump:
-    def __init__(self, stroke_nl=250, library=None):
+    def __init__(self, stroke_nl=250, library=None, reserve_nl=RESERVE_NL, reserve_ms=RESERVE_MS):
         self.stroke_nl = stroke_nl
+        self.reserve_nl = reserve_nl
+        self.reserve_ms = reserve_ms
         self.library = library if library is not None else default_library()
         self.state = SM.BOOTING
         self.mono = Clock()
@@ -100,8 +115,31 @@ class Pump:
         self._strokes_out = 0
         self._ended = None             # the bolus that ended in the last step (event handling)
         self._commit_args = (None, False, False)
-        self._last_periodic = None     # (wall day, minute) of the last periodic start: never twice
         self._res_level = None         # reservoir level last acted on ("ok"/"low"/"empty")
+        # continuous dose guard: hard limit per slot (ng/24 h; None = no limit), what the next
+        # stroke would emit (preallocated), strokes refused since the program was applied
+        self._hard_ng = [None] * MAX_SLOTS
+        self._emit = [0] * MAX_SLOTS
+        self.holding = False
+        self.held_strokes = 0
+        self._max_basal = 0            # the program's highest basal step (nL/h), for the reservation
+        # periodic spacing: start minute -> monotonic (day, ms) it last fell due (given or skipped)
+        self._periodic_last = {}
+        # write-ahead reservation (strokes the last record covers beyond its counters) and the
+        # strokes counted since that record was written
+        self.reserve_strokes = 0
+        self.strokes_since_record = 0
+        # strokes, nL and ng per slot counted as delivered after resets (could not be proven)
+        self.presumed_strokes = 0
+        self.presumed_nl = 0
+        self.presumed_ng = [0] * MAX_SLOTS
+        # resets: [mono day, mono ms, cause] of the last RESET_HISTORY, total count, and what the
+        # restored record held that the boot reports (reservation, interrupted bolus)
+        self._resets = []
+        self.reset_count = 0
+        self.last_reset = None
+        self._restored_reserve = 0
+        self._restored_bolus = None
 
     # ============================================================================================
     # Time (the shell's steady-state calls)
@@ -182,14 +220,63 @@ class Pump:
         n = self.engine.advance(dt)
         self._ended = self.arbiter.advance(dt)
         while n > 0 and self.motor_on:
-            self._stroke()
+            if self._admit():
+                self._stroke()
             n -= 1
+
+    def _admit(self):
+        """The continuous dose guard (docs/therapy.md): True when, for every slot with a hard
+        limit, the ledger plus what this stroke would push out of the tip stays within it.
+        A refused stroke is dropped (never owed). Allocation-free while the verdict is unchanged."""
+        emit = self._emit
+        self.catheter.would_emit(self.stroke_nl, self._concs, emit)
+        hard = self._hard_ng
+        ledger = self.ledger
+        for d in range(MAX_SLOTS):
+            h = hard[d]
+            if h is not None and emit[d] and ledger.total(d) + emit[d] > h:
+                self.held_strokes += 1
+                if not self.holding:
+                    self._hold_starts(d)
+                elif self.arbiter.active is not None:
+                    self._cancel_bolus(A.DOSE_LIMIT_HOLD)
+                return False
+        if self.holding:
+            self._hold_ends()
+        return True
+
+    def _hold_starts(self, d):
+        # Event time: the first refused stroke of a hold.
+        self.holding = True
+        self._log("dose_hold", self.slot_names[d], {"rolling_24h_ng": self.ledger.total(d),
+                                                    "hard_limit_ng": self._hard_ng[d]})
+        self.raise_alarm(A.DOSE_LIMIT_HOLD)
+        if self.arbiter.active is not None:   # cancelled even when the alarm was already latched
+            self._cancel_bolus(A.DOSE_LIMIT_HOLD)
+
+    def _hold_ends(self):
+        self.holding = False
+        self._log("dose_hold_end", None, {"held_strokes": self.held_strokes})
+        self.alarms.condition_gone(A.DOSE_LIMIT_HOLD, self.now_s())
+        self._drain_alarm_events()
+
+    def _cancel_bolus(self, why, end_prime=True):
+        """Cancel the active bolus because of alarm `why` (what it delivered is kept). A cancelled
+        priming bolus ends the priming (end_prime; not when the alarm itself changes the state)."""
+        b = self.arbiter.cancel()
+        if b is None:
+            return
+        self._log("bolus_cancelled", b.kind, {"delivered_nl": b.delivered_nl, "alarm": why})
+        if end_prime and b.kind == PRIME and self.state == SM.PRIMING:
+            self._fire(SM.PRIME_DONE)
+        self._update_rate()
 
     def _stroke(self):
         # One stroke of the pump: reservoir -> catheter -> patient (ledger). Allocation-free.
         res = self.reservoir
         drawn = res.draw(self.stroke_nl)
         self.strokes_total += 1
+        self.strokes_since_record += 1
         self.delivered_nl_total += drawn
         self._strokes_out += 1
         cat = self.catheter
@@ -298,6 +385,7 @@ class Pump:
         self.staged = None
         self.staged_review = None
         self._assign_slots(rx)
+        self._set_hard_limits(review, tighten_only=True)   # until it applies: the stricter one
         first = self.rx is None
         self._record_increases(rx, review)
         self._setup_hardware_models(rx, first)
@@ -429,10 +517,8 @@ class Pump:
         new = self.alarms.raise_(code, self.now_s())
         if new:
             action = A.action_of(code)
-            if prio >= A.MEDIUM and self.arbiter.active is not None:
-                b = self.arbiter.cancel()
-                self._log("bolus_cancelled", b.kind, {"delivered_nl": b.delivered_nl, "alarm": code})
-                self._update_rate()
+            if prio >= A.MEDIUM:
+                self._cancel_bolus(code, action == A.CONTINUE)
             if action == A.STOP:
                 self._fire(SM.STOP_ALARM)
             elif action == A.SAFE:
@@ -499,7 +585,19 @@ class Pump:
             "patient_bolus": {"requested": self.pb_requested, "delivered": self.pb_delivered,
                               "denied": dict(self.pb_denied)},
             "lockout_remaining_ms": self._lockout_remaining(),
+            "dose_guard": {"holding": self.holding, "held_strokes": self.held_strokes},
+            "presumed": {"strokes": self.presumed_strokes, "nl": self.presumed_nl,
+                         "drug_ng": self._by_name(self.presumed_ng)},
+            "resets": self.reset_count,
+            "last_reset": self.last_reset,
         }
+
+    def _by_name(self, per_slot):
+        out = {}
+        for d in range(MAX_SLOTS):
+            if self.slot_names[d] is not None:
+                out[self.slot_names[d]] = per_slot[d]
+        return out
 
     def pop_events(self):
         """Log entries since the last call, oldest first: dicts {"seq", "up_s", "day", "ms",
@@ -511,6 +609,18 @@ class Pump:
 
     def motor_enabled(self):
         return self.motor_on
+
+    def ms_to_next_stroke(self):
+        """ms until the delivery engine's next stroke at the current rate (None: rate 0)."""
+        return self.engine.ms_to_next_stroke()
+
+    def has_events(self):
+        """True when log entries wait for pop_events() (the shell persists and reports them)."""
+        return len(self._events) > 0
+
+    def log_event(self, kind, code, data):
+        """A log entry from the shell (boot report, self-test result), timestamped like the core's."""
+        self._log(kind, code, data)
 
     # ============================================================================================
     # Persistence seam
@@ -542,7 +652,48 @@ class Pump:
             "counters": [self.strokes_total, self.delivered_nl_total, self.pb_requested,
                          self.pb_delivered, dict(self.pb_denied), list(self.delivered_ug),
                          list(self._delivered_ng)],
+            "reserve": self._reservation(),
+            "bolus": None if self.arbiter.active is None else self.arbiter.active.as_dict(),
+            "hard_ng": list(self._hard_ng),
+            "held_strokes": self.held_strokes,
+            "periodic_last": self._periodic_snapshot(),
+            "presumed": [self.presumed_strokes, self.presumed_nl, list(self.presumed_ng)],
+            "resets": [list(r) for r in self._resets],
+            "reset_count": self.reset_count,
         }
+
+    def record_written(self, snap):
+        """The shell has written `snap` (a snapshot() of now) to flash: its reservation is the
+        budget of strokes from here to the next record."""
+        self.reserve_strokes = snap["reserve"]
+        self.strokes_since_record = 0
+
+    def record_due(self):
+        """True when strokes counted since the last record exceed its reservation: the shell must
+        write a record BEFORE making them (docs/therapy.md, write-ahead reservation)."""
+        return self.strokes_since_record > self.reserve_strokes
+
+    def _reservation(self):
+        """Strokes a record covers beyond its counters: while the motor may run,
+        min(reserve_nl / stroke, strokes at the highest possible rate within reserve_ms + 1)."""
+        if self.state not in SM.MOTOR_STATES:
+            return 0
+        rate = self.arbiter.rate_nl_per_h()
+        if self.state == SM.RUNNING:
+            rate += self._max_basal
+        cap = self.reserve_nl // self.stroke_nl
+        by_time = mul_div(rate, self.reserve_ms, MS_PER_HOUR) // self.stroke_nl + 1
+        return by_time if by_time < cap else cap
+
+    def _periodic_snapshot(self):
+        # only starts that can still matter (within the spacing)
+        out = []
+        mono = self.mono
+        for minute in self._periodic_last:
+            day, ms = self._periodic_last[minute]
+            if diff_ms(day, ms, mono.day, mono.ms, PERIODIC_MIN_SPACING_MS) < PERIODIC_MIN_SPACING_MS:
+                out.append([minute, day, ms])
+        return out
 
     def restore(self, snap):
         """Load a snapshot into a fresh Pump (state booting). Returns reasons.OK, or
@@ -561,7 +712,7 @@ class Pump:
         return getattr(self, "_restored_state", None) in (SM.RUNNING, SM.SUSPENDED)
 
     def _restore(self, snap):
-        if snap["v"] != SNAPSHOT_VERSION:
+        if snap["v"] not in (1, SNAPSHOT_VERSION):
             raise ValueError("version")
         rx, review = snap["rx"], snap["rx_review"]
         if rx is not None:
@@ -603,9 +754,114 @@ class Pump:
         self.needs_program = bool(snap["needs_program"])
         self.rx = rx
         self.rx_review = review
+        if rx is not None:
+            self._max_basal = schedule.max_rate(rx["basal"])
+        if snap["v"] >= 2:
+            self._restore_v2(snap)
+        elif review is not None:
+            self._set_hard_limits(review, tighten_only=False)
+            self._restored_reserve = RESERVE_NL // self.stroke_nl \
+                if snap["state"] in SM.MOTOR_STATES else 0
         self._restored_state = snap["state"]
         self.engine.set_rate(0)
         self._reschedule()
+
+    def _restore_v2(self, snap):
+        reserve = snap["reserve"]
+        if not _is_int(reserve) or not 0 <= reserve <= self.reserve_nl // self.stroke_nl:
+            raise ValueError("reserve")
+        self._restored_reserve = reserve
+        b = snap["bolus"]
+        if b is not None and not (_is_int(b["volume_nl"]) and _is_int(b["delivered_nl"])):
+            raise ValueError("bolus")
+        self._restored_bolus = b
+        for d in range(MAX_SLOTS):
+            h = snap["hard_ng"][d]
+            if h is not None and not _is_int(h):
+                raise ValueError("hard_ng")
+            self._hard_ng[d] = h
+        self.held_strokes = snap["held_strokes"]
+        for minute, day, ms in snap["periodic_last"]:
+            self._periodic_last[minute] = (day, ms)
+        p = snap["presumed"]
+        self.presumed_strokes, self.presumed_nl = p[0], p[1]
+        for d in range(MAX_SLOTS):
+            self.presumed_ng[d] = p[2][d]
+        resets = snap["resets"]
+        if len(resets) > RESET_HISTORY:
+            raise ValueError("resets")
+        for day, ms, cause in resets:
+            self._resets.append([day, ms, cause])
+        self.reset_count = snap["reset_count"]
+
+    # ============================================================================================
+    # Resets (the shell calls note_reset once, after a restore, before boot)
+    # ============================================================================================
+    def note_reset(self, cause):
+        """An unexpected reset restored this pump (docs/therapy.md "Resets and accounting"):
+        count what the record's reservation may have hidden as delivered, report an interrupted
+        bolus, record the reset with its cause and raise its alarm (reset_loop when it is the
+        RESET_LOOP_N-th within RESET_LOOP_WINDOW_MS). boot() then applies the alarms' actions."""
+        if cause not in RESET_CAUSES:
+            cause = "unknown"
+        presumed = self._restored_reserve
+        self._restored_reserve = 0
+        if presumed:
+            self._presume_strokes(presumed)
+        bolus = self._restored_bolus
+        self._restored_bolus = None
+        if bolus is not None:
+            self._log("bolus_interrupted", bolus.get("kind"),
+                      {"volume_nl": bolus["volume_nl"], "delivered_nl": bolus["delivered_nl"]})
+        mono = self.mono
+        self._resets.append([mono.day, mono.ms, cause])
+        if len(self._resets) > RESET_HISTORY:
+            self._resets.pop(0)
+        self.reset_count += 1
+        recent = 0
+        for day, ms, c in self._resets:
+            if diff_ms(day, ms, mono.day, mono.ms, RESET_LOOP_WINDOW_MS) < RESET_LOOP_WINDOW_MS:
+                recent += 1
+        loop = recent >= RESET_LOOP_N
+        self.last_reset = {"cause": cause, "up_s": self.now_s(), "count": self.reset_count,
+                           "recent": recent, "presumed_strokes": presumed,
+                           "interrupted_bolus": bolus}
+        self._log("reset", cause, {"count": self.reset_count, "recent": recent,
+                                   "presumed_strokes": presumed})
+        code = A.RESET_LOOP if loop else (A.WATCHDOG_RESET if cause == "watchdog"
+                                          else A.UNEXPECTED_RESET)
+        # an event alarm: the condition is over as soon as it is raised; it latches until acked
+        now = self.now_s()
+        self.alarms.raise_(code, now)
+        self.alarms.condition_gone(code, now)
+        self._drain_alarm_events()
+
+    def _presume_strokes(self, n):
+        """Count n strokes the record reserved as delivered: ledger and per-drug counters at the
+        highest concentration each drug has in the catheter or the reservoir, the reservoir and
+        the stroke/volume counters by n strokes, and the catheter model widened so its later
+        output never falls below the truth."""
+        vol = n * self.stroke_nl
+        for d in range(MAX_SLOTS):
+            if self.slot_names[d] is None:
+                continue
+            ng = (vol * self._bolus_conc(d) + 999) // 1000
+            if ng:
+                self.ledger.add(d, ng)
+                self.presumed_ng[d] += ng
+                total = self._delivered_ng[d] + ng
+                self.delivered_ug[d] += total // 1000
+                self._delivered_ng[d] = total % 1000
+        if self.reservoir is not None:
+            self.reservoir.draw(vol)
+        if self.catheter is not None:
+            self.catheter.presume_hidden_pushes(vol, self._concs)
+        self.strokes_total += n
+        self.delivered_nl_total += vol
+        self.presumed_strokes += n
+        self.presumed_nl += vol
+        self._log("presumed_delivery", None, {"strokes": n, "volume_nl": vol})
+        self._reservoir_check()
 
     # ============================================================================================
     # Internals
@@ -640,6 +896,8 @@ class Pump:
                 self._log("bolus_cancelled", b.kind, {"delivered_nl": b.delivered_nl})
             if self.arbiter.clear_pending():
                 self._log("periodic_dropped", None, None)
+            if self.holding:             # nothing is held while the motor is off
+                self._hold_ends()
         if new_state == SM.RUNNING:
             self._reschedule()
         if new_state != SM.SUSPENDED:
@@ -764,7 +1022,23 @@ class Pump:
                 cur = self.slot_names[d]
                 if cur is None or (cur not in names and not self._slot_busy(d)):
                     self.slot_names[d] = n
+                    self._hard_ng[d] = None
                     break
+
+    def _set_hard_limits(self, review, tighten_only):
+        """The guard's hard limit per slot from a program's review (ng/24 h). A slot whose drug
+        has left the program keeps its last limit while it is still in the catheter or the
+        ledger. tighten_only: a committed program not yet applied may only make limits stricter."""
+        limits = review["limits"]
+        for name in limits:
+            d = self._slot_of(name)
+            hard = limits[name][1]
+            if d < 0 or hard is None:
+                continue
+            cur = self._hard_ng[d]
+            if tighten_only and cur is not None and cur < hard:
+                continue
+            self._hard_ng[d] = hard
 
     def _slot_of(self, name):
         for d in range(MAX_SLOTS):
@@ -830,6 +1104,8 @@ class Pump:
     def _apply_program(self, rx, review):
         self.rx = rx
         self.rx_review = review
+        self._set_hard_limits(review, tighten_only=False)
+        self._max_basal = schedule.max_rate(rx["basal"])
         self._set_reservoir_concs(rx)
         self._log("program_active", None, {"checksum": review["checksum"]})
         self._reschedule()
@@ -871,10 +1147,21 @@ class Pump:
         # next start from here (strictly later)
         p = schedule.periodic_next_min(self.rx["periodic"], minute)
         self._to_periodic_ms = _FAR if p < 0 else p * MS_PER_MIN - self.wall.ms
-        if k < 0 or self.wall.ms % MS_PER_MIN != 0 or self._last_periodic == (self.wall.day, minute):
+        if k < 0 or self.wall.ms % MS_PER_MIN != 0:
             return
-        self._last_periodic = (self.wall.day, minute)
+        # spacing on the monotonic clock: never due twice within 23 h, whatever the wall clock did
+        last = self._periodic_last.get(minute)
+        mono = self.mono
+        if last is not None and diff_ms(last[0], last[1], mono.day, mono.ms,
+                                        PERIODIC_MIN_SPACING_MS) < PERIODIC_MIN_SPACING_MS:
+            self._log("periodic_skipped", R.TOO_SOON, {"minute": minute})
+            return
+        self._periodic_last[minute] = (mono.day, mono.ms)
         e = self.rx["periodic"][k]
+        code = self._dose_limit_check(e["volume_nl"])
+        if code != R.OK:
+            self._log("periodic_skipped", code, {"minute": minute})
+            return
         code, b = self.arbiter.due_periodic(e["volume_nl"], e["duration_ms"])
         if code == R.OK:
             self._log("bolus_start", PERIODIC, {"volume_nl": e["volume_nl"],
@@ -951,11 +1238,11 @@ class Pump:
         return c
 
     def _dose_limit_check(self, volume_nl):
-        limits = self.rx_review["limits"]
-        for name in limits:
-            hard = limits[name][1]
-            d = self._slot_of(name)
-            if hard is None or d < 0:
+        """A bolus of volume_nl would take a slot's rolling-24-h amount over its hard limit
+        (at the highest concentration it could push out: conservative)."""
+        for d in range(MAX_SLOTS):
+            hard = self._hard_ng[d]
+            if hard is None:
                 continue
             amount = volume_nl * self._bolus_conc(d) // 1000
             if self.ledger.total(d) + amount > hard:

@@ -82,6 +82,7 @@ SAFE_STATE = "safe_state"
 # --- delivery / boluses (helper B: pumpcore.bolus, docs/delivery.md) ----------------------------
 BOLUS_QUEUED = "bolus_queued"        # a periodic bolus fell due during another bolus: starts after it
 BOLUS_SKIPPED = "bolus_skipped"      # a periodic bolus fell due with the deferral queue full: not given
+TOO_SOON = "too_soon"                # a periodic start less than 23 h (monotonic) after its last start
 
 # --- detector alarm codes (helper E: pumpcore.detect_*, docs/detectors.md) ----------------------
 # Raised/cleared by the detectors through Pump.raise_alarm / clear_condition; priorities are the
@@ -94,6 +95,10 @@ OVER_INFUSION = "over_infusion"      # feedback > 110 % of command over 15 min
 UNDER_INFUSION = "under_infusion"    # feedback < 90 % of command over 15 min
 BATTERY_ERI = "battery_eri"          # elective replacement: <= 90 days of usage left (medium)
 BATTERY_EOS = "battery_eos"          # end of service (high, flow stops)
+DOSE_LIMIT_HOLD = "dose_limit_hold"  # the continuous guard is holding strokes at a hard limit (medium)
+UNEXPECTED_RESET = "unexpected_reset"  # a power cut, brown-out or software reset (low)
+WATCHDOG_RESET = "watchdog_reset"    # the main loop stopped feeding the watchdog (medium)
+RESET_LOOP = "reset_loop"            # RESET_LOOP_N unexpected resets within the window (high, safe)
 
 # --- facade (lead: pumpcore.pump) ---------------------------------------------------------------
 NOT_CONFIGURED = "not_configured"    # patient bolus requested but the program has none

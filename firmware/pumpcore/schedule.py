@@ -106,6 +106,17 @@ def volume_between_nl(steps, minute_from, minute_to):
     return total
 
 
+def max_rate(basal):
+    """The highest basal rate of any step of any weekday profile (nL/h). Event time."""
+    best = 0
+    for w in range(7):
+        steps = profile_for(basal, w)
+        for step in steps:
+            if step[1] > best:
+                best = step[1]
+    return best
+
+
 # --- periodic boluses --------------------------------------------------------------------------
 # periodic = list of {"times_min": [t, ...], "volume_nl": v, "duration_ms": d} (may be empty).
 # Validated programs never have two bolus starts at the same minute (periodic boluses do not

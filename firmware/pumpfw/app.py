@@ -14,11 +14,18 @@
 #   wdt_feed()
 #   fs                                      open/rename/remove/stat (os-like), the flash
 #   self_test() -> None or a failure text   storage, sensor range, motor driver
+#   reset_cause() -> str                    why the board last started: "power_on" (power cut or
+#                                           brown-out), "watchdog", "soft" or "unknown"
 #
 # Boot policy (docs/safety.md): the last committed program restarts after a reset ONLY when the
 # persisted pump state and counters are present and intact; otherwise the pump enters the safe
 # state with a high alarm. Missing state is never treated as a first boot (provisioning writes a
-# factory record).
+# factory record). Every boot that restores a non-factory record is an unexpected reset: counted,
+# alarmed and written back before therapy resumes (docs/therapy.md "Resets and accounting").
+#
+# Write-ahead (docs/therapy.md): no stroke is made that is neither counted in the last state
+# record nor within its reservation, and the record of a command's effect is written before its
+# reply is sent, so a power cut can neither hide delivery nor undo an acknowledged command.
 
 from pumpcore import alarms as A
 from pumpcore import reasons as R
@@ -31,14 +38,14 @@ from pumpfw.storage import OK, Storage
 from pumpfw.supervisor import Supervisor
 
 _WDT_FEED_MS = board.WDT_FEED_MS
-_SAVE_STROKES = board.SNAPSHOT_EVERY_NL // board.STROKE_NL   # 40 strokes = 10 uL
 
 
 class App:
     def __init__(self, hal):
         self.hal = hal
         self.storage = Storage(hal.fs)
-        self.pump = Pump(stroke_nl=board.STROKE_NL)
+        self.pump = Pump(stroke_nl=board.STROKE_NL, reserve_nl=board.SNAPSHOT_EVERY_NL,
+                         reserve_ms=board.SNAPSHOT_EVERY_MS)
         self.auth = Auth()
         ident = self.storage.load_plain("/identity.json") or {}
         self.info = {"firmware": board.FIRMWARE_VERSION, "board": board.BOARD,
@@ -47,7 +54,6 @@ class App:
         self.supervisor = Supervisor(self.pump, hal)
         self.last = 0
         self.to_snapshot_ms = board.SNAPSHOT_EVERY_MS
-        self.unsaved_strokes = 0     # strokes the core counted since the last state record
         self.to_self_test_ms = board.SELF_TEST_EVERY_MS
         self.due_ms = 0              # ms after `last` when the next full step is needed
         self.button = False          # a button press seen on a fast-path wake-up
@@ -72,6 +78,7 @@ class App:
         code_a, auth_snap = self.storage.load("/auth.json")
         code_s, snap = self.storage.load("/state.json")
         problem = None
+        cause = hal.reset_cause()
         if code_a != OK or code_s != OK:
             problem = "state " + (code_s if code_s != OK else code_a)
         else:
@@ -80,11 +87,13 @@ class App:
             if not snap.get("factory"):
                 if pump.restore(snap.get("pump")) != R.OK:
                     problem = "state corrupt"
-                elif snap.get("supervisor"):
-                    try:
-                        self.supervisor.load(snap["supervisor"])
-                    except Exception:
-                        problem = "supervisor state corrupt"
+                else:
+                    pump.note_reset(cause)
+                    if snap.get("supervisor"):
+                        try:
+                            self.supervisor.load(snap["supervisor"])
+                        except Exception:
+                            problem = "supervisor state corrupt"
         if failure:
             pump.boot(self_test_ok=False)
         elif problem:
@@ -92,8 +101,9 @@ class App:
             pump.raise_alarm(A.STATE_LOST)
         else:
             pump.boot(resume=pump.was_running())
-        self.boot_report = {"self_test": failure, "state": problem, "state_file": code_s}
-        pump._log("boot", None, self.boot_report)
+        self.boot_report = {"self_test": failure, "state": problem, "state_file": code_s,
+                            "reset_cause": cause}
+        pump.log_event("boot", None, self.boot_report)
         self._after_change()
 
     # -- one loop iteration (the device sleeps for the returned ms) ------------------------------
@@ -128,7 +138,8 @@ class App:
         hal.wdt_feed()
         if elapsed:
             n = pump.advance(elapsed)
-            self.unsaved_strokes += n
+            if pump.record_due():
+                self._save_state()   # write-ahead: the record covers these strokes before they are made
             sup.advance(elapsed)
             self.to_snapshot_ms -= elapsed
             self.to_self_test_ms -= elapsed
@@ -137,7 +148,7 @@ class App:
                 n -= 1
                 nxt = 0
                 if not blind:
-                    nxt = pump.engine.ms_to_next_stroke()
+                    nxt = pump.ms_to_next_stroke()
                     if nxt is not None:   # relative to the core's time, which is `now`
                         nxt -= hal.ticks_diff(hal.ticks_ms(), now)
                         if nxt < 1:
@@ -145,9 +156,7 @@ class App:
                 sup.stroke(nxt)
         if not pump.motor_enabled():
             hal.motor_off()
-        if data:
-            for line in self.dispatcher.feed(data):
-                hal.serial_write(line.encode() + b"\n")
+        replies = self.dispatcher.feed(data) if data else None
         if self.button or hal.button_pressed():
             self.button = False
             pump.patient_bolus()       # the patient's own button: same gate, logged as a request
@@ -156,10 +165,13 @@ class App:
             sup.sense()
         if self.to_self_test_ms <= 0:
             self._periodic_self_test()
-        if pump._events or self.dispatcher._pending:
-            self._after_change()
-        elif self.to_snapshot_ms <= 0 or self.unsaved_strokes >= _SAVE_STROKES:
+        if pump.has_events() or self.dispatcher._pending:
+            self._after_change()       # before the replies: an acknowledged command is on flash
+        elif self.to_snapshot_ms <= 0 or pump.record_due():
             self._save_state()
+        if replies:
+            for line in replies:
+                hal.serial_write(line.encode() + b"\n")
         alarms = pump.alarms
         sounding = alarms.sounding(pump.now_s()) if alarms.n_latched else None
         if sounding != self.sounding:
@@ -196,7 +208,7 @@ class App:
         failure = self.hal.self_test()
         if failure is None and self.storage.load("/state.json")[0] != OK:
             failure = "state record unreadable"
-        self.pump._log("self_test", None, {"result": failure or "ok"})
+        self.pump.log_event("self_test", None, {"result": failure or "ok"})
         if failure:
             self.pump.raise_alarm(A.SELF_TEST)
 
@@ -211,9 +223,9 @@ class App:
 
     def _save_state(self):
         self.to_snapshot_ms = board.SNAPSHOT_EVERY_MS
-        self.unsaved_strokes = 0
-        self.storage.save("/state.json", {"pump": self.pump.snapshot(),
-                                          "supervisor": self.supervisor.state()})
+        snap = self.pump.snapshot()
+        self.storage.save("/state.json", {"pump": snap, "supervisor": self.supervisor.state()})
+        self.pump.record_written(snap)
         if self.auth.dirty:
             self._persist_auth(self.auth.snapshot())
 

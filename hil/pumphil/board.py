@@ -121,6 +121,9 @@ class VirtualHal:
     def wdt_feed(self) -> None:
         self.board.last_feed_ms = self.board.clock.now_ms
 
+    def reset_cause(self) -> str:
+        return self.board.cause
+
     def self_test(self) -> str | None:
         one = [0]
         self.board.plant.capture(self.board.clock.now_ms, 0, one, 1)
@@ -147,6 +150,12 @@ class VirtualBoard:
         self.next_wake_ms = 0
         self.last_feed_ms = 0
         self.resets: list[tuple[int, str]] = []
+        self.cause = "power_on"        # what reset_cause() reports for the current boot
+        # a firmware hang: the main loop stops (no step, no watchdog feed) until hang_until_ms;
+        # with hang_every_boot_ms it happens again right after every boot (a hang in the firmware
+        # that each boot reaches)
+        self.hang_until_ms: int | None = None
+        self.hang_every_boot_ms = 0
         self.steps = 0
         # test seam: wraps the HAL handed to each new App (observe strokes, serial output and
         # flash writes as the firmware makes them); None = the firmware gets the HAL itself
@@ -156,13 +165,25 @@ class VirtualBoard:
         self._trace: deque[tuple[int, int, array[int]]] = deque(maxlen=trace_captures)
 
     # -- power and reset -------------------------------------------------------------------------
-    def power_on(self) -> None:
+    def power_on(self, cause: str = "power_on") -> None:
         self.powered = True
+        self.cause = cause
         self.hal = VirtualHal(self)
         self.app = App(self.hal if self.wrap_hal is None else self.wrap_hal(self.hal))
         self.last_feed_ms = self.clock.now_ms
         self.app.boot()
         self.next_wake_ms = self.clock.now_ms
+        self.hang_until_ms = None
+        if self.hang_every_boot_ms:
+            self.hang(self.hang_every_boot_ms)
+
+    def hang(self, ms: int, every_boot: bool = False) -> None:
+        """The firmware's main loop stops for ms (from now): no steps, no watchdog feeding. The
+        watchdog resets the board if the hang outlasts it. every_boot: hang like this after every
+        boot from now on (ms = 0 with every_boot ends that)."""
+        if every_boot:
+            self.hang_every_boot_ms = ms
+        self.hang_until_ms = self.clock.now_ms + ms if ms > 0 else None
 
     def power_off(self) -> None:
         self.powered = False
@@ -171,9 +192,11 @@ class VirtualBoard:
         self.flash.sync()
 
     def reset(self, why: str) -> None:
+        """A reset that keeps the flash (why: "watchdog", "soft", "power_on"): the next boot's
+        reset_cause()."""
         self.resets.append((self.clock.now_ms, why))
         self.power_off()
-        self.power_on()
+        self.power_on(why)
 
     # -- running ---------------------------------------------------------------------------------
     def run_until(self, target_ms: int) -> None:
@@ -181,8 +204,17 @@ class VirtualBoard:
         clock = self.clock
         while self.powered and self.app is not None:
             app = self.app
-            if app.halted:
+            hang = self.hang_until_ms
+            if app.halted or hang is not None:
                 fire = self.last_feed_ms + WDT_TIMEOUT_MS
+                if hang is not None and not app.halted and hang < fire:
+                    # the loop comes back before the watchdog fires
+                    if hang > target_ms:
+                        break
+                    self.hang_until_ms = None
+                    if self.next_wake_ms < hang:
+                        self.next_wake_ms = hang
+                    continue
                 if fire > target_ms:
                     break
                 clock.now_ms = max(clock.now_ms, fire)
@@ -198,7 +230,8 @@ class VirtualBoard:
 
     def poke(self) -> None:
         """Input arrived: the firmware wakes now (the Pico's poll returns on input)."""
-        if self.powered and self.app is not None and not self.app.halted:
+        if self.powered and self.app is not None and not self.app.halted \
+                and self.hang_until_ms is None:
             self._step()
 
     def _step(self) -> None:

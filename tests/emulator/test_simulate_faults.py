@@ -41,7 +41,9 @@ def test_faults_and_power_cut() -> None:
     # and restarted at 07:16
     per = [d["delivered_ul"] for d in rep["per_day"]]
     assert per[0] == pytest.approx(480, abs=0.5)
-    assert 480 - 20 <= per[1] <= 480 - 5
+    # day 1: 30 min without power lose 10 uL of delivery; the restore counts the record's
+    # reservation (<= 40 strokes = 10 uL) as delivered, so the counters never under-count
+    assert 480 - 10 - 0.5 <= per[1] <= 480 + 0.5
     assert per[2] == pytest.approx(480 - (76 / 60) * 20, abs=3)
     assert rep["final"]["state"] == "running"
     assert "battery_eri" in alarms                  # 5 % on the cell-voltage backstop
