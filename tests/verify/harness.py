@@ -20,6 +20,8 @@ Checks (groups; each violation names its group):
   agree      (f) firmware and model agree on state, commands' outcomes and amounts (within one
                  stroke; the documented slack where the docs leave some)
   records       the write-ahead reservation: no stroke beyond the last record's reservation
+  commit        an acknowledged commit is never undone by a reset
+  safe          the safe state is left only by a committed program (not by a reset)
   periodic      a periodic start time starts at most once in 23 h of monotonic time
   presumed      after a reset, the record's reservation is counted as delivered (fail towards
                 less drug)
@@ -49,7 +51,7 @@ LAG_MS = 10_000          # a step may start this late after its wake-up time (wa
 CAUSE_MEMORY_MS = 6 * MS_PER_H   # a catheter alarm may come this long after its fault ended
 STATE_RECORD = "/state.json"
 GROUPS = ("limit", "patient", "counters", "resets", "alarms", "agree", "records", "made",
-          "presumed", "periodic")
+          "presumed", "periodic", "safe", "commit")
 CATHETER_ALARMS = ("occlusion", "dislodgement", "leak", "motor_stall", "under_infusion",
                    "over_infusion")
 CLIENT_METHOD = {"clinician_bolus": "bolus"}
@@ -216,40 +218,19 @@ class Observer:
         self.cut_after_records: int | None = None   # cut before the (n+1)-th record from now
         self.cut_at: str = "write"
         self.line = bytearray()
-        self.seen_resets = 0
         self.error: BaseException | None = None
-        self.hang_ms = 0            # the next step hangs this long (the loop stops, unfed)
-        self.hang_boots = 0         # ... and the first step of this many later boots too
 
     @_guarded
     def wrap(self, hal: Any) -> HalTap:
         """A new App is being created: the board (re)boots now."""
         h = self.h
         self.step_t = h.rig.clock.now_ms
-        board = h.rig.board
-        cause = "power_on"
-        if len(board.resets) > self.seen_resets:
-            cause = board.resets[-1][1]
-            self.seen_resets = len(board.resets)
-        h.on_boot(self.step_t, cause)
-        if self.hang_boots > 0 and self.hang_ms == 0:
-            self.hang_boots -= 1
-            self.hang_ms = self.last_hang_ms
+        h.on_boot(self.step_t, h.rig.board.cause)
         return HalTap(hal, self)
-
-    last_hang_ms = 0
 
     @_guarded
     def step_start(self) -> None:
         self.step_t = self.h.rig.clock.now_ms
-        if self.hang_ms:
-            ms, self.hang_ms = self.hang_ms, 0
-            self.last_hang_ms = ms
-            self.h.stats.add("hangs")
-            board = self.h.rig.board
-            t = board.clock.now_ms
-            board.block(t, ms)           # BoardReset when the watchdog fires meanwhile
-            board.clock.now_ms = t + ms
 
     @_guarded
     def stroke(self, ok: bool) -> None:
@@ -316,6 +297,7 @@ class Harness:
         self.rig.wrap_hal(self.obs.wrap)
         self.client = self.rig.client()
         self.epoch_strokes = 0
+        self.epoch_holds = 0
         self.boots: list[tuple[int, str]] = []
         self.events_since_boot: list[dict[str, Any]] = []
         self.faults: dict[str, tuple[int, int | None]] = {}   # fault -> (on_t, off_t or None)
@@ -399,6 +381,7 @@ class Harness:
         self.boots.append((t, cause))
         self.events_since_boot = []
         self.epoch_strokes = 0
+        self.epoch_holds = 0
         if not first:
             self.stats.add(f"resets {cause}")
         self.model.boot(t, cause)
@@ -418,11 +401,21 @@ class Harness:
         m = self.model
         m.advance_to(t)
         if kind == "state" and m.follow is not None and code in S.STATES:
-            self.stats.add(f"unspecified: {m.follow} -> firmware {code}")
-            m.follow = None
+            # the docs leave the state after this boot open: take the firmware's (until the
+            # next check compares again)
             m.set_state(str(code))
             if m.state != S.SUSPENDED:
                 m.suspend_until = None
+        if kind == "dose_hold":
+            # the guard refused a stroke: only over a hard limit, and (therapy.md) the hold
+            # raises dose_limit_hold, which cancels the active bolus
+            self.stats.add("dose holds")
+            self.epoch_holds += 1
+            if self.alarm_cause(t, "dose_limit_hold") is None:
+                self.fail("alarms", f"the guard held a stroke of {code} at t={t} below the hard "
+                          f"limit ({ev.get('data')}; docs ledger "
+                          f"{float(m.ledger.total(str(code), m.mono)):.1f} ng)")
+            m.raise_alarm("dose_limit_hold")
         if kind == "alarm_raised":
             self.stats.add(f"alarms raised {code}")
             self.on_alarm_raised(t, str(code))
@@ -433,6 +426,7 @@ class Harness:
                           "until acknowledged AND their condition has gone)")
             if a is not None:
                 del m.alarms[str(code)]
+            m.optional_alarms.discard(str(code))
         elif kind == "bolus_start":
             self.stats.add(f"boluses started {code}")
             self.match_start(t, str(code), ev.get("data") or {})
@@ -450,6 +444,8 @@ class Harness:
             return
         if code in m.alarms and m.alarms[code].raised_mono >= m.mono - LAG_MS:
             return      # the model raised it too (reservoir, reset alarms)
+        if code in m.optional_alarms:
+            return
         cause = self.alarm_cause(t, code)
         if cause is None:
             self.fail("alarms", f"{code} raised at t={t} without a cause (plant faults "
@@ -467,7 +463,7 @@ class Harness:
         if code == "dose_limit_hold":
             concs = m.concs_in()
             out = m.catheter.would_emit(self.stroke_nl, concs) if m.catheter else {}
-            for d, hard in m.hard_limits().items():
+            for d, hard in m.hard_limits("tight").items():
                 if m.ledger.total(d, m.mono) + out.get(d, Fraction(0)) > hard - TOL_NG - \
                         self._one_stroke(d):
                     return "guard"
@@ -710,17 +706,22 @@ class Harness:
         if s > m.strokes and m.state not in S.MOTOR_STATES:
             self.fail("made", f"the firmware counts {s} strokes, it made {m.strokes - m.presumed_strokes}"
                       f" (+{m.presumed_strokes} presumed): {s - m.strokes} counted, never made")
+            self.epoch_strokes += s - m.strokes    # attempts the firmware counted
             m.adopt_counted(s - m.strokes)
-        if m.pending_at_boot:
+        if m.pending_at_boot and m.ghost is not None:
             m.pending_at_boot = False
-            if m.pending is not None and st.get("pending_program") is False:
-                applied = st.get("program") == m.pending.checksum
-                self.stats.add("unspecified: a pending program restored after a reset is "
-                               + ("applied" if applied else "dropped"))
-                if applied:
-                    m.apply_pending()
-                else:
-                    m.pending = None
+            held = m.ghost
+            if st.get("pending_program"):
+                self.stats.add("unspecified: a pending program stays pending across a reset")
+                m.pending, m.ghost = held, None
+            elif st.get("program") == held.checksum:
+                self.stats.add("unspecified: a pending program is applied at a reset")
+                m.pending = held
+                m.apply_pending()
+            else:
+                self.fail("commit", f"program {held.checksum}, committed (acknowledged) while "
+                          "running and waiting for the next stroke boundary, is gone after a "
+                          f"reset: the firmware runs {st.get('program')} with no pending program")
         if m.pending is not None and st.get("pending_program") is False and m.rate() == 0:
             # "takes effect at the next stroke boundary": with no stroke coming the docs are
             # silent; the firmware applied it
@@ -731,7 +732,8 @@ class Harness:
         m = self.model
         self._counted(st)
         if m.follow is not None:
-            self.stats.add(f"unspecified: {m.follow} -> firmware {st.get('state')}")
+            self.stats.add(f"unspecified: {m.follow} -> firmware {st.get('state')} "
+                           f"(record: {m.follow_from})")
             m.follow = None
             if st.get("state") in S.STATES:
                 m.set_state(st["state"])
@@ -744,7 +746,12 @@ class Harness:
             self.fail("agree", f"pending program: firmware {st['pending_program']}, docs "
                       f"{m.pending is not None}")
         if st.get("state") != m.state:
-            self.fail("agree", f"state: firmware {st.get('state')}, docs {m.state}")
+            if m.state == S.SAFE_STATE:
+                self.fail("safe", f"the firmware left the safe state for {st.get('state')} without"
+                          " a committed program (safety.md: only a clinician's freshly committed "
+                          f"program leaves it; last boot {self.boots[-1]})")
+            else:
+                self.fail("agree", f"state: firmware {st.get('state')}, docs {m.state}")
             m.set_state(st.get("state", m.state))
         s = st.get("strokes", 0)
         if abs(s - m.strokes) > 1:
@@ -762,7 +769,7 @@ class Harness:
             slack = self._one_stroke(d) + TOL_NG
             if abs(v - want) > slack:
                 self.fail("agree", f"rolling 24-h {d}: firmware {v} ng, docs {float(want):.1f}")
-        fw_latched = {a[0] for a in st.get("alarms") or []}
+        fw_latched = {a[0] for a in st.get("alarms") or []} - m.optional_alarms
         if fw_latched != m.latched():
             recent = {c for c, a in m.alarms.items() if a.raised_mono >= m.mono - LAG_MS}
             if (m.latched() - fw_latched) - recent or (fw_latched - m.latched()):
@@ -777,6 +784,8 @@ class Harness:
             hi = m.attempts + 1
             held = ((st.get("dose_guard") or {}).get("held_strokes")) or 0
             made = self.epoch_strokes
+            if self.epoch_holds:
+                lo = -1      # the guard dropped strokes (counted per program, not per boot)
             if not lo <= made <= hi and not lo <= made + held <= hi:
                 self.fail("agree", f"strokes due since boot: docs {lo + 1}..{hi - 1}, firmware made "
                           f"{made} (held {held})")

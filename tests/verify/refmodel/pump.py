@@ -131,6 +131,8 @@ class RefPump:
         self.program: Program | None = None
         self.pending: Program | None = None
         self.pending_mark = 0                    # attempts when the pending program was committed
+        self.ghost: Program | None = None        # a pending program a reset lost (its limits
+                                                 # may still be in force: harness-reported)
         self.staged: tuple[Program, str, set[str], list[str]] | None = None
         self.needs_program = False
         self.reservoir_concs: Concs | None = None
@@ -163,6 +165,7 @@ class RefPump:
         self.resets: list[Reset] = []
         self.interrupted: list[str] = []
         self.pending_at_boot = False             # a restored record held a pending program
+        self.optional_alarms: set[str] = set()   # the firmware may or may not have these latched
         # expectations for the harness
         self.predicted: list[Predicted] = []
         self.skipped: list[tuple[int, str]] = []          # (t, why) of bolus starts the docs skip
@@ -170,10 +173,12 @@ class RefPump:
         self.record: bytes | None = None                 # the last state record (a snapshot)
         self.reserve_at_record = 0
         self.strokes_since_record = 0
+        self.record_t = -1                               # step time of the last record
         # documented rules the model applies; a harness may switch one off while the firmware is
         # known not to implement it yet, to go on judging everything else on the same footing
         self.rules = {"presume": True, "reset_alarms": True}
         self.follow: str | None = None   # the docs leave the next observed state open: why
+        self.follow_from = ""            # ... and the state the record held
 
     # ============================================================ helpers
     def note(self, what: str) -> None:
@@ -217,11 +222,22 @@ class RefPump:
     def _stop_alarm_latched(self) -> bool:
         return any(CATALOGUE[a.code][1] == "stop" for a in self.alarms.values())
 
-    def hard_limits(self) -> dict[str, int]:
-        p = self.program
-        if p is None:
-            return {}
-        return {d: h for d, h in p.hard.items() if h is not None}
+    def hard_limits(self, which: str = "loose") -> dict[str, int]:
+        """Per drug, the hard limit in force. While a committed program waits for the next stroke
+        boundary the docs do not say whether its limits or the running program's apply: "loose"
+        gives the higher of both (a stroke or bolus is judged over the limit only when it is over
+        both), "tight" the lower."""
+        sets = [p.hard for p in (self.program, self.pending, self.ghost) if p is not None]
+        out: dict[str, int] = {}
+        for hard in sets:
+            for d, h in hard.items():
+                if h is None:
+                    continue
+                if d not in out:
+                    out[d] = h
+                else:
+                    out[d] = max(out[d], h) if which == "loose" else min(out[d], h)
+        return out
 
     def concs_in(self) -> Concs:
         """The reservoir's admixture as the pump knows it (the committed program's)."""
@@ -261,11 +277,6 @@ class RefPump:
             nxt = self._next_periodic_wall()
             if nxt is not None:
                 cands.append(self.mono + nxt - self.wall)
-            if self.pending is not None:
-                r = self.rate()
-                if r > 0:
-                    need = Fraction(self.stroke_nl) - self.acc
-                    cands.append(self.mono + max(1, int(-(-need * MS_PER_H // r))))
         if st == S.SUSPENDED and self.suspend_until is not None:
             cands.append(self.suspend_until)
         return min(cands) if cands else None
@@ -329,9 +340,6 @@ class RefPump:
     def _fire_due(self) -> None:
         """Everything due at the current instant (mono)."""
         st = self.state
-        if self.pending is not None and (st != S.RUNNING or self.attempts > self.pending_mark):
-            self._apply_program(self.pending)      # a stroke boundary passed (or not running)
-            self.pending = None
         b = self.bolus
         if b is not None and st in S.MOTOR_STATES and self.mono >= b.end_mono:
             self.bolus = None
@@ -364,11 +372,14 @@ class RefPump:
         refuse = False
         edge = False
         mc = self.max_concs()
-        for d, hard in self.hard_limits().items():
+        loose = self.hard_limits("loose")
+        for d, hard in self.hard_limits("tight").items():
             amount = ng(volume_nl, mc.get(d, 0))
             total = self.ledger.total(d, self.mono) + amount
             if total > hard:
                 refuse = True
+                if total <= loose[d] + TOL_NG:
+                    edge = True      # refused by one of two limit sets the docs leave open
             if abs(total - hard) <= TOL_NG:
                 edge = True
         return refuse, edge
@@ -438,7 +449,9 @@ class RefPump:
         add_amounts(self.delivered_drug, out)
         self.strokes += 1
         self.delivered_nl += self.stroke_nl
-        self.strokes_since_record += 1
+        in_record = t == self.record_t
+        if not in_record:
+            self.strokes_since_record += 1
         if self.strokes_since_record > self.reserve_at_record and self.record is not None:
             self.violate(f"stroke {self.strokes_since_record} since the last record, beyond its "
                          f"reservation of {self.reserve_at_record} (therapy.md write-ahead "
@@ -448,6 +461,15 @@ class RefPump:
             self._reservoir_alarms()
         if "dose_limit_hold" in self.alarms:
             self.alarms["dose_limit_hold"].condition = False   # gone at the first admitted stroke
+        if self.pending is not None and self.state == S.RUNNING:
+            # "takes effect at the next stroke boundary": after this stroke (a stroke the guard
+            # holds is not made; the firmware waits for a made one, which the docs allow)
+            self._apply_program(self.pending)
+            self.pending = None
+        if in_record:
+            # a record written in this step counts the strokes due in it (the shell writes it
+            # before making them): they are in the record, not in its reservation
+            self.record = self._snapshot()
         return out
 
     def adopt_counted(self, n: int) -> None:
@@ -479,6 +501,7 @@ class RefPump:
         effects: a medium/high alarm cancels the active bolus; stop alarms stop at once; fatal
         ones go to the safe state."""
         prio, action = CATALOGUE[code]
+        self.optional_alarms.discard(code)
         a = self.alarms.get(code)
         if a is None:
             self.alarms[code] = Alarm(code, prio, self.mono, condition=code not in EVENT_ALARMS)
@@ -486,7 +509,10 @@ class RefPump:
             a.condition = code not in EVENT_ALARMS
             a.acked = False
         if prio in ("medium", "high") and self.bolus is not None:
+            kind = self.bolus.kind
             self._cancel_bolus(drop_queue=action != "continue")
+            if kind == "prime" and self.state == S.PRIMING and action == "continue":
+                self.sm.fire("stop")      # the priming bolus is cancelled: priming is over
         if action == "stop":
             if self.state in (S.RUNNING, S.PRIMING, S.SUSPENDED, S.STOPPED):
                 self._cancel_bolus(drop_queue=True)
@@ -522,7 +548,10 @@ class RefPump:
         if verdict.accepted is None:
             return Expect(None, f"{self.state}/{name}: {verdict.why}")
         if name == "patient_bolus":
-            return Expect(self._patient_gate()[0])
+            code, edge = self._patient_gate()
+            if edge:
+                return Expect(code, "dose check at its edge", alternatives=("ok", "dose_limit"))
+            return Expect(code)
         if name == "clinician_bolus":
             return self._clinician_gate(args["volume_nl"], args["duration_ms"])
         if name == "silence":
@@ -541,6 +570,10 @@ class RefPump:
             if name == "prime" and self.state == S.STOPPED:
                 return Expect("program_required")
             return Expect(None, f"{self.state}/{name} refused: reason not documented")
+        if name in ("start", "resume", "prime") and any(
+                a.priority == "high" for a in self.alarms.values()):
+            return Expect(None, f"{name} with a high alarm latched: not documented",
+                          alternatives=("ok",))
         if name == "suspend" and not SUSPEND_MIN <= args["minutes"] <= SUSPEND_MAX:
             return Expect(None, "suspend minutes out of range: reason not documented")
         if name == "prime":
@@ -684,6 +717,7 @@ class RefPump:
     def _apply_program(self, prog: Program) -> None:
         old = self.program
         self.program = prog
+        self.ghost = None
         for d, h in prog.hard.items():
             if h is not None:
                 self.hard_ever[d] = min(self.hard_ever.get(d, h), h)
@@ -703,9 +737,8 @@ class RefPump:
         self._move("start")
 
     def _do_stop(self, args: dict[str, Any], data: dict[str, Any]) -> None:
-        if self.pending is not None:
-            self._apply_program(self.pending)  # "when stopped, at once"
-            self.pending = None
+        # a program committed while running stays pending: "at the next stroke boundary"
+        # (after a restart); the docs do not say otherwise for a stop in between
         self._cancel_bolus(drop_queue=True)
         self.suspend_until = None
         self._move("stop")
@@ -772,7 +805,10 @@ class RefPump:
         if self.state == S.PRIMING:
             top = self.bolus.rate if self.bolus is not None else PRIME_RATE_NL_PER_H
         else:
-            top = max((p.max_basal_rate() for p in (self.program, self.pending) if p), default=0)
+            # "the program's highest basal step": the program in effect (a pending one that
+            # takes over later gets its own reservation with the record written before its
+            # strokes exceed this one)
+            top = self.program.max_basal_rate() if self.program is not None else 0
             if self.bolus is not None:
                 top += self.bolus.rate
         in_window = top * SNAPSHOT_EVERY_MS // (MS_PER_H * self.stroke_nl) + 1
@@ -783,6 +819,7 @@ class RefPump:
         self.advance_to(t)
         self.reserve_at_record = self.reservation()
         self.strokes_since_record = 0
+        self.record_t = t
         self.record = self._snapshot()
 
     def _snapshot(self) -> bytes:
@@ -837,7 +874,11 @@ class RefPump:
             self.interrupted.append(self.bolus.kind)
             self.bolus = None
         self.queue.clear()
-        self.pending_at_boot = self.pending is not None   # docs silent: the harness follows
+        # what becomes of a pending program across a reset the docs do not say: held aside
+        # (its limits count as possible) until the harness sees what the firmware did
+        self.pending_at_boot = self.pending is not None
+        if self.pending is not None:
+            self.ghost, self.pending = self.pending, None
         recent = [x for x in self.resets if self.mono - x.mono < RESET_LOOP_WINDOW_MS]
         if state == S.SAFE_STATE:
             self.set_state(S.SAFE_STATE)
@@ -848,14 +889,26 @@ class RefPump:
         elif state == S.SUSPENDED:
             self.set_state(S.SUSPENDED)
             self.follow = "boot from a suspended record"   # docs silent: take the firmware's
+            self.follow_from = state
         else:
             self.sm.fire("self_test_passed")
         if self.rules["reset_alarms"]:
-            self.raise_alarm("watchdog_reset" if cause == "watchdog" else "unexpected_reset",
-                             predicted=True)
+            code = "watchdog_reset" if cause == "watchdog" else "unexpected_reset"
             if len(recent) >= RESET_LOOP_N:
+                # the docs do not say whether the reset that makes a loop also raises its own
+                # alarm besides reset_loop: either is accepted
                 self.raise_alarm("reset_loop", predicted=True)
+                if code not in self.alarms:
+                    self.optional_alarms.add(code)
+            else:
+                self.raise_alarm(code, predicted=True)
         if self.reservoir is not None and self.state in S.MOTOR_STATES:
             self._reservoir_alarms()
+        if self.state != S.SAFE_STATE and any(
+                CATALOGUE[a.code][1] == "safe" for a in self.alarms.values()):
+            # safety.md keeps latched flow-stopping alarms across a reset; of a latched
+            # safe-state alarm (a commit had left the safe state) it says nothing
+            self.follow = "boot with a safe-state alarm latched"
+            self.follow_from = state
         self.reserve_at_record = 0   # the boot's own record replaces it
         self.strokes_since_record = 0
