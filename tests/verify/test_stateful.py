@@ -28,7 +28,6 @@ from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
     invariant,
-    precondition,
     rule,
     run_state_machine_as_test,
 )
@@ -49,11 +48,8 @@ for _g in filter(None, os.environ.get("ITPUMP_VERIFY_GAPS", "").split(",")):
 
 STATS = Stats()
 
-advance_ms = st.one_of(
-    st.integers(1_000, 10 * MS_PER_MIN),
-    st.integers(10 * MS_PER_MIN, 6 * MS_PER_H),
-    st.integers(6 * MS_PER_H, 2 * MS_PER_DAY),
-)
+short_ms = st.one_of(st.integers(1_000, 10 * MS_PER_MIN), st.integers(10 * MS_PER_MIN, 3 * MS_PER_H))
+long_ms = st.integers(3 * MS_PER_H, MS_PER_DAY + 6 * MS_PER_H)
 
 
 class PumpSequences(RuleBasedStateMachine):
@@ -113,11 +109,45 @@ class PumpSequences(RuleBasedStateMachine):
                              "bridge": False})
 
     # -- steps ---------------------------------------------------------------------------------------
-    @rule(ms=advance_ms)
-    def advance(self, ms: int) -> None:
+    @rule(ms=short_ms, restart=st.booleans(), data=st.data())
+    def advance(self, ms: int, restart: bool, data: Any) -> None:
         STATS.add("steps advance")
         assert self.h is not None
+        if restart:
+            self._restart(data)
         self.h.advance(ms)
+
+    @rule(ms=long_ms, restart=st.booleans(), data=st.data())
+    def advance_long(self, ms: int, restart: bool, data: Any) -> None:
+        STATS.add("steps advance long")
+        assert self.h is not None
+        if restart:
+            self._restart(data)
+        self.h.advance(ms)
+
+    def _restart(self, data: Any) -> None:
+        """The clinic gets therapy going again, as a clinician would: acknowledge, program if
+        needed, prime if needed, start or resume (so that time passes with therapy running)."""
+        h, s = self.h, self.setup
+        assert h is not None and s is not None
+        if not h.powered():
+            h.restore_power()
+        m = h.model
+        if m.state == "running":
+            return
+        STATS.add("restarts")
+        if m.alarms:
+            h.command("ack", {"alarm": None})
+        if m.state == "suspended":
+            h.command("resume", {})
+            return
+        if m.state == "safe_state" or m.needs_program or m.program is None:
+            self._program(data.draw(programs(s, self.admixture)))
+        if m.state == "stopped" and m.catheter is not None and not m.catheter.is_primed():
+            h.command("prime", {"volume_nl": s.catheter_nl})
+            h.advance(-(-s.catheter_nl * 3600 // 1000) + 2_000)
+        if m.state == "stopped":
+            h.command("start", {})
 
     @rule(data=st.data(), confirm=st.booleans())
     def program(self, data: Any, confirm: bool) -> None:
@@ -168,27 +198,46 @@ class PumpSequences(RuleBasedStateMachine):
         dur = max(mins * MS_PER_MIN, -(-vol * MS_PER_H // 1_000_000))
         h.command("clinician_bolus", {"volume_nl": vol, "duration_ms": dur})
 
+    @rule(over=st.sampled_from((-1, 0, 0, 1)))
+    def clinician_bolus_to_limit(self, over: int) -> None:
+        """A clinician bolus sized to bring the tightest drug's rolling 24 h to its hard limit
+        (give or take a stroke): the gate's edge, then basal and periodic delivery meet the
+        guard."""
+        STATS.add("steps clinician_bolus_to_limit")
+        h = self.h
+        assert h is not None
+        m = h.model
+        concs = m.max_concs()
+        room = None
+        for d, hard in m.hard_limits("tight").items():
+            c = concs.get(d, 0)
+            if c:
+                nl = (hard - m.ledger.total(d, m.mono)) * 1000 / c
+                room = nl if room is None else min(room, nl)
+        if room is None:
+            return
+        vol = max(250, min(200_000, (int(room) // 250 + over) * 250))
+        h.command("clinician_bolus", {"volume_nl": vol,
+                                      "duration_ms": max(MS_PER_MIN, -(-vol * MS_PER_H // 1_000_000))})
+
     @rule()
     def patient_bolus(self) -> None:
         STATS.add("steps patient_bolus")
         assert self.h is not None
         self.h.command("patient_bolus", {})
 
-    @rule(which=st.sampled_from((None, "first")))
+    @rule(which=st.sampled_from((None, None, "first", "silence")))
     def ack(self, which: str | None) -> None:
-        STATS.add("steps ack")
+        STATS.add(f"steps ack {which}")
         h = self.h
         assert h is not None
+        if which == "silence":
+            h.command("silence", {})
+            return
         alarm = None
         if which == "first" and h.model.alarms:
             alarm = sorted(h.model.alarms)[0]
         h.command("ack", {"alarm": alarm})
-
-    @rule()
-    def silence(self) -> None:
-        STATS.add("steps silence")
-        assert self.h is not None
-        self.h.command("silence", {})
 
     @rule(how=st.sampled_from(("dst_back", "dst_forward", "west", "east", "before_periodic",
                                "random")), data=st.data())
@@ -217,9 +266,26 @@ class PumpSequences(RuleBasedStateMachine):
         wall = max(0, wall)
         h.command("set_clock", {"day": wall // MS_PER_DAY, "ms_of_day": wall % MS_PER_DAY})
 
-    @rule(mode=st.sampled_from(("now", "later", "before_write", "before_rename")),
-          delay=st.integers(0, 2 * MS_PER_H), records=st.integers(0, 4),
-          off=st.sampled_from((1_000, 60_000, MS_PER_H, 10 * MS_PER_H)))
+    @rule(kind=st.sampled_from(("power_cut", "power_cut", "watchdog_reset", "hang", "plant_fault",
+                                "plant_fault")), data=st.data())
+    def disturb(self, kind: str, data: Any) -> None:
+        """Power cuts, watchdog resets, hangs and plant faults: one rule, so that they are a
+        disturbance of therapy rather than most of it."""
+        if kind == "power_cut":
+            self.power_cut(data.draw(st.sampled_from(("now", "later", "before_write",
+                                                       "before_rename"))),
+                           data.draw(st.integers(0, 2 * MS_PER_H)), data.draw(st.integers(0, 4)),
+                           data.draw(st.sampled_from((1_000, 60_000, MS_PER_H, 10 * MS_PER_H))))
+        elif kind == "watchdog_reset":
+            self.watchdog_reset()
+        elif kind == "hang":
+            self.hang(data.draw(st.sampled_from((2, 6, 9, 30))),
+                      data.draw(st.sampled_from((1, 1, 1, 4))))
+        else:
+            self.plant_fault(data.draw(st.sampled_from((
+                "occlude_partial", "occlude_complete", "clear_occlusion", "dislodge", "reseat",
+                "leak", "clear_leak"))))
+
     def power_cut(self, mode: str, delay: int, records: int, off: int) -> None:
         STATS.add(f"steps power_cut {mode}")
         h = self.h
@@ -242,7 +308,6 @@ class PumpSequences(RuleBasedStateMachine):
             h.advance(off)
             h.restore_power()
 
-    @rule()
     def watchdog_reset(self) -> None:
         STATS.add("steps watchdog_reset")
         h = self.h
@@ -253,7 +318,6 @@ class PumpSequences(RuleBasedStateMachine):
                 h._drive(h.rig.board.reset, "watchdog")
                 h.flush_model()
 
-    @rule(seconds=st.sampled_from((2, 6, 9, 30)), boots=st.sampled_from((1, 1, 1, 4)))
     def hang(self, seconds: int, boots: int) -> None:
         STATS.add("steps hang")
         h = self.h
@@ -267,9 +331,6 @@ class PumpSequences(RuleBasedStateMachine):
                 board.hang(0, every_boot=True)      # the hang at every boot ends
                 h.advance(MS_PER_MIN)
 
-    @precondition(lambda self: self.h is not None)
-    @rule(action=st.sampled_from(("occlude_partial", "occlude_complete", "clear_occlusion",
-                                  "dislodge", "reseat", "leak", "clear_leak")))
     def plant_fault(self, action: str) -> None:
         STATS.add(f"steps plant {action}")
         assert self.h is not None

@@ -55,30 +55,39 @@ class Catheter:
         """Push volume in at the pump end: first fills an empty catheter (nothing leaves), then
         drains the same volume at the tip (delivery.md: a push first drains, then appends).
         Returns (nL out of the tip, ng out per drug)."""
-        out: Amounts = {}
         to_fill = min(volume_nl, self.volume_nl - self.fill_nl)
         if to_fill > 0:
             self.fill_nl += to_fill
         drain = volume_nl - to_fill
+        raw, left = self._drain(drain, concs, take_out=True)
+        self._append(volume_nl - left, concs)
+        return drain, {d: Fraction(v, 1000) for d, v in raw.items() if v}
+
+    def _drain(self, drain: int, concs: Concs, take_out: bool) -> tuple[dict[str, int], int]:
+        """Per drug, nL x ug/mL (= 1000 x ng, exact) of `drain` nL leaving the tip; take_out
+        removes it from the FIFO. Returns (amounts, nL the FIFO could not supply)."""
+        raw: dict[str, int] = {}
         left = drain
-        while left > 0 and self.segs:
-            seg = self.segs[0]
+        i = 0
+        segs = self.segs
+        while left > 0 and i < len(segs):
+            seg = segs[i]
             take = min(left, seg[0])
             for d, c in seg[1].items():
-                if c:
-                    out[d] = out.get(d, Fraction(0)) + ng(take, c)
-            seg[0] -= take
+                raw[d] = raw.get(d, 0) + take * c
             left -= take
-            if seg[0] == 0:
-                self.segs.popleft()
+            if take_out:
+                seg[0] -= take
+                if seg[0] == 0:
+                    segs.popleft()
+                    continue
+            i += 1
         # left > 0 only if the FIFO held less than its fill (cannot happen): the volume passes
         # straight through at the pushed concentrations
         if left > 0:
             for d, c in concs.items():
-                if c:
-                    out[d] = out.get(d, Fraction(0)) + ng(left, c)
-        self._append(volume_nl - left, concs)
-        return drain, out
+                raw[d] = raw.get(d, 0) + left * c
+        return raw, (left if take_out else 0)
 
     def _append(self, volume_nl: int, concs: Concs) -> None:
         if volume_nl <= 0:
@@ -97,7 +106,9 @@ class Catheter:
     def would_emit(self, volume_nl: int, concs: Concs) -> Amounts:
         """What a push of volume_nl would bring out of the tip (therapy.md's guard), without
         changing the catheter."""
-        return self.copy().push(volume_nl, concs)[1]
+        drain = volume_nl - min(volume_nl, self.volume_nl - self.fill_nl)
+        raw, _ = self._drain(drain, concs, take_out=False)
+        return {d: Fraction(v, 1000) for d, v in raw.items() if v}
 
     def max_conc(self) -> Concs:
         """Per drug, the highest concentration anywhere in the catheter."""

@@ -40,6 +40,11 @@ RESET_LOOP_WINDOW_MS = 60 * MS_PER_MIN
 SUSPEND_MIN, SUSPEND_MAX = 1, 1440
 QUEUE_MAX = 4                             # delivery.md: queued periodic boluses, max 4
 TOL_NG = 2                                # integer firmware vs exact model (1 ng each side)
+# The core counts a stroke (ledger, guard) at the instant it falls due; the shell makes it in the
+# step that follows, at most this much later (a step cannot block longer than the watchdog). The
+# model sees the step, so it keeps each amount at both ends of that interval: the early ledger
+# counts the least the pump may count, the late one the most.
+STEP_LAG_MS = 10_000
 
 # therapy.md "Alarms": code -> (priority, action); action: stop | continue | safe
 CATALOGUE = {
@@ -114,6 +119,7 @@ class Predicted:
     kind: str
     t: int            # board time at which it is due
     matched: bool = False
+    ambiguous: bool = False   # the docs allow the firmware to skip it
 
 
 class RefPump:
@@ -131,6 +137,7 @@ class RefPump:
         self.program: Program | None = None
         self.pending: Program | None = None
         self.pending_mark = 0                    # attempts when the pending program was committed
+        self.replaced: list[Program] = []        # pending programs replaced before they applied
         self.ghost: Program | None = None        # a pending program a reset lost (its limits
                                                  # may still be in force: harness-reported)
         self.staged: tuple[Program, str, set[str], list[str]] | None = None
@@ -144,16 +151,20 @@ class RefPump:
         self.bolus: Bolus | None = None
         self.queue: list[tuple[int, int, int]] = []   # queued periodic (minute, volume, duration)
         self.periodic_last: dict[int, int] = {}  # start minute -> mono of its last start
+        self.periodic_last_due: dict[int, int] = {}   # ... of the last time it fell due
         self.suspend_until: int | None = None
         self.bridging = False
         # catheter, reservoir, ledger, counters
         self.catheter: Catheter | None = None
         self.reservoir: Reservoir | None = None
-        self.ledger = Ledger()
+        self.ledger = Ledger()                   # amounts at the step that made them (late)
+        self.ledger_early = Ledger()             # ... and STEP_LAG_MS earlier
         self.strokes = 0
         self.delivered_nl = 0
         self.delivered_drug: Amounts = {}
         self.presumed_strokes = 0
+        self.motor_stop_mono: int | None = None  # when the motor last stopped by itself
+        self.boot_mono = 0                       # monotonic time the last boot resumed from
         # patient
         self.patient_starts: list[int] = []
         self.lockout_ref: int | None = None
@@ -227,7 +238,11 @@ class RefPump:
         boundary the docs do not say whether its limits or the running program's apply: "loose"
         gives the higher of both (a stroke or bolus is judged over the limit only when it is over
         both), "tight" the lower."""
-        sets = [p.hard for p in (self.program, self.pending, self.ghost) if p is not None]
+        progs = [self.program, self.pending, self.ghost]
+        if which == "stale":
+            progs += self.replaced
+            which = "tight"
+        sets = [p.hard for p in progs if p is not None]
         out: dict[str, int] = {}
         for hard in sets:
             for d, h in hard.items():
@@ -344,6 +359,7 @@ class RefPump:
         if b is not None and st in S.MOTOR_STATES and self.mono >= b.end_mono:
             self.bolus = None
             if b.kind == "prime":
+                self.motor_stop_mono = self.mono
                 self.sm.fire("prime_done")
                 self.note("prime_done")
             elif b.kind == "bridge":
@@ -366,6 +382,14 @@ class RefPump:
             self.note(f"suspend_expired->{v.state}")
 
     # ============================================================ boluses
+    def refused_by_stale_limits(self, volume_nl: int) -> bool:
+        """Would the bolus be over a limit of a pending program that another commit replaced?"""
+        mc = self.max_concs()
+        for d, hard in self.hard_limits("stale").items():
+            if self.ledger.total(d, self.mono) + ng(volume_nl, mc.get(d, 0)) > hard:
+                return True
+        return False
+
     def _dose_check(self, volume_nl: int) -> tuple[bool, bool]:
         """therapy.md gate 6 / periodic check: would the bolus take any program drug over its hard
         limit, at the highest concentration it could push out? Returns (refuse, near_edge)."""
@@ -376,16 +400,22 @@ class RefPump:
         for d, hard in self.hard_limits("tight").items():
             amount = ng(volume_nl, mc.get(d, 0))
             total = self.ledger.total(d, self.mono) + amount
+            least = self.ledger_early.total(d, self.mono) + amount
             if total > hard:
                 refuse = True
-                if total <= loose[d] + TOL_NG:
-                    edge = True      # refused by one of two limit sets the docs leave open
+                if least <= loose[d] + TOL_NG:
+                    edge = True      # refused by one reading the docs leave open, not the other
             if abs(total - hard) <= TOL_NG:
                 edge = True
         return refuse, edge
 
     def _periodic_due(self, minute: int, volume: int, duration: int) -> None:
         last = self.periodic_last.get(minute)
+        # "since that same start time last started": a time that fell due and was skipped (dose
+        # limit, full queue) did not start; counting it too is stricter. Either is accepted.
+        last_due = self.periodic_last_due.get(minute)
+        self.periodic_last_due[minute] = self.mono
+        ambiguous = last_due is not None and self.mono - last_due < PERIODIC_MIN_SPACING_MS
         if last is not None and self.mono - last < PERIODIC_MIN_SPACING_MS:
             self.note("periodic_too_soon")
             self.skipped.append((self.t, f"periodic {minute // 60:02d}:{minute % 60:02d} too soon: "
@@ -399,9 +429,10 @@ class RefPump:
             else:
                 self.note("periodic_skipped_queue_full")
             return
-        self._start_periodic(minute, volume, duration, from_queue=False)
+        self._start_periodic(minute, volume, duration, from_queue=False, ambiguous=ambiguous)
 
-    def _start_periodic(self, minute: int, volume: int, duration: int, from_queue: bool) -> None:
+    def _start_periodic(self, minute: int, volume: int, duration: int, from_queue: bool,
+                        ambiguous: bool = False) -> None:
         refuse, edge = self._dose_check(volume)
         if edge:
             self.note("periodic_dose_edge")
@@ -411,7 +442,19 @@ class RefPump:
             return
         self.periodic_last[minute] = self.mono
         self.bolus = Bolus("periodic", volume, duration, self.mono)
-        self.predicted.append(Predicted("periodic", self.t))
+        self.predicted.append(Predicted("periodic", self.t, ambiguous=ambiguous))
+
+    def drop_ambiguous_periodic(self, t: int, force: bool = False) -> bool:
+        """The firmware skipped a periodic start the model made where the docs allow either
+        (force: the harness has reported why)."""
+        for p in self.predicted:
+            if p.kind == "periodic" and (p.ambiguous or force) and not p.matched \
+                    and p.t <= t <= p.t + STEP_LAG_MS:
+                p.matched = True
+                if self.bolus is not None and self.bolus.kind == "periodic":
+                    self.bolus = None
+                return True
+        return False
 
     def adopt_bolus(self, kind: str, volume_nl: int, duration_ms: int) -> None:
         """Take a bolus start the docs do not predict (the harness has reported it)."""
@@ -439,13 +482,13 @@ class RefPump:
         if self.catheter is not None:
             out = self.catheter.would_emit(self.stroke_nl, concs)
         for d, hard in self.hard_limits().items():
-            total = self.ledger.total(d, self.mono) + out.get(d, Fraction(0))
+            total = self.ledger_early.total(d, self.mono) + out.get(d, Fraction(0))
             if total > hard + TOL_NG:
                 self.violate(f"stroke admitted over the hard limit of {d}: 24-h {float(total):.1f} "
                              f"> {hard} ng (therapy.md Continuous dose guard)")
         if self.catheter is not None:
             self.catheter.push(self.stroke_nl, concs)
-        self.ledger.add(self.mono, out)
+        self._ledger_add(out)
         add_amounts(self.delivered_drug, out)
         self.strokes += 1
         self.delivered_nl += self.stroke_nl
@@ -472,18 +515,25 @@ class RefPump:
             self.record = self._snapshot()
         return out
 
-    def adopt_counted(self, n: int) -> None:
+    def adopt_counted(self, n: int, at: int | None = None) -> None:
         """The pump counted n strokes it did not make (the harness reports that): take them into
         the belief as the pump did, so later decisions are compared on the same footing."""
         concs = self.concs_in()
+        if at is None:
+            at = self.motor_stop_mono if self.motor_stop_mono is not None else self.mono
         for _ in range(n):
             out = self.catheter.push(self.stroke_nl, concs)[1] if self.catheter else {}
-            self.ledger.add(self.mono, out)
+            self._ledger_add(out, at)       # counted when the motor stopped, not now
             add_amounts(self.delivered_drug, out)
             self.strokes += 1
             self.delivered_nl += self.stroke_nl
             if self.reservoir is not None:
                 self.reservoir.draw(self.stroke_nl)
+
+    def _ledger_add(self, out: Amounts, at: int | None = None) -> None:
+        at = self.mono if at is None else at
+        self.ledger.add(at, out)
+        self.ledger_early.add(max(self.ledger_early.first * 300_000, at - STEP_LAG_MS), out)
 
     def _reservoir_alarms(self) -> None:
         r = self.reservoir
@@ -505,15 +555,17 @@ class RefPump:
         a = self.alarms.get(code)
         if a is None:
             self.alarms[code] = Alarm(code, prio, self.mono, condition=code not in EVENT_ALARMS)
+        elif code in EVENT_ALARMS:
+            a.acked = False          # a new event: acknowledged again
         else:
-            a.condition = code not in EVENT_ALARMS
-            a.acked = False
+            a.condition = True       # still latched: its condition is present (again)
         if prio in ("medium", "high") and self.bolus is not None:
             kind = self.bolus.kind
             self._cancel_bolus(drop_queue=action != "continue")
             if kind == "prime" and self.state == S.PRIMING and action == "continue":
                 self.sm.fire("stop")      # the priming bolus is cancelled: priming is over
         if action == "stop":
+            self.motor_stop_mono = self.mono
             if self.state in (S.RUNNING, S.PRIMING, S.SUSPENDED, S.STOPPED):
                 self._cancel_bolus(drop_queue=True)
                 self.suspend_until = None
@@ -582,6 +634,12 @@ class RefPump:
                 return Expect(None, "prime volume over the limit: reason not documented")
         if name == "refill" and self.program is None:
             return Expect(None, "refill before any program")
+        if name == "ack" and self.state == S.ALARM_STOP and not self._stop_alarm_latched() \
+                and args.get("alarm") is None:
+            # therapy.md: alarm_stop is left for stopped once no flow-stopping alarm is latched;
+            # the documented way out is the ack (state table), so it must work even when the
+            # alarms were acknowledged before their conditions went
+            return Expect("ok", "leave alarm_stop")
         if name == "ack" and (not self.alarms or args.get("alarm") not in (None, *self.alarms)):
             return Expect(None, "ack with no such alarm latched: reason not documented")
         return Expect("ok")
@@ -693,6 +751,8 @@ class RefPump:
         was = self.state
         self._move("commit")
         if was == S.RUNNING:
+            if self.pending is not None:
+                self.replaced.append(self.pending)
             self.pending = prog               # takes effect at the next stroke boundary
             self.pending_mark = self.attempts
         else:
@@ -718,6 +778,7 @@ class RefPump:
         old = self.program
         self.program = prog
         self.ghost = None
+        self.replaced = []
         for d, h in prog.hard.items():
             if h is not None:
                 self.hard_ever[d] = min(self.hard_ever.get(d, h), h)
@@ -854,13 +915,16 @@ class RefPump:
         self.attempts = 0
         self.attempt_marks = [(t, 0)]
         self.clock_suspect = True
+        self.boot_mono = self.mono
         self.set_state(S.BOOTING)
         # fail towards less drug: the reservation is counted as delivered
         r = self.reserve_at_record if self.rules["presume"] else 0
         if r:
             vol = r * self.stroke_nl
             mc = self.max_concs()
-            self.ledger.add(self.mono, {d: ng(vol, c) for d, c in mc.items() if c})
+            amounts = {d: ng(vol, c) for d, c in mc.items() if c}
+            self.ledger.add(self.mono, amounts)
+            self.ledger_early.add(self.mono, amounts)
             if self.reservoir is not None:
                 self.reservoir.remaining_nl = max(0, self.reservoir.remaining_nl - vol)
             self.strokes += r
@@ -882,8 +946,8 @@ class RefPump:
         recent = [x for x in self.resets if self.mono - x.mono < RESET_LOOP_WINDOW_MS]
         if state == S.SAFE_STATE:
             self.set_state(S.SAFE_STATE)
-        elif state == S.ALARM_STOP:
-            self.set_state(S.ALARM_STOP)
+        elif state == S.ALARM_STOP and self._stop_alarm_latched():
+            self.set_state(S.ALARM_STOP)     # safety.md: latched stop alarms keep it stopped
         elif state == S.RUNNING:
             self.sm.fire("restore_running")
         elif state == S.SUSPENDED:

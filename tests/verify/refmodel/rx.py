@@ -10,6 +10,7 @@ step-boundary evaluation.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,7 @@ LIBRARY: dict[str, Entry] = {
 }
 
 
+@functools.lru_cache(maxsize=4096)
 def weekday(day: int) -> int:
     """0 = Monday, for day = days since 2000-01-01."""
     return (EPOCH + dt.timedelta(days=day)).weekday()
