@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 STAMP  := $(VENV)/.itpump-setup
 
-.PHONY: setup test test-fast demo bench fuzz lint typecheck flash clean
+.PHONY: setup test test-fast demo bench fuzz lint typecheck flash clean hil-farm
 
 ACCEL  := build/accel/STAMP
 ACCEL_SRC := hil/pumphil/plant/model.py hil/pumphil/board.py hil/pumphil/flash.py \
@@ -49,6 +49,11 @@ bench: setup
 # Long fuzz of the device-side parser and dispatcher (make test runs the short one).
 fuzz: setup
 	ITPUMP_FUZZ_EXAMPLES=1000000 $(PYTEST) tests/host/test_fuzz_dispatch.py -p no:timeout
+
+# A labgrid farm on 127.0.0.1:20408 exporting the emulated rig as the place itpump-emu (docs/hil.md);
+# then, in another terminal: .venv/bin/pytest tests/hil --rig labgrid://127.0.0.1:20408/itpump-emu
+hil-farm: setup
+	$(PY) -m pumphil.hil.farm --port 20408 --dir build/hil-farm
 
 lint: setup
 	$(VENV)/bin/ruff check firmware host hil tests bench

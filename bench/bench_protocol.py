@@ -46,7 +46,7 @@ def _run(url: str, keyset: object, target: str, n: int) -> None:
     print(f"protocol round trips against {target}")
     with PumpClient.open(url, keyset=keyset, timeout_s=2.0) as c:  # type: ignore[arg-type]
         c.hello()
-        _report("hello (no auth)", _measure(c.hello, n))
+        _report("hello (nonce, verified)", _measure(c.hello, n))
         _report("status (readonly, HMAC)", _measure(lambda: c.status(role="readonly"), n))
 
         refusals: list[str] = []

@@ -1,9 +1,9 @@
 """The dependency rule of docs/architecture.md and the portability rules of DESIGN.md, enforced.
 
-pumpcore -> pumpcore only (+ hashlib, array, binascii; itertools/math/operator only in the CPython
-fast path under `if VECTOR:`); pumpfw -> pumpcore + MicroPython modules;
+pumpcore -> pumpcore only (+ hashlib, array, binascii), with no exception and no code path of a
+runtime of its own (`sys.implementation` is never consulted); pumpfw -> pumpcore + MicroPython modules;
 pumphost -> pumpcore + pyserial + stdlib; nothing outside tests and the CLI's emulate/simulate
-commands imports pumphil. No float literals or true division in pumpcore.
+and campaign commands imports pumphil. No float literals or true division in pumpcore.
 """
 
 from __future__ import annotations
@@ -16,12 +16,7 @@ PUMPCORE = ROOT / "firmware" / "pumpcore"
 PUMPFW = ROOT / "firmware" / "pumpfw"
 PUMPHOST = ROOT / "host" / "pumphost"
 
-CORE_ALLOWED = {"pumpcore", "hashlib", "array", "binascii", "micropython", "sys", "gc"}
-# pumpcore may only touch micropython/sys/gc for allocation proofs guarded by sys.implementation;
-# they are checked below to be used nowhere but in such guards.
-# The CPython forms of the hot loops (pumpcore.dsp.VECTOR) may use these C-level helpers, imported
-# only inside an `if VECTOR:` / `if dsp.VECTOR:` block, so the Pico never imports them.
-CPYTHON_FAST_PATH = {"itertools", "math", "operator"}
+CORE_ALLOWED = {"pumpcore", "hashlib", "array", "binascii"}
 DEVICE_FORBIDDEN = {"typing", "dataclasses", "enum", "abc", "__future__"}
 MICROPYTHON_MODULES = {
     "machine", "time", "os", "gc", "sys", "micropython", "hashlib", "array", "struct",
@@ -47,41 +42,24 @@ def _py_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
 
 
-def _vector_guarded_lines(path: Path) -> set[int]:
-    """Lines inside an `if VECTOR:` or `if dsp.VECTOR:` block (the CPython fast path)."""
-    lines: set[int] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.If) and (
-                (isinstance(node.test, ast.Name) and node.test.id == "VECTOR")
-                or (isinstance(node.test, ast.Attribute) and node.test.attr == "VECTOR")):
-            for inner in node.body:
-                for sub in ast.walk(inner):
-                    if hasattr(sub, "lineno"):
-                        lines.add(sub.lineno)
-    return lines
-
-
 def test_pumpcore_imports_only_pumpcore() -> None:
     bad = []
     for path in _py_files(PUMPCORE):
-        guarded = _vector_guarded_lines(path)
         for mod, line in _imports(path):
-            if mod in CPYTHON_FAST_PATH and line in guarded:
-                continue
             if mod not in CORE_ALLOWED:
                 bad.append(f"{path.relative_to(ROOT)}:{line} imports {mod}")
     assert not bad, "\n".join(bad)
 
 
-def test_the_cpython_fast_path_guard_is_recognised() -> None:
-    # the exemption above is narrow: the same import outside the guard is still a violation
-    import tempfile
-    with tempfile.TemporaryDirectory() as d:
-        f = Path(d) / "m.py"
-        f.write_text("import math\nif VECTOR:\n    import operator\nif dsp.VECTOR:\n    import itertools\n")
-        guarded = _vector_guarded_lines(f)
-        assert [(m, ln in guarded) for m, ln in _imports(f)] == [
-            ("math", False), ("operator", True), ("itertools", True)]
+def test_pumpcore_never_asks_which_runtime_it_runs_on() -> None:
+    # one core, the Pico's: no branch on sys.implementation (or anything else) picks other code
+    bad = []
+    for path in _py_files(PUMPCORE):
+        text = path.read_text()
+        for needle in ("sys.implementation", "implementation.name", "VECTOR"):
+            if needle in text:
+                bad.append(f"{path.relative_to(ROOT)} mentions {needle}")
+    assert not bad, "\n".join(bad)
 
 
 def test_pumpcore_has_no_float_literals_or_true_division() -> None:
@@ -124,8 +102,8 @@ def test_nothing_but_tests_and_emulator_cli_imports_pumphil() -> None:
     bad = []
     for root in (PUMPCORE, PUMPFW, PUMPHOST):
         for path in _py_files(root):
-            if path.name == "cli_emulator.py":  # the CLI's emulate/simulate commands
-                continue
+            if path.name in ("cli_emulator.py", "cli_campaign.py"):
+                continue  # the CLI's emulate/simulate/campaign commands (lazy imports)
             for mod, line in _imports(path):
                 if mod == "pumphil":
                     bad.append(f"{path.relative_to(ROOT)}:{line} imports pumphil")

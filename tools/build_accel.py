@@ -22,8 +22,6 @@ sys.path.insert(0, str(ROOT / "hil"))
 
 from pumphil import accel  # noqa: E402
 
-GROUP = "pumphil_accel"        # mypyc's shared runtime library: build/accel/lib/pumphil_accel__mypyc.*
-
 
 def _compile(stage: Path) -> list[Path]:
     """mypyc + setuptools build_ext --inplace inside a staging copy of hil/pumphil; returns the
@@ -38,7 +36,7 @@ def _compile(stage: Path) -> list[Path]:
     os.environ["MYPYPATH"] = str(ROOT / "firmware")   # the firmware the board imports (not compiled)
     try:
         ext = mypycify([*accel.ACCEL_MODULES, "--ignore-missing-imports", "--follow-imports=silent",
-                        "--python-version", "3.11"], opt_level="3", group_name=GROUP)
+                        "--python-version", "3.11"], opt_level="3", group_name=accel.GROUP)
         setup(name="pumphil-accel", ext_modules=ext, script_args=[
             "--quiet", "build_ext", "--inplace", "--build-temp", str(stage / "tmp")])
     finally:

@@ -226,6 +226,13 @@ class Catheter:
         from_old = excess if excess < self.fill_nl else self.fill_nl
         rem = self._pg_rem
         conc = self._conc
+        h = self._head
+        if excess == from_old and excess <= self._vol[h] and excess <= CHUNK_NL:
+            # the common stroke: all of it from the tip segment, one piece per drug
+            base = h * MAX_DRUGS
+            for d in range(self.n_drugs):
+                out[d] = (rem[d] + excess * conc[base + d]) // 1000
+            return
         for d in range(self.n_drugs):
             # walk the segments from the tip, the same pieces push() would emit
             left = from_old

@@ -30,8 +30,6 @@
 # - Stop-at-once vs finish-the-stroke is the facade's concern: the engine only says how many
 #   strokes are due.
 
-import sys
-
 MS_PER_HOUR = 3_600_000
 MAX_RATE_NL_PER_H = 4_000_000  # total programmed rate (basal + active bolus); docs/delivery.md
 MAX_STROKE_NL = (2**30 - 1) // MS_PER_HOUR - 1  # 297: stroke_nl * 3.6e6 must stay < 2**30
@@ -39,7 +37,7 @@ _SMALL = 2**30 - 1  # the largest small int on the Pico
 _HOURS_CHUNK = 200  # 200 h * 4e6 nL/h = 8e8 < 2**30
 
 
-def mul_div_loops(a, b, c):
+def mul_div(a, b, c):
     """floor(a * b / c) for ints a, b >= 0 and 0 < c < 2**29, without intermediates >= 2**30.
 
     The result itself must be < 2**30 to stay a small int. Used at event time (bolus rates,
@@ -75,7 +73,7 @@ def mul_div_loops(a, b, c):
     return q + q2
 
 
-def mul_mod_loops(a, b, c):
+def mul_mod(a, b, c):
     """(a * b) % c with the same bounds as mul_div (event time)."""
     ra = a % c
     top = 1
@@ -95,27 +93,6 @@ def mul_mod_loops(a, b, c):
     return r
 
 
-def mul_div_bigint(a, b, c):
-    """mul_div where big ints are ordinary objects (CPython): the exact quotient directly."""
-    if c <= 0:
-        raise ValueError("mul_div: c must be > 0")
-    return a * b // c
-
-
-def mul_mod_bigint(a, b, c):
-    """mul_mod where big ints are ordinary objects (CPython)."""
-    return a * b % c
-
-
-# Decision (session 4): the Pico runs the small-int loops; CPython (the emulator, host tools) the
-# one-line forms, which give the same integers (tests/core/test_delivery.py checks both) and save
-# ~40 loop iterations per call at every bolus step.
-if sys.implementation.name == "cpython":
-    mul_div = mul_div_bigint
-    mul_mod = mul_mod_bigint
-else:
-    mul_div = mul_div_loops
-    mul_mod = mul_mod_loops
 
 
 def ceil_mul_div(a, b, c):

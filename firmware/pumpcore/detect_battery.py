@@ -15,8 +15,10 @@
 #   -> ~2.2 mAh/day at 0.5 mL/day (2000 strokes): ~3 years of service.
 # Inputs: note_strokes(n), note_wakeups(n), note_samples(n) as they happen; advance(elapsed_ms)
 # adds the sleep current and closes days (86 400 000 ms of monotonic time).
-# Usage "at the current usage" = mean consumption of the last completed days (up to 7); before the
-# first day completes, today's consumption extrapolated to 24 h (once at least 60 min have passed).
+# Usage "at the current usage" = mean consumption of the last completed days (up to 7); unknown
+# (None: no model ERI) until the first whole day of history has completed: a day's consumption is
+# never extrapolated from part of it (an hour of unusual activity must not raise ERI). The cell
+# voltage backstop (pumpfw.supervisor) covers the first day.
 # EOS  when remaining <= eos_reserve_uah (default 2 % of capacity: the cell must still be able to
 #      alarm and hold state after flow has stopped).
 # ERI  when remaining - eos_reserve_uah <= 90 days of usage (so ERI comes >= 90 days before EOS at
@@ -120,18 +122,16 @@ class BatteryDetector:
         return max(0, r)
 
     def usage_uah_per_day(self):
-        """Current usage in uAh/day, or None when not yet known (less than 60 min observed)."""
-        if self.days_recorded > 0:
-            s = 0
-            i = 0
-            while i < self.days_recorded:
-                s += self.days_uah[i]
-                i += 1
-            return s // self.days_recorded
-        minutes = self.ms_in_day // 60000
-        if minutes < 60:
+        """Current usage in uAh/day (mean of the completed days, up to 7), or None before the
+        first whole day has completed."""
+        if self.days_recorded == 0:
             return None
-        return self.today_uah * 1440 // minutes
+        s = 0
+        i = 0
+        while i < self.days_recorded:
+            s += self.days_uah[i]
+            i += 1
+        return s // self.days_recorded
 
     def days_to_eos(self):
         """Days of service left before EOS at the current usage (None when usage unknown or 0)."""

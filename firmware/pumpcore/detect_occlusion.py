@@ -39,6 +39,10 @@
 #         pressure: fast strokes with a long tau, or the slow baseline climb of a complete one).
 # Cleared (while raised): one NORMAL stroke, or 2 consecutive pulsatile windows whose baseline is
 # back within 150 Pa of the reference (pressure decays normally again).
+# Statistics (plain ints, set where they are computed; read by the emulator's campaign probe for
+# offline threshold sweeps, never by the firmware): after stroke(): last_class, last_n, last_rise_pa,
+# last_ratio_pct, last_resid_pa (-1 when the ratio did not call for the fit), last_elev_pa (0 before
+# a reference exists); after window(): last_window_elev_pa. Thresholds: the constants below.
 
 import array
 
@@ -81,15 +85,6 @@ _Q1 = array.array("h", [2 * i - 19 for i in range(SHORT_N)])
 _SQ1 = 2660
 _CLAMP = 2000
 
-if dsp.VECTOR:   # CPython: the fit's sums as C-level maps (see pumpcore/dsp.py)
-    from itertools import repeat
-    from math import isqrt as _math_isqrt
-    from operator import mul, sub
-
-    _P1_LIST = _P1.tolist()
-    _P2_LIST = _P2.tolist()
-
-
 class OcclusionDetector:
     def __init__(self):
         self.reset()
@@ -106,6 +101,8 @@ class OcclusionDetector:
         self.last_ratio_pct = 0
         self.last_resid_pa = 0
         self.last_elev_pa = 0
+        self.last_n = 0          # samples in the latest capture (CAPTURE_N full, fewer: short)
+        self.last_window_elev_pa = 0   # latest window's baseline - reference (0 before one)
         self.clear_run = 0       # consecutive clearing windows while raised
         self.prev_short = False  # the previous capture was cut short by this stroke (bolus)
         self.prev_level_pa = 0   # previous capture's post-stroke level: pre + rise
@@ -125,7 +122,7 @@ class OcclusionDetector:
             self.ref_q4 += ((pa << 4) - self.ref_q4) >> 3
 
     # --- features -----------------------------------------------------------------------------
-    def _resid_full_loops(self, pre: int, buf) -> int:
+    def _resid_full(self, pre: int, buf) -> int:
         """RMS residual (Pa) of the least-squares quadratic through buf[0..49] - pre.
         Bounds: x clamped +-2000; c1 <= 2.5e6, c1*p1 <= 1.2e8; c2/64 <= 3.8e5, *p2 <= 2.2e8;
         residuals clamped +-2000, sum of squares <= 2e8."""
@@ -162,32 +159,6 @@ class OcclusionDetector:
                 r = -_CLAMP
             ss += r * r
         return dsp.isqrt(ss // n)
-
-    if dsp.VECTOR:
-        def _resid_full_vector(self, pre: int, buf) -> int:
-            """_resid_full_loops with the clamp check and the three fit sums in C (CPython): the
-            same integers."""
-            n = CAPTURE_N
-            c = _CLAMP
-            xs = list(map(sub, buf[:n], repeat(pre, n)))
-            if max(xs) > c or min(xs) < -c:
-                xs = [c if x > c else -c if x < -c else x for x in xs]
-            c1 = sum(map(mul, xs, _P1_LIST))
-            c2s = sum(map(mul, xs, _P2_LIST)) >> 6
-            f0 = (sum(xs) + 25) // 50
-            ss = 0
-            for x, p1, p2 in zip(xs, _P1_LIST, _P2_LIST):  # noqa: B905 (all CAPTURE_N long)
-                r = x - (f0 + (c1 * p1 + 20825) // _S1 + (c2s * p2 + 30456) // _S2_64)
-                if r > c:
-                    r = c
-                elif r < -c:
-                    r = -c
-                ss += r * r
-            return _math_isqrt(ss // n)
-
-        _resid_full = _resid_full_vector
-    else:
-        _resid_full = _resid_full_loops
 
     def _resid_short(self, pre: int, buf) -> int:
         """RMS residual (Pa) of the least-squares line through buf[0..19] - pre."""
@@ -239,6 +210,7 @@ class OcclusionDetector:
         if self.has_ref:
             elev = pre_pa - (self.ref_q4 >> 4)
         self.last_elev_pa = elev
+        self.last_n = n
         if n < SHORT_N:
             cls = UNKNOWN
             self.last_rise_pa = 0
@@ -316,9 +288,13 @@ class OcclusionDetector:
         return None
 
     def window(self, baseline_pa: int, pulsatile: bool):
-        """Result of one sensing window (from CatheterDetector). Returns None, EV_RAISE or EV_CLEAR."""
+        """Result of one sensing window (from CatheterDetector). Returns None, EV_RAISE or EV_CLEAR.
+        last_window_elev_pa: the window's elevation over the reference, the statistic the
+        elevation and clearing rules compare with ELEV_ALARM_PA and CLEAR_MARGIN_PA."""
+        elev = baseline_pa - (self.ref_q4 >> 4) if self.has_ref else 0
+        self.last_window_elev_pa = elev
         if self.active:
-            if pulsatile and (not self.has_ref or baseline_pa - (self.ref_q4 >> 4) <= CLEAR_MARGIN_PA):
+            if pulsatile and (not self.has_ref or elev <= CLEAR_MARGIN_PA):
                 self.clear_run += 1
                 if self.clear_run >= CLEAR_WINDOWS:
                     self.active = False
@@ -330,14 +306,14 @@ class OcclusionDetector:
                 self.clear_run = 0
             return None
         if pulsatile:
-            if not self.has_ref or baseline_pa - (self.ref_q4 >> 4) < CLEAR_MARGIN_PA:
+            if not self.has_ref or elev < CLEAR_MARGIN_PA:
                 self._learn(baseline_pa)
             else:
                 # CSF pulsation reaches the sensor, so the line is open: a higher baseline is a
                 # new reference (reseated catheter), not accumulated line pressure
                 self.ref_q4 = baseline_pa << 4
             return None
-        if self.has_ref and baseline_pa - (self.ref_q4 >> 4) >= ELEV_ALARM_PA:
+        if self.has_ref and elev >= ELEV_ALARM_PA:
             self.active = True
             return EV_RAISE
         return None

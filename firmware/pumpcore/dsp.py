@@ -9,17 +9,9 @@
 # Inputs are clamped around their mean to +-CLAMP_PA before multiplication so no product can leave
 # the small-int range, whatever the sensor returns.
 #
-# Two implementations of the hot functions, chosen once at import (decision, session 4):
-# - the loops (`*_loops`): allocation-free, what the Pico runs (MicroPython);
-# - on CPython (the emulator, host tools) the same integer arithmetic through C-level builtins
-#   (`sum(map(mul, a, b))` for an inner product, `math.isqrt`): ~1.5x faster, allocates freely.
-# Both return the same integers for every input; tests run both against the direct DFT and each
-# other (tests/core/test_detect_dsp.py, tests/properties/test_detectors_props.py).
+# One implementation, the Pico's: the emulator runs exactly these loops (speed is bought in pumphil).
 
 import array
-import sys
-
-VECTOR = sys.implementation.name == "cpython"
 
 WINDOW_N = 100          # samples per sensing window (4 s at 25 Hz); the DFT tables are for N = 100
 SAMPLE_MS = 40          # 25 Hz
@@ -48,26 +40,6 @@ SINK = tuple(array.array("h", [SIN_Q12[(k * i) % 100] for i in range(26)]) for k
 # Hann window w[n] = (1 - cos(2*pi*n/N)) / 2, in Q12 (0..4096).
 HANN_Q12 = array.array("h", [(4096 - c) // 2 for c in _COS100_Q12])
 
-if VECTOR:
-    from itertools import repeat
-    from math import isqrt as _math_isqrt  # floor square root, as isqrt below
-    from operator import add, mul, rshift, sub
-
-    def _fold(a, b):
-        """([0, a[0]+b[0], ...], [0, a[0]-b[0], ...]): a fold's sums and differences, with a 0 at
-        index 0 so they index like run_loops' arrays (i = 1..)."""
-        s = [0]
-        s += map(add, a, b)
-        d = [0]
-        d += map(sub, a, b)
-        return s, d
-
-    # the tables as lists: map() over a list skips the array's per-item boxing
-    _HANN_LIST = HANN_Q12.tolist()
-    _COSK_LISTS = [t.tolist() for t in COSK]
-    _SINK_LISTS = [t.tolist() for t in SINK]
-
-
 def isqrt(n: int) -> int:
     """Floor square root of a non-negative int (Newton). No allocation for n < 2**30."""
     if n <= 0:
@@ -80,21 +52,13 @@ def isqrt(n: int) -> int:
     return x
 
 
-def mean_loops(buf, start: int, end: int) -> int:
+def mean(buf, start: int, end: int) -> int:
     """Floor mean of buf[start:end] (end > start). Largest intermediate: the sum, so callers keep
     (end - start) * max|sample| < 2**30 (100 samples of a few thousand Pa is far below)."""
     s = 0
     for i in range(start, end):
         s += buf[i]
     return s // (end - start)
-
-
-def mean_vector(buf, start: int, end: int) -> int:
-    """mean_loops through a slice and the built-in sum (CPython)."""
-    return sum(buf[start:end]) // (end - start)
-
-
-mean = mean_vector if VECTOR else mean_loops
 
 
 def clamp(x: int, lo: int, hi: int) -> int:
@@ -132,7 +96,7 @@ class Spectrum:
         self.amp_pa = array.array("i", [0] * NBINS)
         self.mean_pa = 0
 
-    def run_loops(self, buf) -> None:
+    def run(self, buf) -> None:
         n = WINDOW_N
         m = mean(buf, 0, n)
         self.mean_pa = m
@@ -214,56 +178,6 @@ class Spectrum:
             self.im_pa[k] = im
             self.amp_pa[k] = isqrt(re * re + im * im)
             k += 1
-
-    if VECTOR:
-        def run_vector(self, buf) -> None:
-            """run_loops with the folds and inner products as C-level maps and sums (CPython):
-            the same integer terms, regrouped the same way, so the same integers."""
-            n = WINDOW_N
-            c = CLAMP_PA
-            vals = buf.tolist() if hasattr(buf, "tolist") else list(buf)
-            m = sum(vals) // n
-            self.mean_pa = m
-            if max(vals) - m > c or m - min(vals) > c:   # rare: clamp in Python
-                dev = [c if x > c else -c if x < -c else x for x in map(sub, vals, repeat(m, n))]
-                w = list(map(rshift, map(mul, dev, _HANN_LIST), repeat(12, n)))
-            else:
-                w = list(map(rshift, map(mul, map(sub, vals, repeat(m, n)), _HANN_LIST), repeat(12, n)))
-            half = n // 2
-            q = half // 2
-            # first fold, i = 1..49 pairs with N - i; second fold, i = 1..24 pairs with 50 - i
-            fs, fd = _fold(w[1:half], w[n - 1:half:-1])
-            ge, go = _fold(fs[1:q], fs[half - 1:q:-1])
-            ho, he = _fold(fd[1:q], fd[half - 1:q:-1])
-            fs_q = fs[q]
-            fd_q = fd[q]
-            x0 = w[0] << 12
-            x50 = w[half] << 12
-            re_pa = self.re_pa
-            im_pa = self.im_pa
-            amp_pa = self.amp_pa
-            re_pa[0] = 0
-            im_pa[0] = 0
-            amp_pa[0] = 0
-            for k in range(1, NBINS):
-                ck = _COSK_LISTS[k]
-                sk = _SINK_LISTS[k]
-                # index 0 of ge/go/he/ho is 0, so the 25-term sums are the loops' i = 1..24
-                if k % 2 == 0:
-                    re = x0 + x50 + fs_q * ck[q] + sum(map(mul, ge, ck))
-                    im = -fd_q * sk[q] - sum(map(mul, he, sk))
-                else:
-                    re = x0 - x50 + fs_q * ck[q] + sum(map(mul, go, ck))
-                    im = -fd_q * sk[q] - sum(map(mul, ho, sk))
-                re = (re >> 12) // 25
-                im = (im >> 12) // 25
-                re_pa[k] = re
-                im_pa[k] = im
-                amp_pa[k] = _math_isqrt(re * re + im * im)
-
-        run = run_vector
-    else:
-        run = run_loops
 
     def band_pa(self, k0: int, k1: int) -> int:
         s = 0

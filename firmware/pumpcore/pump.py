@@ -23,6 +23,7 @@ from pumpcore import statemachine as SM
 from pumpcore.bolus import CLINICIAN, PATIENT, PERIODIC, PRIME, BolusArbiter
 from pumpcore.catheter import Catheter, bridge_proposal
 from pumpcore.clock import MS_PER_DAY, MS_PER_HOUR, MS_PER_MIN, Clock, diff_ms, weekday
+from pumpcore.commands import CLINICIAN_BOLUS_MAX_MS, CLINICIAN_BOLUS_MAX_NL, MAX_SUSPEND_MIN
 from pumpcore.delivery import DeliveryEngine, mul_div
 from pumpcore.ledger import Ledger, PatientHistory
 from pumpcore.library import default_library
@@ -30,9 +31,6 @@ from pumpcore.reservoir import Reservoir
 
 MAX_SLOTS = 4
 PRIME_RATE_NL_PER_H = 1_000_000       # priming bolus rate: 1 mL/h, the pump's maximum
-MAX_SUSPEND_MIN = 1440                # a timed suspend lasts at most 24 h
-CLINICIAN_BOLUS_MAX_NL = 1_000_000    # 1 mL; the drug library's max bolus amount applies too
-CLINICIAN_BOLUS_MAX_MS = MS_PER_DAY
 MAX_PENDING_EVENTS = 256
 SNAPSHOT_VERSION = 2                  # 1: before the reservation, resets and periodic spacing
 _FAR = 536_870_911                    # "no event" horizon (< 2**29 ms)
@@ -44,6 +42,10 @@ PERIODIC_MIN_SPACING_MS = 23 * 3_600_000
 # "Resets and accounting".
 RESERVE_NL = 10_000
 RESERVE_MS = 1_800_000
+# The mechanism's volumetric accuracy (the board's documented limit, docs/hardware.md): the 24-h
+# ledger and every dose-limit check count a stroke's drug at the top of it, so a hard limit holds
+# for any pump within its accuracy, not only for the nominal stroke volume.
+STROKE_TOLERANCE_PCT = 5
 # Reset loop: this many unexpected resets within the window (monotonic) is a loop (safe state).
 RESET_LOOP_N = 3
 RESET_LOOP_WINDOW_MS = 3_600_000
@@ -58,10 +60,12 @@ def _is_int(x):
 
 
 class Pump:
-    def __init__(self, stroke_nl=250, library=None, reserve_nl=RESERVE_NL, reserve_ms=RESERVE_MS):
+    def __init__(self, stroke_nl=250, library=None, reserve_nl=RESERVE_NL, reserve_ms=RESERVE_MS,
+                 tolerance_pct=STROKE_TOLERANCE_PCT):
         self.stroke_nl = stroke_nl
         self.reserve_nl = reserve_nl
         self.reserve_ms = reserve_ms
+        self.tolerance_pct = tolerance_pct
         self.library = library if library is not None else default_library()
         self.state = SM.BOOTING
         self.mono = Clock()
@@ -120,6 +124,7 @@ class Pump:
         # stroke would emit (preallocated), strokes refused since the program was applied
         self._hard_ng = [None] * MAX_SLOTS
         self._emit = [0] * MAX_SLOTS
+        self._margin_rem = [0] * MAX_SLOTS   # ng*pct of the ledger's accuracy margin, < 100
         self.holding = False
         self.held_strokes = 0
         self._max_basal = 0            # the program's highest basal step (nL/h), for the reservation
@@ -232,9 +237,12 @@ class Pump:
         self.catheter.would_emit(self.stroke_nl, self._concs, emit)
         hard = self._hard_ng
         ledger = self.ledger
+        tol = self.tolerance_pct
         for d in range(MAX_SLOTS):
             h = hard[d]
-            if h is not None and emit[d] and ledger.total(d) + emit[d] > h:
+            e = emit[d]
+            if h is not None and e and \
+                    ledger.total(d) + e + (e * tol + self._margin_rem[d] + 99) // 100 > h:
                 self.held_strokes += 1
                 if not self.holding:
                     self._hold_starts(d)
@@ -282,9 +290,13 @@ class Pump:
         cat = self.catheter
         cat.push(drawn, self._concs)
         out = cat.out_ng
+        tol = self.tolerance_pct
+        rem = self._margin_rem
         for d in range(MAX_SLOTS):
             if out[d]:
-                self.ledger.add(d, out[d])
+                m = out[d] * tol + rem[d]           # the accuracy margin, remainder carried
+                rem[d] = m % 100
+                self.ledger.add(d, out[d] + m // 100)
                 ng = self._delivered_ng[d] + out[d]
                 if ng >= 1000:
                     self.delivered_ug[d] += ng // 1000
@@ -847,7 +859,7 @@ class Pump:
                 continue
             ng = (vol * self._bolus_conc(d) + 999) // 1000
             if ng:
-                self.ledger.add(d, ng)
+                self.ledger.add(d, ng + (ng * self.tolerance_pct + 99) // 100)
                 self.presumed_ng[d] += ng
                 total = self._delivered_ng[d] + ng
                 self.delivered_ug[d] += total // 1000
@@ -1244,7 +1256,7 @@ class Pump:
             hard = self._hard_ng[d]
             if hard is None:
                 continue
-            amount = volume_nl * self._bolus_conc(d) // 1000
+            amount = volume_nl * self._bolus_conc(d) * (100 + self.tolerance_pct) // 100000
             if self.ledger.total(d) + amount > hard:
                 return R.DOSE_LIMIT
         return R.OK

@@ -51,9 +51,7 @@ TITRATION_STEP = "titration_step"           # increase above the library's max s
 TITRATION_INTERVAL = "titration_interval"   # increase sooner than the library allows
 START_DOSE = "start_dose"                   # first program above the library's starting dose
 
-# --- protocol / security (used by pumpcore.wire / auth / dispatch) ------------------------------
-# Defined by the protocol module's owner; listed in docs/protocol.md.
-# (helper C: wire protocol / auth / dispatch; every code below is explained in docs/protocol.md)
+# --- protocol / security (used by pumpcore.wire / auth / dispatch; docs/protocol.md) ----------
 BAD_CRC = "bad_crc"                  # line CRC missing or wrong (garbled, dropped bytes): resend
 LINE_TOO_LONG = "line_too_long"      # more than wire.MAX_LINE bytes before the LF
 BAD_CHAR = "bad_char"                # a byte outside printable ASCII 0x20..0x7E in the line
@@ -65,6 +63,9 @@ AUTH_REQUIRED = "auth_required"      # command needs a role, counter and HMAC ta
 NO_KEY = "no_key"                    # the pump has no key provisioned for the claimed role
 BAD_TAG = "bad_tag"                  # HMAC tag does not verify (wrong key, tampered request)
 STALE_COUNTER = "stale_counter"      # counter not greater than the last accepted one (replay)
+COUNTER_JUMP = "counter_jump"        # counter more than 2**24 above the last accepted one
+LOCKED = "locked"                    # security state lost or damaged: only hello until re-provisioned
+THROTTLED = "throttled"              # too many refused requests on this link: retry after retry_ms
 ROLE_FORBIDDEN = "role_forbidden"    # the authenticated role may not use this command
 ID_REUSED = "id_reused"              # request id seen recently with a different request body
 STORAGE_ERROR = "storage_error"      # the counter could not be persisted: command not executed

@@ -13,6 +13,7 @@
 # Events are either commands (from the protocol) or internal (raised by the core itself).
 # A self-transition (state == next_state) is a command that is accepted without changing state.
 
+from pumpcore import commands as C
 from pumpcore import reasons as R
 
 BOOTING = R.BOOTING
@@ -25,20 +26,20 @@ SAFE_STATE = R.SAFE_STATE
 
 STATES = (BOOTING, STOPPED, PRIMING, RUNNING, SUSPENDED, ALARM_STOP, SAFE_STATE)
 
-# Commands (sent by a host) ----------------------------------------------------------------------
-SET_CLOCK = "set_clock"
-STAGE = "stage"
-COMMIT = "commit"
-START = "start"
-STOP = "stop"
-SUSPEND = "suspend"
-RESUME = "resume"
-PRIME = "prime"
-REFILL = "refill"
-CLINICIAN_BOLUS = "clinician_bolus"
-PATIENT_BOLUS = "patient_bolus"
-ACK = "ack"
-SILENCE = "silence"
+# Commands (sent by a host): their wire names, defined once in the command table ------------------
+SET_CLOCK = C.SET_CLOCK
+STAGE = C.STAGE
+COMMIT = C.COMMIT
+START = C.START
+STOP = C.STOP
+SUSPEND = C.SUSPEND
+RESUME = C.RESUME
+PRIME = C.PRIME
+REFILL = C.REFILL
+CLINICIAN_BOLUS = C.CLINICIAN_BOLUS
+PATIENT_BOLUS = C.PATIENT_BOLUS
+ACK = C.ACK
+SILENCE = C.SILENCE
 # Internal events (raised by the core) ------------------------------------------------------------
 SELF_TEST_PASSED = "self_test_passed"
 SELF_TEST_FAILED = "self_test_failed"

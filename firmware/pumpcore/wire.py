@@ -1,16 +1,21 @@
 # The itpump wire codec, shared by the pump (pumpcore.dispatch) and the host (pumphost.client).
-# Specification: docs/protocol.md. Pure MicroPython/CPython subset: no json, no zlib; binascii
-# only for its CRC-32 when the port has it (a table fallback otherwise).
+# Specification: docs/protocol.md (version 2). Pure MicroPython/CPython subset: no json, no zlib;
+# binascii only for its CRC-32 when the port has it (a table fallback otherwise).
 #
 # Line kinds (first character): "@" request, "=" ok response, "!" error response, "~" event.
 # Every line is printable ASCII 0x20..0x7E, at most MAX_LINE bytes, ended by LF (CR LF accepted),
 # and ends with " " + 8 lowercase hex digits: CRC-32 (IEEE 802.3, as zlib.crc32) of every byte
 # before that space.
 #
-#   @ID ROLE COUNTER CMD ARGS TAG CRC     request (ROLE/COUNTER/TAG are "-" for unauthenticated)
-#   =ID DATA CRC                          ok response, DATA a JSON object
-#   !ID REASON DATA CRC                   error response, DATA a JSON object with at least "msg"
-#   ~SEQ DATA CRC                         asynchronous event, DATA a JSON object
+#   @ID ROLE COUNTER CMD ARGS TAG CRC           request (ROLE/COUNTER/TAG "-" when unauthenticated)
+#   =ID DATA TAG CRC                            ok response, DATA a JSON object
+#   !ID REASON DATA TAG CRC                     error response, DATA a JSON object with "msg"
+#   ~BOOT SEQ DATA TAGC TAGP TAGR CRC           event: one tag per role (clinician, patient,
+#                                               readonly; "-" for a role without a key)
+# A TAG is 32 lowercase hex digits (pumpcore.auth says what it covers) or "-"; hex is lower case
+# only, so a line has exactly one encoding.
+# COUNTER is decimal 1..2**48-1 without leading zeros; the pump holds it as two 24-bit parts
+# (hi, lo) so that every value stays a small int on the Pico (Counter helpers below).
 #
 # Values are a strict JSON subset (objects, arrays, printable-ASCII strings with only \" and \\
 # escapes, integers, true/false/null; no floats, no whitespace outside strings, no duplicate keys,
@@ -20,14 +25,16 @@
 
 from pumpcore import reasons
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 MAX_LINE = 2048            # bytes per line, excluding the LF (and an optional CR before it)
 MAX_DEPTH = 8              # nesting of arrays/objects inside a value
 MAX_INT_DIGITS = 15        # |integer| < 10**15 (exact in every JSON reader; bigint on the Pico)
 MAX_ID = 16                # request id: 1..16 of [0-9A-Za-z]
 MAX_CMD = 24               # command: 1..24 of [a-z_]
 TAG_HEX = 32               # HMAC-SHA256 truncated to 128 bits, lowercase hex
-MAX_COUNTER = 0x3FFFFFFF   # counters are 1..2**30-1 (small ints on the Pico)
+MAX_SEQ = 0x3FFFFFFF       # event sequence numbers and boot numbers: small ints on the Pico
+PART = 0x1000000           # a 48-bit counter is hi * PART + lo, 0 <= hi, lo < PART
+MAX_COUNTER_DIGITS = 15    # 2**48 - 1 = 281474976710655
 ROLES = ("clinician", "patient", "readonly")
 
 _HEX = "0123456789abcdef"
@@ -115,7 +122,7 @@ def to_hex(data):
 
 
 def from_hex(text):
-    # Strict lowercase/uppercase hex of even length -> bytes; None when malformed.
+    # Strict lowercase hex of even length -> bytes; None when malformed (upper case included).
     if len(text) % 2:
         return None
     out = bytearray(len(text) // 2)
@@ -134,8 +141,6 @@ def _hexval(c):
         return o - 48
     if 97 <= o <= 102:
         return o - 87
-    if 65 <= o <= 70:
-        return o - 55
     return -1
 
 
@@ -325,21 +330,75 @@ def valid_cmd(s):
     return True
 
 
-def parse_counter(s):
-    # "1".."1073741823" without leading zeros -> int; anything else -> None
-    if not (1 <= len(s) <= 10) or s[0] == "0":
+def parse_seq(s):
+    # "0".."1073741823" without leading zeros -> int; anything else -> None (boot and event numbers)
+    if not (1 <= len(s) <= 10) or (s[0] == "0" and len(s) > 1):
         return None
     for c in s:
         if not ("0" <= c <= "9"):
             return None
     n = int(s)
-    if n > MAX_COUNTER:
+    if n > MAX_SEQ:
         return None
     return n
 
 
-def _valid_crc_field(s):
-    if len(s) != 8:
+# --- 48-bit counters as (hi, lo) -----------------------------------------------------------------
+# Every intermediate value stays below 10 * PART + 10 < 2**28: small ints on the Pico.
+ZERO = (0, 0)
+
+
+def parse_counter(s):
+    # "1".."281474976710655" without leading zeros -> (hi, lo); anything else -> None
+    if not (1 <= len(s) <= MAX_COUNTER_DIGITS) or s[0] == "0":
+        return None
+    hi = 0
+    lo = 0
+    for c in s:
+        if not ("0" <= c <= "9"):
+            return None
+        lo = lo * 10 + (ord(c) - 48)
+        hi = hi * 10 + (lo >> 24)
+        lo &= PART - 1
+        if hi >= PART:
+            return None
+    return (hi, lo)
+
+
+def format_counter(ctr):
+    # (hi, lo) -> its decimal text ("0" for ZERO)
+    hi, lo = ctr
+    if hi == 0:
+        return str(lo)
+    digits = []
+    while hi or lo:
+        r = hi % 10
+        hi //= 10
+        v = r * PART + lo
+        digits.append(chr(48 + v % 10))
+        lo = v // 10
+    digits.reverse()
+    return "".join(digits)
+
+
+def counter_of_int(n):
+    # Host and tests: a Python int 0..2**48-1 -> (hi, lo)
+    return (n >> 24, n & (PART - 1))
+
+
+def counter_after(a, b):
+    # a > b for counters (hi, lo)
+    return a[0] > b[0] or (a[0] == b[0] and a[1] > b[1])
+
+
+def counter_within(a, b, max_step_parts):
+    # a - b <= max_step_parts * PART (a counter may not jump further ahead than that)
+    d = a[0] - b[0]
+    return d < max_step_parts or (d == max_step_parts and a[1] <= b[1])
+
+
+def _valid_hex_field(s, n):
+    if len(s) != n:
         return False
     for c in s:
         if _hexval(c) < 0:
@@ -353,26 +412,36 @@ def seal(text):
 
 
 def check_crc(line):
-    # -> the line without its CRC field, or None when the CRC is missing or wrong.
+    # -> the line without its CRC field, or None when the CRC is missing, wrong or not lower case.
     sp = line.rfind(" ")
     if sp < 0:
         return None
     crc = line[sp + 1:]
-    if not _valid_crc_field(crc):
+    if not _valid_hex_field(crc, 8):
         return None
     body = line[:sp]
-    if crc32_hex(body) != crc.lower():
+    if crc32_hex(body) != crc:
         return None
     return body
+
+
+def valid_tag(s):
+    return _valid_hex_field(s, TAG_HEX)
 
 
 # --- requests ----------------------------------------------------------------------------------
 def request_body(req_id, role, counter, cmd, args):
     # The authenticated part of a request: "@ID ROLE COUNTER CMD ARGS". role/counter None -> "-".
-    # The HMAC tag (pumpcore.auth.tag) is computed over exactly these bytes.
+    # counter: int (host) or (hi, lo). The request tag (pumpcore.auth) covers exactly these bytes.
+    if counter is None:
+        ctr = "-"
+    elif isinstance(counter, tuple):
+        ctr = format_counter(counter)
+    else:
+        ctr = str(counter)
     return "@%s %s %s %s %s" % (
-        req_id, role if role is not None else "-",
-        str(counter) if counter is not None else "-", cmd, encode(args if args is not None else {}))
+        req_id, role if role is not None else "-", ctr, cmd,
+        encode(args if args is not None else {}))
 
 
 def request_line(body, tag_hex):
@@ -382,7 +451,8 @@ def request_line(body, tag_hex):
 
 def parse_request(line):
     # line: str without the LF. Returns (req_id, role, counter, cmd, args, tag, body) where role,
-    # counter and tag are None when "-", args a dict, body the authenticated text.
+    # counter and tag are None when "-", counter a (hi, lo) pair, args a dict, body the
+    # authenticated text.
     # Raises WireError(reason, msg, req_id) -- req_id None when the id is not trustworthy
     # (always None for a CRC failure: the id itself may be the corrupted part).
     if len(line) > MAX_LINE:
@@ -394,9 +464,8 @@ def parse_request(line):
     rest = check_crc(line)
     if rest is None:
         raise WireError(reasons.BAD_CRC, "CRC missing or wrong")
-    sp = rest.find(" ")
-    req_id = rest[1:sp] if sp > 0 else rest[1:]
-    if not valid_id(req_id):
+    req_id = request_id_of(rest)
+    if req_id is None:
         raise WireError(reasons.BAD_FRAME, "bad request id")
     sp = rest.rfind(" ")
     body = rest[:sp]
@@ -421,9 +490,9 @@ def parse_request(line):
         counter = parse_counter(ctr)
         if counter is None:
             raise WireError(reasons.BAD_FRAME, "bad counter", req_id)
-        if len(tag) != TAG_HEX or from_hex(tag) is None:
-            raise WireError(reasons.BAD_FRAME, "tag must be %d hex digits" % TAG_HEX, req_id)
-        tag = tag.lower()
+        if not valid_tag(tag):
+            raise WireError(reasons.BAD_FRAME,
+                            "tag must be %d lowercase hex digits" % TAG_HEX, req_id)
     try:
         args = decode(parts[4])
     except WireError as e:
@@ -433,30 +502,55 @@ def parse_request(line):
     return req_id, role, counter, cmd, args, tag, body
 
 
+def request_id_of(text):
+    # The id of a request line ("@ID ..."), or None when it is not a valid id.
+    sp = text.find(" ")
+    req_id = text[1:sp] if sp > 0 else text[1:]
+    return req_id if valid_id(req_id) else None
+
+
 # --- responses and events ----------------------------------------------------------------------
-def ok_line(req_id, data):
-    return seal("=%s %s" % (req_id, encode(data if data is not None else {})))
+# A reply is built as its body ("=ID DATA" / "!ID REASON DATA"), which the tag covers together
+# with the request (pumpcore.auth.reply_tag), then sealed with tagged_line().
+def ok_body(req_id, data):
+    return "=%s %s" % (req_id, encode(data if data is not None else {}))
 
 
-def error_line(req_id, reason, msg, extra=None):
+def error_body(req_id, reason, msg, extra=None):
     # req_id None -> "-" (the request could not be identified)
     data = {}
     if extra:
         for k in extra:
             data[k] = extra[k]
     data["msg"] = msg
-    return seal("!%s %s %s" % (req_id if req_id is not None else "-", reason, encode(data)))
+    return "!%s %s %s" % (req_id if req_id is not None else "-", reason, encode(data))
 
 
-def event_line(seq, data):
-    return seal("~%d %s" % (seq, encode(data)))
+def tagged_line(body, tag_hex):
+    # A reply body + " " + tag ("-" when None) + " " + CRC.
+    return seal(body + " " + (tag_hex if tag_hex is not None else "-"))
+
+
+def event_body(boot, seq, data):
+    return "~%d %d %s" % (boot, seq, encode(data))
+
+
+def event_line(body, tags):
+    # tags: one tag per role in ROLES order, None for a role without a key
+    out = [body]
+    for t in tags:
+        out.append(t if t is not None else "-")
+    return seal(" ".join(out))
 
 
 def parse_reply(line):
     # Host side. line: str without LF. Returns None for a line that is not protocol output
-    # (REPL chatter, echoes, blank lines), else one of
-    #   ("=", req_id, data, None) / ("!", req_id_or_None, data, reason) / ("~", seq, data, None).
-    # Raises WireError for a protocol line (first char = ! ~) that is corrupted.
+    # (REPL chatter, echoes, blank lines), else a tuple (kind, ident, data, reason, body, tag):
+    #   ("=", req_id, data, None, body, tag)          tag: hex str or None ("-")
+    #   ("!", req_id or None, data, reason, body, tag)
+    #   ("~", (boot, seq), data, None, body, [tag or None per role])
+    # body is the part a tag covers. Raises WireError for a protocol line (first char = ! ~)
+    # that is corrupted or malformed.
     if not line or line[0] not in "=!~":
         return None
     if len(line) > MAX_LINE or not is_printable(line):
@@ -465,30 +559,52 @@ def parse_reply(line):
     if rest is None:
         raise WireError(reasons.BAD_CRC, "reply CRC missing or wrong")
     kind = rest[0]
-    sp = rest.find(" ")
+    ntags = len(ROLES) if kind == "~" else 1
+    tags = []
+    body = rest
+    for _ in range(ntags):
+        sp = body.rfind(" ")
+        if sp < 0:
+            raise WireError(reasons.BAD_FRAME, "reply without tag")
+        t = body[sp + 1:]
+        if t == "-":
+            tags.append(None)
+        elif valid_tag(t):
+            tags.append(t)
+        else:
+            raise WireError(reasons.BAD_FRAME, "bad tag field")
+        body = body[:sp]
+    tags.reverse()
+    sp = body.find(" ")
     if sp < 0:
         raise WireError(reasons.BAD_FRAME, "reply without data")
-    first = rest[1:sp]
+    first = body[1:sp]
     reason = None
-    if kind == "!":
-        sp2 = rest.find(" ", sp + 1)
+    if kind == "~":
+        sp2 = body.find(" ", sp + 1)
+        if sp2 < 0:
+            raise WireError(reasons.BAD_FRAME, "event without sequence number")
+        boot = parse_seq(first)
+        seq = parse_seq(body[sp + 1:sp2])
+        if boot is None or seq is None or seq == 0:
+            raise WireError(reasons.BAD_FRAME, "bad event boot/sequence number")
+        sp = sp2
+    elif kind == "!":
+        sp2 = body.find(" ", sp + 1)
         if sp2 < 0:
             raise WireError(reasons.BAD_FRAME, "error reply without reason")
-        reason = rest[sp + 1:sp2]
+        reason = body[sp + 1:sp2]
         sp = sp2
-    data = decode(rest[sp + 1:])
+    data = decode(body[sp + 1:])
     if not isinstance(data, dict):
         raise WireError(reasons.BAD_FRAME, "reply data must be an object")
     if kind == "~":
-        n = parse_counter(first) if first != "0" else 0
-        if n is None:
-            raise WireError(reasons.BAD_FRAME, "bad event sequence number")
-        return ("~", n, data, None)
+        return ("~", (boot, seq), data, None, body, tags)
     if first == "-" and kind == "!":
-        return ("!", None, data, reason)
+        return ("!", None, data, reason, body, tags[0])
     if not valid_id(first):
         raise WireError(reasons.BAD_FRAME, "bad reply id")
-    return (kind, first, data, reason)
+    return (kind, first, data, reason, body, tags[0])
 
 
 # --- line splitting ----------------------------------------------------------------------------

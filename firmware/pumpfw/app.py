@@ -3,8 +3,9 @@
 # HAL contract (implemented by pumpfw.hal_rp2 on the Pico and pumphil.board in the emulator):
 #   ticks_ms() / ticks_diff(a, b)           time.ticks_* semantics (wraps at 2**30)
 #   wait(ms)                                sleep up to ms, return early on serial input / button
-#   serial_read() -> bytes or None          non-blocking
-#   serial_write(bytes)
+#   serial_read() -> (link, bytes) or None  non-blocking; link: a small int naming the connection
+#                                           the bytes came from (the Pico: 0, its one port)
+#   serial_write(bytes, link=None)          to that link (a reply), None: to every link (events)
 #   button_pressed() -> bool                a debounced press since the last call
 #   motor_stroke() -> bool                  one stroke; True when the feedback pulse was seen
 #   motor_off()                             stop at once (mid-stroke)
@@ -22,6 +23,9 @@
 # state with a high alarm. Missing state is never treated as a first boot (provisioning writes a
 # factory record). Every boot that restores a non-factory record is an unexpected reset: counted,
 # alarmed and written back before therapy resumes (docs/therapy.md "Resets and accounting").
+# A missing or damaged security record (keys, counters) also locks the protocol: only an
+# unauthenticated hello is answered until the pump is re-keyed over the physical channel
+# (pumpfw.storage.rekey / provision; docs/protocol.md), so a damaged record never re-opens replay.
 #
 # Write-ahead (docs/therapy.md): no stroke is made that is neither counted in the last state
 # record nor within its reservation, and the record of a command's effect is written before its
@@ -34,7 +38,7 @@ from pumpcore.dispatch import Dispatcher
 from pumpcore.pump import Pump
 
 from pumpfw import board
-from pumpfw.storage import OK, Storage
+from pumpfw.storage import CORRUPT, OK, SECURITY, STATE, Storage, device_identity
 from pumpfw.supervisor import Supervisor
 
 _WDT_FEED_MS = board.WDT_FEED_MS
@@ -43,19 +47,20 @@ _WDT_FEED_MS = board.WDT_FEED_MS
 class App:
     def __init__(self, hal):
         self.hal = hal
-        self.storage = Storage(hal.fs)
+        self.identity = device_identity(hal.fs)      # (device_id, device key) or None
+        self.storage = Storage(hal.fs, self.identity[1] if self.identity else None)
         self.pump = Pump(stroke_nl=board.STROKE_NL, reserve_nl=board.SNAPSHOT_EVERY_NL,
                          reserve_ms=board.SNAPSHOT_EVERY_MS)
         self.auth = Auth()
-        ident = self.storage.load_plain("/identity.json") or {}
         self.info = {"firmware": board.FIRMWARE_VERSION, "board": board.BOARD,
-                     "device_id": ident.get("device_id", "unprovisioned")}
+                     "device_id": self.identity[0] if self.identity else "unprovisioned"}
         self.dispatcher = Dispatcher(self.pump, self.auth, self.info, persist=self._persist_auth)
         self.supervisor = Supervisor(self.pump, hal)
         self.last = 0
         self.to_snapshot_ms = board.SNAPSHOT_EVERY_MS
         self.to_self_test_ms = board.SELF_TEST_EVERY_MS
         self.due_ms = 0              # ms after `last` when the next full step is needed
+        self.own_ms = 0              # ms after `last` of the next wake-up the pump itself planned
         self.button = False          # a button press seen on a fast-path wake-up
         self.halted = False          # set by fail_safe(): the loop no longer runs nor feeds
         self.sounding = None
@@ -67,23 +72,15 @@ class App:
         pump = self.pump
         self.last = hal.ticks_ms()
         failure = hal.self_test()
-        keys = self.storage.load_plain("/keys.json")
-        if keys:
-            try:
-                self.auth.load_keys(keys)
-            except ValueError:
-                failure = failure or "keys unreadable"
-        else:
+        if self.identity is None:
             failure = failure or "no keys provisioned"
-        code_a, auth_snap = self.storage.load("/auth.json")
-        code_s, snap = self.storage.load("/state.json")
+        locked = self._restore_security()
+        code_s, snap = self.storage.load(STATE)
         problem = None
         cause = hal.reset_cause()
-        if code_a != OK or code_s != OK:
-            problem = "state " + (code_s if code_s != OK else code_a)
+        if locked or code_s != OK:
+            problem = locked or "state " + code_s
         else:
-            if not auth_snap.get("factory") and self.auth.restore(auth_snap) != R.OK:
-                problem = "counters corrupt"
             if not snap.get("factory"):
                 if pump.restore(snap.get("pump")) != R.OK:
                     problem = "state corrupt"
@@ -102,9 +99,28 @@ class App:
         else:
             pump.boot(resume=pump.was_running())
         self.boot_report = {"self_test": failure, "state": problem, "state_file": code_s,
-                            "reset_cause": cause}
+                            "reset_cause": cause, "security": locked or OK}
         pump.log_event("boot", None, self.boot_report)
         self._after_change()
+
+    def _restore_security(self):
+        # The security record -> Auth, and this boot's number persisted before any event line.
+        # -> None, or why the protocol is locked.
+        if self.identity is None:
+            why = "not provisioned"
+        else:
+            code, sec = self.storage.load(SECURITY)
+            if code == OK and self.auth.restore(sec) == R.OK:
+                self.auth.next_boot()
+                try:
+                    self._persist_auth(self.auth.snapshot())
+                    return None
+                except OSError:
+                    why = "security record not writable"
+            else:
+                why = "security record " + (code if code != OK else CORRUPT)
+        self.dispatcher.lock(why)
+        return why
 
     # -- one loop iteration (the device sleeps for the returned ms) ------------------------------
     def step(self):
@@ -113,7 +129,7 @@ class App:
         elapsed = hal.ticks_diff(now, self.last)
         if elapsed < 0:
             elapsed = 0
-        data = hal.serial_read()
+        data = hal.serial_read()     # (link, bytes) or None
         # Fast path: a wake-up that only feeds the watchdog. Nothing is due before `due_ms`
         # (computed by the last full step, relative to `last`), so the elapsed time is left to
         # accumulate and handed to the core in one piece at the next full step: the core's
@@ -123,20 +139,38 @@ class App:
                 hal.wdt_feed()
                 self.supervisor.note_wakeup()
                 left = self.due_ms - elapsed
-                return left if left < _WDT_FEED_MS else _WDT_FEED_MS
+                left = left if left < _WDT_FEED_MS else _WDT_FEED_MS
+                self.own_ms = elapsed + left
+                return left
             self.button = True          # handled by the full step below
-        return self._full_step(now, elapsed, data)
+        host_only = data is not None and elapsed < self.due_ms and not self.button
+        sleep = self._full_step(now, elapsed, data)
+        # The pump's own wake-ups keep their schedule whatever the host does: a wake-up that only
+        # host input caused goes back to sleep until the wake-up planned before it (unless the
+        # command made something due sooner), as a low-power timer keeps its alarm through an
+        # interrupt. So traffic changes neither when the pump wakes nor what the cell pays.
+        spent = hal.ticks_diff(hal.ticks_ms(), now)   # sleep counts from the end of the step
+        planned = self.own_ms - elapsed - spent       # the planned wake, from the end of the step
+        if host_only and 0 < planned < sleep:
+            sleep = planned
+        self.own_ms = spent + sleep              # relative to the new `last` (= now)
+        return sleep
 
     def _full_step(self, now, elapsed, data):
         hal = self.hal
         pump = self.pump
         sup = self.supervisor
+        # The cell pays for the pump's own wake-ups; one caused only by host input is powered by
+        # the host link (USB VBUS on the reference board; an implant's telemetry field), so no
+        # amount of traffic drains the battery model (docs/detectors.md, "Battery").
+        if data is None or elapsed >= self.due_ms:
+            sup.note_wakeup()
         self.last = now
-        sup.note_wakeup()
         # Fed on waking: the loop is alive, and the blocking work below (a stroke with its
         # capture, up to ~2.3 s) must not add to the <= WDT_FEED_MS the board has just slept.
         hal.wdt_feed()
         if elapsed:
+            self.dispatcher.advance(elapsed)
             n = pump.advance(elapsed)
             if pump.record_due():
                 self._save_state()   # write-ahead: the record covers these strokes before they are made
@@ -156,7 +190,11 @@ class App:
                 sup.stroke(nxt)
         if not pump.motor_enabled():
             hal.motor_off()
-        replies = self.dispatcher.feed(data) if data else None
+        replies = []                   # (link, line): each reply goes to the link that asked
+        while data is not None:
+            for line in self.dispatcher.feed(data[1], data[0]):
+                replies.append((data[0], line))
+            data = hal.serial_read()
         if self.button or hal.button_pressed():
             self.button = False
             pump.patient_bolus()       # the patient's own button: same gate, logged as a request
@@ -165,13 +203,12 @@ class App:
             sup.sense()
         if self.to_self_test_ms <= 0:
             self._periodic_self_test()
-        if pump.has_events() or self.dispatcher._pending:
+        if pump.has_events() or self.dispatcher.has_pending():
             self._after_change()       # before the replies: an acknowledged command is on flash
         elif self.to_snapshot_ms <= 0 or pump.record_due():
             self._save_state()
-        if replies:
-            for line in replies:
-                hal.serial_write(line.encode() + b"\n")
+        for link, line in replies:
+            hal.serial_write(line.encode() + b"\n", link)   # the reply to the asker only
         alarms = pump.alarms
         sounding = alarms.sounding(pump.now_s()) if alarms.n_latched else None
         if sounding != self.sounding:
@@ -206,7 +243,7 @@ class App:
         hardware or its memory."""
         self.to_self_test_ms = board.SELF_TEST_EVERY_MS
         failure = self.hal.self_test()
-        if failure is None and self.storage.load("/state.json")[0] != OK:
+        if failure is None and self.storage.load(STATE)[0] != OK:
             failure = "state record unreadable"
         self.pump.log_event("self_test", None, {"result": failure or "ok"})
         if failure:
@@ -216,21 +253,24 @@ class App:
     def _after_change(self):
         events = self.pump.pop_events()
         for line in self.dispatcher.event_lines(events):
-            self.hal.serial_write(line.encode() + b"\n")
+            self.hal.serial_write(line.encode() + b"\n", None)   # events: every link
         sec = self.dispatcher.pop_security_log()
         self.storage.append_log(events + sec)
         self._save_state()
 
     def _save_state(self):
         self.to_snapshot_ms = board.SNAPSHOT_EVERY_MS
+        if self.identity is None:
+            return    # unprovisioned: no device key to sign records with; it stays in safe state
         snap = self.pump.snapshot()
-        self.storage.save("/state.json", {"pump": snap, "supervisor": self.supervisor.state()})
+        self.storage.save(STATE, {"pump": snap, "supervisor": self.supervisor.state()})
         self.pump.record_written(snap)
         if self.auth.dirty:
             self._persist_auth(self.auth.snapshot())
 
     def _persist_auth(self, snap):
-        self.storage.save("/auth.json", snap)
+        # the security record (the dispatcher calls this before a state-changing command runs)
+        self.storage.save(SECURITY, snap)
         self.auth.dirty = False
 
     # -- the one fail-safe handler ------------------------------------------------------------------

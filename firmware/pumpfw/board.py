@@ -42,6 +42,7 @@ SNAPSHOT_EVERY_NL = 10000
 SNAPSHOT_EVERY_MS = 1800000
 LOG_FILE_MAX = 32768        # bytes per event-log file; LOG_FILES files are kept (rotation)
 LOG_FILES = 4
+SEC_LOG_FILES = 2           # the security log's files (pumpfw.storage), LOG_FILE_MAX each
 
 # Pico pin map (docs/hardware.md)
 PIN_UART_TX = 0

@@ -63,14 +63,17 @@ class PicoHal:
         if ms > 0 and not self._pressed:
             self.poll.poll(ms)        # WFI inside; returns early on serial input
 
+    # One link (0): USB-CDC, or UART0 with use_uart. The Pico's USB-CDC is one serial port owned by
+    # one host program at a time; several host programs share it through a host-side multiplexer
+    # (docs/protocol.md, "Several hosts").
     def serial_read(self):
         if not self.poll.poll(0):
             return None
         if self.uart is not None:
-            return self.uart.read()
-        return sys.stdin.buffer.read(1)
+            return (0, self.uart.read())
+        return (0, sys.stdin.buffer.read(1))
 
-    def serial_write(self, data):
+    def serial_write(self, data, link=None):
         if self.uart is not None:
             self.uart.write(data)
         else:

@@ -1,5 +1,6 @@
 """pumphil: the emulator (virtual rig), pyvisa instrument drivers, rig config, pytest plugin and
-the bridge to the real MicroPython runtime. Only tests and the CLI's emulate/simulate import it."""
+the bridge to the real MicroPython runtime. Only tests and the CLI's
+emulate/simulate/campaign commands import it."""
 
 from . import accel as _accel
 

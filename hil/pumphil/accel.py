@@ -26,6 +26,7 @@ LIB_DIR = BUILD_DIR / "lib"                             # pumphil/... extension 
 STAMP = BUILD_DIR / "STAMP"
 # compiled modules, relative to hil/ (typed, hot in a simulation; params stays a plain dataclass)
 ACCEL_MODULES = ("pumphil/plant/model.py", "pumphil/board.py", "pumphil/flash.py")
+GROUP = "pumphil_accel"      # mypyc's shared runtime library: build/accel/lib/pumphil_accel__mypyc.*
 
 
 def source_digest() -> str:
@@ -50,14 +51,37 @@ def _usable() -> bool:
 enabled: bool | None = None
 
 
+def _load_runtime() -> bool:
+    """Load the build's shared runtime library (a top-level module the compiled modules import
+    by name) from its file. Decision: LIB_DIR itself is NOT put on sys.path, because it holds a
+    pumphil/ directory: a child process that inherits sys.path (multiprocessing spawn, Dask
+    worker processes) would import that as the pumphil namespace package before the installed
+    one. False when the library is missing."""
+    import importlib.machinery
+    import importlib.util
+
+    name = GROUP + "__mypyc"
+    if name in sys.modules:
+        return True
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        path = LIB_DIR / (name + suffix)
+        if path.exists():
+            spec = importlib.util.spec_from_file_location(name, path)
+            if spec is None or spec.loader is None:
+                return False
+            mod = importlib.util.module_from_spec(spec)
+            sys.modules[name] = mod
+            spec.loader.exec_module(mod)
+            return True
+    return False
+
+
 def install(package_path: list[str], subdir: str) -> bool:
     """Put build/accel/lib/<subdir> in front of a package's __path__ when the build is current.
     subdir: "pumphil" or "pumphil/plant". Returns whether the compiled modules will be used."""
     global enabled
     if enabled is None:
-        enabled = _usable()
-        if enabled and str(LIB_DIR) not in sys.path:
-            sys.path.append(str(LIB_DIR))   # the group's shared runtime library (a top-level module)
+        enabled = _usable() and _load_runtime()
     if enabled:
         d = str(LIB_DIR / subdir)
         if d not in package_path:

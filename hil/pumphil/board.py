@@ -74,16 +74,12 @@ class VirtualHal:
     def wait(self, ms: int) -> None:  # the board schedules wake-ups itself (run_until)
         raise RuntimeError("VirtualHal.wait is not used: the board drives App.step()")
 
-    def serial_read(self) -> bytes | None:
-        b = self.board
-        if not b.rx:
-            return None
-        data = bytes(b.rx)
-        b.rx.clear()
-        return data
+    def serial_read(self) -> tuple[int, bytes] | None:
+        rx = self.board.rx
+        return rx.popleft() if rx else None
 
-    def serial_write(self, data: bytes) -> None:
-        self.board.output(data)
+    def serial_write(self, data: bytes, link: int | None = None) -> None:
+        self.board.output(data, link)
 
     def button_pressed(self) -> bool:
         p = self.board.button
@@ -133,15 +129,16 @@ class VirtualHal:
 
 
 class VirtualBoard:
-    """One Pico running the firmware. ``output`` receives every byte the firmware writes."""
+    """One Pico running the firmware. ``output(data, link)`` receives every byte the firmware
+    writes, with the link it is for (None: every link); ``rx`` holds (link, bytes) input."""
 
     def __init__(self, plant: Plant, flash: Flash, clock: VirtualClock,
-                 output: Callable[[bytes], None], trace_captures: int = 20_000) -> None:
+                 output: Callable[[bytes, int | None], None], trace_captures: int = 20_000) -> None:
         self.plant = plant
         self.flash = flash
         self.clock = clock
         self.output = output
-        self.rx = bytearray()
+        self.rx: deque[tuple[int, bytes]] = deque()
         self.button = False
         self.indications: list[tuple[int, str | None]] = []
         self.app: App | None = None
@@ -150,6 +147,7 @@ class VirtualBoard:
         self.next_wake_ms = 0
         self.last_feed_ms = 0
         self.resets: list[tuple[int, str]] = []
+        self.boots: list[tuple[int, str]] = []   # (virtual ms, reset cause) of every boot
         self.cause = "power_on"        # what reset_cause() reports for the current boot
         # a firmware hang: the main loop stops (no step, no watchdog feed) until hang_until_ms;
         # with hang_every_boot_ms it happens again right after every boot (a hang in the firmware
@@ -157,8 +155,12 @@ class VirtualBoard:
         self.hang_until_ms: int | None = None
         self.hang_every_boot_ms = 0
         self.steps = 0
-        # test seam: wraps the HAL handed to each new App (observe strokes, serial output and
-        # flash writes as the firmware makes them); None = the firmware gets the HAL itself
+        # called with each new App (power-on and every reset) before it boots: observers such as
+        # the campaign's detector probe (pumphil.campaign.probe) attach there; None = nobody
+        self.on_power_on: Callable[[App], None] | None = None
+        # test seam: wraps the HAL handed to each new App, to observe the firmware's HAL calls
+        # as it makes them (tests/verify: strokes, serial output, flash writes); None = the
+        # firmware gets the HAL itself
         self.wrap_hal: Callable[[VirtualHal], Any] | None = None
         # pressure trace of the samples the firmware took: the newest captures, each kept as
         # (t0_ms, period_ms, samples) so recording costs one copy per capture, not per sample
@@ -168,14 +170,22 @@ class VirtualBoard:
     def power_on(self, cause: str = "power_on") -> None:
         self.powered = True
         self.cause = cause
+        self.boots.append((self.clock.now_ms, cause))
         self.hal = VirtualHal(self)
         self.app = App(self.hal if self.wrap_hal is None else self.wrap_hal(self.hal))
+        if self.on_power_on is not None:
+            self.on_power_on(self.app)
         self.last_feed_ms = self.clock.now_ms
         self.app.boot()
         self.next_wake_ms = self.clock.now_ms
         self.hang_until_ms = None
         if self.hang_every_boot_ms:
             self.hang(self.hang_every_boot_ms)
+
+    def answers(self) -> bool:
+        """True when the firmware can answer host input now (powered, not halted, not hung)."""
+        return self.powered and self.app is not None and not self.app.halted \
+            and self.hang_until_ms is None
 
     def hang(self, ms: int, every_boot: bool = False) -> None:
         """The firmware's main loop stops for ms (from now): no steps, no watchdog feeding. The
@@ -229,17 +239,18 @@ class VirtualBoard:
             clock.now_ms = target_ms
 
     def poke(self) -> None:
-        """Input arrived: the firmware wakes now (the Pico's poll returns on input)."""
-        if self.powered and self.app is not None and not self.app.halted \
-                and self.hang_until_ms is None:
-            self._step()
+        """Input arrived: the firmware wakes now (the Pico's poll returns on input). A wake-up
+        that only host input caused is powered by the host link, not the cell (docs/emulator.md,
+        "Battery")."""
+        if self.answers():
+            self._step(self.clock.now_ms >= self.next_wake_ms)
 
-    def _step(self) -> None:
+    def _step(self, own_wake: bool = True) -> None:
         app = self.app
         assert app is not None
         self.steps += 1
         clock = self.clock
-        self.plant.wake(clock.now_ms)
+        self.plant.wake(clock.now_ms, own_wake)
         try:
             ms = app.step()
         except BoardReset:

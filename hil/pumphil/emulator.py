@@ -6,9 +6,16 @@ on loopback TCP). Time either follows the wall clock times ``speed`` or is advan
 controller (tests, scenarios) with ``advance(ms)``; in both cases the board answers serial requests
 at the current virtual time between advances.
 
-Keys: a new emulator provisions its flash (identity, per-role keys, factory state record) and
-writes the host key file both into its state directory and to
+Keys: a new emulator provisions its flash (identity with the device key, the security record,
+factory state record) through the firmware's own provisioning function, as the physical channel
+does on a Pico, and writes the host key file both into its state directory and to
 ``$ITPUMP_HOME/keys/<device_id>.json``, where the ``itpump`` CLI looks by default.
+:meth:`Emulator.rekey` is the physical-channel re-key (docs/protocol.md, "Lifecycle").
+
+Several hosts: the serial endpoint accepts up to MAX_CONNECTIONS connections at once (a clinician
+console, a monitor, a test harness); nobody is evicted. Each connection is its own link to the
+firmware (a small int; the pty is link 0): replies go to the connection that asked, event lines to
+every connection. A Pico has one USB-CDC port, i.e. one link (docs/protocol.md, "Several hosts").
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from .board import VirtualBoard, VirtualClock
 from .flash import Flash
 from .plant import Plant, PlantParams
 
+MAX_CONNECTIONS = 8       # simultaneous socket connections; one more is closed at once
 RUNTIMES = ("cpython",)   # "micropython" (the firmware under the WebAssembly interpreter) is the
                           # seam for the real-MicroPython runtime issue
 
@@ -65,7 +73,8 @@ class Emulator:
         self.pty_path: str | None = None
         self._pty_master: int | None = None
         self._server: socket.socket | None = None
-        self._client: socket.socket | None = None
+        self._clients: dict[int, socket.socket] = {}   # link -> connection
+        self._next_link = 1
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         self._wall0 = 0.0
@@ -91,7 +100,7 @@ class Emulator:
 
     def close(self) -> None:
         self._stop.set()
-        for s in (self._client, self._server):
+        for s in (*list(self._clients.values()), self._server):
             if s is not None:
                 try:
                     s.shutdown(socket.SHUT_RDWR)   # wakes a thread blocked in accept()/recv()
@@ -158,12 +167,19 @@ class Emulator:
 
     # -- provisioning ------------------------------------------------------------------------------
     def _provision(self) -> None:
+        from pumpfw.storage import device_identity, provision  # the firmware's (board.py path)
+
         ident = self.state_dir / "identity.json"
         if ident.exists() and self.key_file.exists():
             self.device_id = json.loads(ident.read_text())["device_id"]
             keyset = host_keys.load(self.key_file)
+            if device_identity(self.flash) is None:
+                # a state directory from protocol v1 (no device key on its flash): provisioned
+                # again for the same keys; its pump state starts from the factory record
+                with self.lock:
+                    provision(self.flash, self.device_id, keyset.hex_keys())
+                    self.flash.sync()
         else:
-            from pumpfw.storage import provision  # firmware module (board.py put it on the path)
             self.device_id = "EMU-" + secrets.token_hex(6).upper()
             keyset = host_keys.generate(self.device_id)
             host_keys.save(keyset, self.key_file, overwrite=True)
@@ -172,6 +188,30 @@ class Emulator:
                 provision(self.flash, self.device_id, keyset.hex_keys())
                 self.flash.sync()
         host_keys.save(keyset, host_keys.default_key_path(self.device_id), overwrite=True)
+
+    def rekey(self, roles: tuple[str, ...] | None = None) -> host_keys.KeySet:
+        """Re-key roles (default: all) over the physical channel, as `mpremote` does on a Pico:
+        new random role keys, fresh key ids and zero counters on the pump (the firmware's
+        pumpfw.storage.rekey), the host key files updated, the board reset. The way out of a
+        locked pump (damaged security record) and of an exhausted counter."""
+        from pumpfw.storage import rekey as fw_rekey
+
+        old = host_keys.load(self.key_file)
+        fresh = host_keys.generate(self.device_id, tuple(roles or host_keys.ROLES))
+        keys = dict(old.keys)
+        keys.update(fresh.keys)
+        keyset = host_keys.KeySet(self.device_id, keys)
+        with self.lock:
+            was_on = self.board.powered
+            if was_on:
+                self.board.power_off()
+            fw_rekey(self.flash, fresh.hex_keys())
+            self.flash.sync()
+            if was_on:
+                self.board.power_on()
+        host_keys.save(keyset, self.key_file, overwrite=True)
+        host_keys.save(keyset, host_keys.default_key_path(self.device_id), overwrite=True)
+        return keyset
 
     # -- power -------------------------------------------------------------------------------------
     def _on_power(self, on: bool) -> None:
@@ -182,22 +222,27 @@ class Emulator:
                 self.board.power_off()
 
     # -- serial ------------------------------------------------------------------------------------
-    def _output(self, data: bytes) -> None:
-        c = self._client
-        if c is not None:
+    def _output(self, data: bytes, link: int | None) -> None:
+        """The firmware's serial output: to one link (a reply) or, link None, to all (events)."""
+        if link is None:
+            targets = list(self._clients.items())
+        else:
+            c = self._clients.get(link)
+            targets = [(link, c)] if c is not None else []
+        for lk, conn in targets:
             try:
-                c.sendall(data)
+                conn.sendall(data)
             except OSError:
-                self._client = None
-        if self._pty_master is not None:
+                self._clients.pop(lk, None)
+        if self._pty_master is not None and link in (None, 0):
             try:
                 os.write(self._pty_master, data)
             except OSError:
                 pass
 
-    def _input(self, data: bytes) -> None:
+    def _input(self, link: int, data: bytes) -> None:
         with self.lock:
-            self.board.rx.extend(data)
+            self.board.rx.append((link, data))
             self.board.poke()
 
     def _serve_socket(self) -> None:
@@ -208,27 +253,29 @@ class Emulator:
                 conn, _ = srv.accept()
             except OSError:
                 return
+            if len(self._clients) >= MAX_CONNECTIONS:
+                conn.close()
+                continue
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            old = self._client
-            self._client = conn   # one host at a time, like a serial port; a new one takes over
-            if old is not None:
-                try:
-                    old.close()
-                except OSError:
-                    pass
-            self._spawn(self._read_client, conn)
+            link = self._next_link
+            self._next_link += 1
+            self._clients[link] = conn      # several hosts at once; nobody is evicted
+            self._spawn(self._read_client, conn, link)
 
-    def _read_client(self, conn: socket.socket) -> None:
+    def _read_client(self, conn: socket.socket, link: int) -> None:
         while not self._stop.is_set():
             try:
                 data = conn.recv(4096)
             except OSError:
-                return
+                data = b""
             if not data:
-                if self._client is conn:
-                    self._client = None
+                self._clients.pop(link, None)
+                try:
+                    conn.close()
+                except OSError:
+                    pass
                 return
-            self._input(data)
+            self._input(link, data)
 
     def _open_pty(self) -> None:
         master, slave = os.openpty()
@@ -249,7 +296,7 @@ class Emulator:
             except (OSError, ValueError):   # closed by close() meanwhile
                 return
             if data:
-                self._input(data)
+                self._input(0, data)
 
     # -- real time -----------------------------------------------------------------------------------
     def _realtime(self) -> None:

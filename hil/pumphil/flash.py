@@ -31,18 +31,26 @@ class FlashChip(UserContext):
     """The flash device under littlefs: one bytearray, erase = 0xFF, reads and programs at any
     offset. littlefs-python's own UserContext formats a debug log line (with the repr of the data)
     for every call even when logging is off; this one does the same work without it (a month of
-    simulation makes ~50k flash calls)."""
+    simulation makes ~50k flash calls). ``progs`` and ``erases`` count the program and erase
+    operations (wear, and the test that refused frames cost no flash write)."""
+
+    def __init__(self, buffsize: int | None = None, buffer: bytearray | None = None) -> None:
+        super().__init__(buffsize, buffer)  # type: ignore[arg-type]
+        self.progs = 0
+        self.erases = 0
 
     def read(self, cfg: Any, block: int, off: int, size: int) -> bytearray:
         start = block * BLOCK_SIZE + off
         return self.buffer[start:start + size]
 
     def prog(self, cfg: Any, block: int, off: int, data: bytes) -> int:
+        self.progs += 1
         start = block * BLOCK_SIZE + off
         self.buffer[start:start + len(data)] = data
         return 0
 
     def erase(self, cfg: Any, block: int) -> int:
+        self.erases += 1
         start = block * BLOCK_SIZE
         self.buffer[start:start + BLOCK_SIZE] = _ERASED
         return 0
@@ -119,6 +127,13 @@ class Flash:
         # os.stat layout as on MicroPython: (mode, ino, dev, nlink, uid, gid, size, atime, mtime, ctime)
         mode = 0x4000 if st.type == 2 else 0x8000
         return (mode, 0, 0, 0, 0, 0, st.size, 0, 0, 0)
+
+    @property
+    def programs(self) -> int:
+        """Program operations on the chip since this filesystem was mounted or formatted."""
+        chip = self.lfs.context
+        assert isinstance(chip, FlashChip)
+        return chip.progs
 
     def listdir(self, path: str = "/") -> list[str]:
         return list(self.lfs.listdir(path))

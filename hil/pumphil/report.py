@@ -64,6 +64,13 @@ class Recording:
     actions: list[ActionResult] = field(default_factory=list)
     pressure: list[PressureWindow] = field(default_factory=list)
     baseline: dict[str, Any] | None = None    # status at t=0 before anything happened
+    # the plant's truth: {drug: (peak ng in any 24 h at the catheter tip, end of that window in
+    # ms from t=0 or None)}; and the hard limit (ng/day) of the last program the pump accepted
+    peak_24h_ng: dict[str, tuple[float, int | None]] = field(default_factory=dict)
+    hard_limit_ng: dict[str, int | None] = field(default_factory=dict)
+    # resets after t=0 as the emulator saw them: (ms from t=0, cause); None: take them from the
+    # pump's log
+    resets: list[tuple[int, str]] | None = None
 
 
 # --- helpers --------------------------------------------------------------------------------------
@@ -185,8 +192,7 @@ def build_report(rec: Recording) -> dict[str, Any]:
         "stroke_nl": rec.stroke_nl,
         "delivered_ul": _ul(max(0, v_last - v_first)),
         "per_day": per_day,
-        "drugs": {n: {"delivered_ug": _ug(max(0, d_last.get(n, 0) - d_first.get(n, 0)))}
-                  for n in names},
+        "drugs": {n: _drug_report(rec, n, d_last.get(n, 0) - d_first.get(n, 0)) for n in names},
         "patient_bolus": {
             "requested": pb_last.get("requested", 0) - pb_first.get("requested", 0),
             "delivered": pb_last.get("delivered", 0) - pb_first.get("delivered", 0),
@@ -196,9 +202,25 @@ def build_report(rec: Recording) -> dict[str, Any]:
                     "raised_s": a["raised_ms"] / 1000,
                     "cleared_s": None if a["cleared_ms"] is None else a["cleared_ms"] / 1000}
                    for a in alarm_intervals(rec)],
+        "resets": [{"t_s": t / 1000, "cause": cause} for t, cause in _resets(rec)],
         "final": {"state": final.get("state"),
                   "reservoir_ul": None if res_nl is None else _ul(int(res_nl))},
     }
+
+
+def _resets(rec: Recording) -> list[tuple[int, str]]:
+    if rec.resets is not None:
+        return rec.resets
+    return [(e["t_ms"], str(e.get("code"))) for e in rec.log if e.get("kind") == "reset"]
+
+
+def _drug_report(rec: Recording, name: str, delivered_ng: int) -> dict[str, Any]:
+    peak, at = rec.peak_24h_ng.get(name, (0.0, None))
+    hard = rec.hard_limit_ng.get(name)
+    return {"delivered_ug": _ug(max(0, delivered_ng)),
+            "peak_24h_ug": round(peak / 1000, 3),
+            "peak_24h_end_s": None if at is None else at / 1000,
+            "hard_limit_ug_per_day": None if hard is None else hard / 1000}
 
 
 def dumps(report: dict[str, Any]) -> str:

@@ -22,6 +22,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from pumpcore import commands as _commands
 from pumphost.prescription_file import PrescriptionError
 from pumphost.prescription_file import convert as convert_rx
 from pumphost.prescription_file import load as load_rx
@@ -39,19 +40,28 @@ MAX_DURATION_MS = 366 * MS_PER_DAY
 
 SEVERITIES = ("partial", "complete")
 
+# Pump actions are the state-changing commands of the command table (pumpcore.commands), under
+# their wire names, with each argument under its `shown` name in the human unit (volume_ul,
+# duration_min, fill_ml, minutes...); `program` stands for stage + review + commit, `refill`
+# also takes the prescription of a new admixture, and `set_clock` takes a local date and time
+# (`wall`) that the runner sends as the command's day and ms of day.
+TABLE_ACTIONS = tuple(c for c in _commands.COMMANDS if c.changes and c.name not in (
+    _commands.STAGE, _commands.STAGE_CHUNK, _commands.COMMIT))
+#: table commands whose scenario keys are not the table's (parsed by their own branch below)
+OWN_KEYS = frozenset({_commands.SET_CLOCK})
+
 # action -> {parameter: required?}. Parameters are the file's keys (unit-suffixed); the parsed
 # Event carries them converted to wire units (see Event.params).
 ACTIONS: dict[str, dict[str, bool]] = {
     # pump commands (through the protocol)
-    "patient_bolus": {},
-    "clinician_bolus": {"volume_ul": True, "duration_min": True},
+    **{c.name: {a.shown: a.required for a in c.args} for c in TABLE_ACTIONS},
     "program": {"prescription": True},
-    "refill": {"fill_ml": True, "prescription": False},
-    "start": {},
-    "stop": {},
-    "suspend": {"minutes": True},
-    "resume": {},
-    "ack": {"alarm": False},
+    "set_clock": {"wall": True},
+    # host traffic: status (role "readonly") or hello (role "none") requests, back to back or
+    # one every `every`
+    "traffic": {"requests": True, "role": False, "every": False},
+    # firmware faults (through the virtual board)
+    "firmware_hang": {"seconds": True, "every_boot": False},
     # plant faults (through the emulator's plant)
     "occlusion": {"severity": False},
     "clear_occlusion": {},
@@ -65,8 +75,14 @@ ACTIONS: dict[str, dict[str, bool]] = {
     "motor_stall": {},
     "clear_motor_stall": {},
 }
-PUMP_ACTIONS = frozenset({"patient_bolus", "clinician_bolus", "program", "refill", "start",
-                          "stop", "suspend", "resume", "ack"})
+ACTIONS[_commands.REFILL]["prescription"] = False
+PUMP_ACTIONS = frozenset({c.name for c in TABLE_ACTIONS} | {"program", "traffic"})
+TRAFFIC_ROLES = ("readonly", "none")
+# any event may repeat: `repeat_every` (a duration) from `at` up to `until` (an event time,
+# inclusive); at most MAX_REPEATS copies of one event
+REPEAT_KEYS = ("repeat_every", "until")
+MAX_REPEATS = 100_000
+MAX_TRAFFIC_REQUESTS = 10_000_000
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|min|h|d)\s*$")
 _DAY_TIME = re.compile(r"^\s*(\d+)\s*d\s+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*$")
@@ -86,11 +102,13 @@ class ScenarioError(ValueError):
 
 @dataclass(frozen=True)
 class Event:
-    """One timed action. ``at_ms``: ms from t=0. ``params`` in wire units:
-    clinician_bolus {"volume_nl", "duration_ms"}; program {"rx"}; refill {"fill_nl", "rx" or
-    None}; suspend {"minutes"}; ack {"alarm" or None}; occlusion {"severity"};
-    battery {"percent"}; every other action {}. ``index`` = position in the file (ties at the
-    same time run in file order)."""
+    """One timed action. ``at_ms``: ms from t=0. ``params`` in wire units: for a pump command,
+    every argument of its command-table row by wire name (an absent optional one at its
+    default), e.g. clinician_bolus {"volume_nl", "duration_ms"}, ack {"alarm" or None}; refill
+    adds "rx" (or None) and "source"; program {"rx", "source"}; set_clock {"wall" (datetime),
+    "day", "ms"}; traffic {"requests", "role", "every_ms"}; firmware_hang {"ms", "every_boot"};
+    occlusion {"severity"}; battery {"percent"}; every other action {}. ``index`` = position
+    in the file (ties at the same time run in file order)."""
 
     at_ms: int
     action: str
@@ -114,6 +132,9 @@ class Scenario:
     events: tuple[Event, ...] = ()
     path: str = "<scenario>"
     prescription_source: str = "inline"   # the file it came from, or "inline"
+    #: plant figures that differ from the defaults, by dotted name (the file's [plant] table;
+    #: pumphil.plant.params.OVERRIDE_RANGES lists them): {} = the default plant
+    plant: dict[str, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -209,6 +230,58 @@ class _P:
             return None
         return int(scaled)
 
+    def events(self, e: Any, i: int, duration_ms: int | None) -> list[Event]:
+        """One [[event]] table -> its event, or its copies when it repeats."""
+        ev = self.event(e, i, duration_ms)
+        if ev is None or not isinstance(e, dict) or not any(k in e for k in REPEAT_KEYS):
+            return [] if ev is None else [ev]
+        fld = f"event[{i}]"
+        if not all(k in e for k in REPEAT_KEYS):
+            self.bad(fld, "repeat_every and until go together")
+            return []
+        try:
+            every = parse_duration(e["repeat_every"])
+            until = parse_at(e["until"])
+        except (TypeError, ValueError) as err:
+            self.bad(fld, f"repeat: {err}")
+            return []
+        if every <= 0 or until < ev.at_ms:
+            self.bad(fld, "repeat_every must be > 0 and until not before at")
+            return []
+        if duration_ms is not None and until > duration_ms:
+            self.bad(f"{fld}.until", f"{format_ms(until)} is after the end of the scenario")
+            return []
+        n = (until - ev.at_ms) // every + 1
+        if n > MAX_REPEATS:
+            self.bad(fld, f"repeats {n} times (at most {MAX_REPEATS})")
+            return []
+        return [Event(ev.at_ms + k * every, ev.action, ev.params, i) for k in range(n)]
+
+    def table_params(self, row: _commands.Command, e: dict[str, Any], fld: str,
+                     params: dict[str, Any]) -> None:
+        """A command table row's arguments from the event's keys (human units, the row's bounds)
+        into params (wire names and units; an absent optional argument takes its default)."""
+        for a in row.args:
+            if a.shown not in e:
+                if not a.required:
+                    params[a.name] = a.default
+                continue
+            v = e[a.shown]
+            if a.kind == _commands.INT:
+                lo = Decimal(a.lo if a.lo is not None else 0) / a.scale
+                hi = Decimal(a.hi if a.hi is not None else 10 ** 15) / a.scale
+                params[a.name] = self.number(e, a.shown, fld, a.scale, lo, hi)
+            elif a.kind == _commands.BOOL:
+                if not isinstance(v, bool):
+                    self.bad(f"{fld}.{a.shown}", "must be true or false")
+                params[a.name] = v
+            elif a.kind in (_commands.STR, _commands.STR_OR_NULL):
+                if not isinstance(v, str):
+                    self.bad(f"{fld}.{a.shown}", "must be a string")
+                params[a.name] = v
+            else:
+                self.bad(f"{fld}.{a.shown}", "not settable from a scenario")
+
     def event(self, e: Any, i: int, duration_ms: int | None) -> Event | None:
         fld = f"event[{i}]"
         if not isinstance(e, dict):
@@ -233,44 +306,72 @@ class _P:
             return None
         spec = ACTIONS[action]
         for k in e:
-            if k not in ("at", "action") and k not in spec:
+            if k not in ("at", "action") and k not in spec and k not in REPEAT_KEYS:
                 self.bad(f"{fld}.{k}", f"unknown key for action {action!r}"
                          + (f" (allowed: {', '.join(spec)})" if spec else " (takes none)"))
         for k, req in spec.items():
             if req and k not in e:
                 self.bad(f"{fld}.{k}", f"missing (required by action {action!r})")
         params: dict[str, Any] = {}
-        if action == "clinician_bolus":
-            if "volume_ul" in e:
-                params["volume_nl"] = self.number(e, "volume_ul", fld, 1000, Decimal("0.001"),
-                                                  Decimal(40000))
-            if "duration_min" in e:
-                params["duration_ms"] = self.number(e, "duration_min", fld, MS_PER_MIN,
-                                                    Decimal(0), Decimal(24 * 60))
-        elif action == "program":
+        row = _commands.find(action) if action not in OWN_KEYS else None
+        if row is not None:
+            self.table_params(row, e, fld, params)
+        if action == "program":
             if "prescription" in e:
                 params["rx"], params["source"] = self.prescription(e["prescription"],
                                                                    f"{fld}.prescription")
-        elif action == "refill":
-            if "fill_ml" in e:
-                params["fill_nl"] = self.number(e, "fill_ml", fld, 10 ** 6, Decimal(0),
-                                                Decimal(40))
+        elif action == _commands.REFILL:
             params["rx"], params["source"] = (None, "")
             if "prescription" in e:
                 params["rx"], params["source"] = self.prescription(e["prescription"],
                                                                    f"{fld}.prescription")
-        elif action == "suspend":
-            if "minutes" in e:
-                v = e["minutes"]
-                if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                    self.bad(f"{fld}.minutes", "must be a whole number >= 1")
+        elif action == "set_clock" and "wall" in e:
+            v = e["wall"]
+            wall = None
+            if isinstance(v, _dt.datetime) and v.tzinfo is None:
+                wall = v
+            elif isinstance(v, str):
+                try:
+                    wall = _dt.datetime.fromisoformat(v)
+                except ValueError:
+                    wall = None
+            if wall is None or wall.tzinfo is not None or wall.year < 2000:
+                self.bad(f"{fld}.wall", 'must be a local date and time "YYYY-MM-DDTHH:MM[:SS]" '
+                         "in year 2000 or later")
+            else:
+                day = (wall.date() - _dt.date(2000, 1, 1)).days
+                ms = ((wall.hour * 60 + wall.minute) * 60 + wall.second) * MS_PER_S \
+                    + wall.microsecond // 1000
+                params.update(wall=wall, day=day, ms=ms)
+        elif action == "traffic":
+            v = e.get("requests")
+            if "requests" in e:
+                if isinstance(v, bool) or not isinstance(v, int) \
+                        or not 1 <= v <= MAX_TRAFFIC_REQUESTS:
+                    self.bad(f"{fld}.requests", f"must be a whole number 1..{MAX_TRAFFIC_REQUESTS}")
                 else:
-                    params["minutes"] = v
-        elif action == "ack":
-            v = e.get("alarm")
-            if v is not None and not isinstance(v, str):
-                self.bad(f"{fld}.alarm", "must be an alarm code (string)")
-            params["alarm"] = v
+                    params["requests"] = v
+            role = e.get("role", "readonly")
+            if role not in TRAFFIC_ROLES:
+                self.bad(f"{fld}.role", 'must be "readonly" (status polls) or "none" (hello polls)')
+            params["role"] = role
+            params["every_ms"] = 0
+            if "every" in e:
+                try:
+                    params["every_ms"] = parse_duration(e["every"])
+                except (TypeError, ValueError) as err:
+                    self.bad(f"{fld}.every", str(err))
+        elif action == "firmware_hang":
+            if "seconds" in e:
+                v = e["seconds"]
+                if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 86400:
+                    self.bad(f"{fld}.seconds", "must be a whole number of seconds 0..86400")
+                else:
+                    params["ms"] = v * MS_PER_S
+            v = e.get("every_boot", False)
+            if not isinstance(v, bool):
+                self.bad(f"{fld}.every_boot", "must be true or false")
+            params["every_boot"] = v is True
         elif action == "occlusion":
             v = e.get("severity", "complete")
             if v not in SEVERITIES:
@@ -286,7 +387,33 @@ class _P:
         return Event(at_ms, action, params, i)
 
 
-TOP_KEYS = {"name", "duration", "seed", "start_time", "prescription", "start", "event"}
+TOP_KEYS = {"name", "duration", "seed", "start_time", "prescription", "start", "event", "plant"}
+
+
+def _plant_table(p: _P, doc: Any) -> dict[str, float]:
+    """The optional [plant] table (nested tables such as [plant.csf] give dotted names) -> flat
+    {dotted name: value}, each checked by the plant (params.override_problem)."""
+    from .plant.params import override_problem
+
+    flat: dict[str, float] = {}
+    if not isinstance(doc, dict):
+        p.bad("plant", "must be a table")
+        return flat
+
+    def walk(t: dict[str, Any], prefix: str) -> None:
+        for k, v in t.items():
+            name = prefix + k
+            if isinstance(v, dict):
+                walk(v, name + ".")
+                continue
+            why = override_problem(name, v)
+            if why is not None:
+                p.bad(f"plant.{name}", why)
+            else:
+                flat[name] = float(v)
+
+    walk(doc, "")
+    return flat
 
 
 def parse(doc: dict[str, Any], path: str = "<scenario>", base: Path | None = None) -> Scenario:
@@ -354,21 +481,20 @@ def parse(doc: dict[str, Any], path: str = "<scenario>", base: Path | None = Non
                 primed = st["primed"]
             if isinstance(st.get("autostart"), bool):
                 autostart = st["autostart"]
+    plant = _plant_table(p, doc["plant"]) if "plant" in doc else {}
     events: list[Event] = []
     evs = doc.get("event", [])
     if not isinstance(evs, list):
         p.bad("event", "must be [[event]] tables")
         evs = []
     for i, e in enumerate(evs):
-        ev = p.event(e, i, duration_ms)
-        if ev is not None:
-            events.append(ev)
+        events.extend(p.events(e, i, duration_ms))
     if p.problems or rx is None or duration_ms is None:
         raise ScenarioError(path, p.problems or [("", "invalid")])
     events.sort(key=lambda ev: (ev.at_ms, ev.index))
     return Scenario(name=name, duration_ms=duration_ms, seed=seed, start_time=start_time,
                     rx=rx, primed=primed, autostart=autostart, events=tuple(events), path=path,
-                    prescription_source=source)
+                    prescription_source=source, plant=plant)
 
 
 def load(path: str | Path) -> Scenario:

@@ -39,6 +39,7 @@ from pumphost.errors import PumpError
 
 from . import gcpolicy
 from . import report as _report
+from .plant.drugs import peak_24h_ng
 from .report import ActionResult, PressureWindow, Recording, Sample
 from .scenario import MS_PER_DAY, MS_PER_H, MS_PER_MIN, Event, Scenario
 
@@ -106,6 +107,9 @@ class Runner:
         self._last_seq = 0
         self._offsets: dict[int, int] = {0: 0}
         self._started = False        # set-up done: t=0 reached
+        # host traffic in progress: [next request (ms from t=0), every_ms, requests left, role]
+        self._traffic: list[list[Any]] = []
+        self.traffic_sent = 0
         self.rec = Recording(scenario=scenario, stroke_nl=self._stroke_nl())
         client.on_event(self._on_event)
 
@@ -126,9 +130,36 @@ class Runner:
         return int(self.emu.now_ms()) - self.t0_emu_ms
 
     def advance_to(self, t_ms: int) -> None:
+        """Advance virtual time to t_ms, sending the traffic that falls due on the way."""
+        while self._traffic:
+            gen = min(self._traffic, key=lambda g: g[0])
+            if gen[0] > t_ms:
+                break
+            dt = gen[0] - self.now()
+            if dt > 0:
+                self.emu.advance(dt)
+            self._poll(gen[3])
+            gen[0] += gen[1]
+            gen[2] -= 1
+            if gen[2] <= 0:
+                self._traffic.remove(gen)
         dt = t_ms - self.now()
         if dt > 0:
             self.emu.advance(dt)
+
+    def _poll(self, role: str) -> None:
+        """One host request of a traffic action: status as readonly, or an unauthenticated hello.
+        Answers are not recorded; a board that is off does not answer (skipped)."""
+        if not self._answers():
+            return
+        try:
+            if role == "none":
+                self.client.hello()
+            else:
+                self.client.status(role="readonly")
+        except PumpError:
+            pass
+        self.traffic_sent += 1
 
     # Event-log entries. The dispatcher numbers entries from 1 after every boot (a power cut, a
     # watchdog reset), so an entry is identified by (boot epoch, seq): a seq not above the last one
@@ -145,6 +176,14 @@ class Runner:
         if seq <= self._last_seq:
             self._epoch += 1
         self._last_seq = seq
+        if self._started and entry.get("kind") == "clock_set":
+            # a set_clock action: entries from here on are timed by the new wall clock, whose
+            # offset is known at once (the entry names the time it was set to, now)
+            data = entry.get("data") or {}
+            pump_t = self._pump_t_ms(data.get("day"), data.get("ms"))
+            if pump_t is not None:
+                self._epoch += 1
+                self._offsets[self._epoch] = self.now() - pump_t
         e = dict(entry)
         e["_epoch"] = self._epoch
         e["_pump_t"] = self._pump_t_ms(e.get("day"), e.get("ms"))
@@ -158,7 +197,7 @@ class Runner:
 
     def sync_log(self) -> None:
         """Fetch entries of the current boot that did not arrive as event lines."""
-        if not self.powered:
+        if not self._answers():
             return
         try:
             entries = self.client.log_all(self._last_seq)
@@ -175,10 +214,10 @@ class Runner:
             received = e.pop("_received")
             if received is None:
                 t = 0                      # set-up, before t=0
-            elif pump_t is None:
-                t = received
+            elif pump_t is None or epoch not in self._offsets:
+                t = received               # no clock reference for this boot: when it arrived
             else:
-                t = pump_t + self._offsets.get(epoch, 0)
+                t = pump_t + self._offsets[epoch]
             e["t_ms"] = t
             out.append(e)
         return out
@@ -187,7 +226,7 @@ class Runner:
         """Read status at checkpoint t_ms (recorded at t_ms: the read itself may run the board
         for a moment of virtual time)."""
         st: dict[str, Any] | None = None
-        if self.powered:
+        if self._answers():
             try:
                 st = self.client.status()
             except PumpError:
@@ -201,6 +240,12 @@ class Runner:
         self.rec.samples.append(Sample(t_ms, st))
         return st
 
+    def _answers(self) -> bool:
+        """The board is on and its firmware is not hung: a request gets an answer (a hung or
+        unpowered board is not asked, so no real-time link time-outs)."""
+        board = getattr(self.emu, "board", None)
+        return self.powered and (board is None or board.answers())
+
     def _cmd(self, name: str, *args: Any, **kw: Any) -> tuple[str, dict[str, Any]]:
         try:
             data = getattr(self.client, name)(*args, **kw)
@@ -208,11 +253,21 @@ class Runner:
         except PumpError as e:
             return str(getattr(e, "reason", "error")), {"msg": str(e)}
 
+    def _request(self, name: str, args: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        try:
+            return "ok", self.client.request(name, args) or {}
+        except PumpError as e:
+            return str(getattr(e, "reason", "error")), {"msg": str(e)}
+
     def program(self, rx: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         code, review = self._cmd("stage", rx)
         if code != "ok":
             return code, review
-        return self._cmd("commit", review["checksum"], confirm_soft=True)
+        code, data = self._cmd("commit", review["checksum"], confirm_soft=True)
+        if code == "ok":
+            for name, (_soft, hard) in (review.get("limits") or {}).items():
+                self.rec.hard_limit_ng[name] = hard
+        return code, data
 
     # --- set-up -----------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -221,7 +276,7 @@ class Runner:
         steps: list[tuple[str, Any]] = [
             ("set_clock", lambda: self._cmd("set_clock", self.day0, self.ms0)),
             ("program", lambda: self.program(sc.rx)),
-            ("refill", lambda: self._refill(sc.rx["reservoir"]["fill_nl"], False)),
+            ("refill", lambda: self._refill(sc.rx["reservoir"]["fill_nl"], False, sc.rx)),
         ]
         for what, fn in steps:
             code, data = fn()
@@ -255,12 +310,17 @@ class Runner:
             code, data = self._cmd("start")
             self.rec.actions.append(ActionResult(0, "start", code, data if code != "ok" else {}))
 
-    def _refill(self, fill_nl: int, new_admixture: bool) -> tuple[str, dict[str, Any]]:
+    def _refill(self, fill_nl: int, new_admixture: bool,
+                rx: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
+        """Refill through the protocol, then the physical act on the plant: the fluid, and the
+        admixture it carries (rx's drugs; None: the same drug as before)."""
         code, data = self._cmd("refill", fill_nl, new_admixture)
         if code == "ok":
             plant = getattr(self.emu, "plant", None)
             if plant is not None and not getattr(self.emu, "syncs_refill", False):
-                plant.refill(fill_nl)   # the physical act: fluid into the reservoir
+                mix = None if rx is None else {d["name"]: float(d["conc_ug_per_ml"])
+                                                 for d in rx["drugs"]}
+                plant.refill(fill_nl, admixture=mix)
         return code, data
 
     # --- actions ----------------------------------------------------------------------------------
@@ -268,27 +328,32 @@ class Runner:
         a, p = ev.action, ev.params
         plant = self.emu.plant
         code, data = "ok", {}  # type: tuple[str, dict[str, Any]]
-        if ev.is_pump_command and not self.powered:
-            # the board is off: nothing answers (not sent, so no link time-outs either)
-            return ActionResult(ev.at_ms, a, "powered_off", {})
-        if a == "patient_bolus":
-            code, data = self._cmd("patient_bolus")
-        elif a == "clinician_bolus":
-            code, data = self._cmd("bolus", p["volume_nl"], p["duration_ms"])
-        elif a == "program":
+        if ev.is_pump_command and not self._answers():
+            # the board is off or hung: nothing answers (not sent, so no link time-outs either)
+            return ActionResult(ev.at_ms, a, "powered_off" if not self.powered else "no_answer", {})
+        if a == "program":
             code, data = self.program(p["rx"])
         elif a == "refill":
-            code, data = self._refill(p["fill_nl"], p["rx"] is not None)
+            code, data = self._refill(p["fill_nl"], p["rx"] is not None or p["new_admixture"],
+                                      p["rx"])
             if code == "ok" and p["rx"] is not None:
                 code, data = self.program(p["rx"])
                 if code != "ok":
                     data = {**data, "step": "program"}
-        elif a in ("start", "stop", "resume"):
-            code, data = self._cmd(a)
-        elif a == "suspend":
-            code, data = self._cmd("suspend", p["minutes"])
-        elif a == "ack":
-            code, data = self._cmd("ack", p["alarm"])
+        elif a == "set_clock":
+            code, data = self._cmd("set_clock", p["day"], p["ms"])
+        elif a == "traffic":
+            if p["every_ms"] == 0:
+                for _ in range(p["requests"]):
+                    self._poll(p["role"])
+            else:
+                self._traffic.append([ev.at_ms, p["every_ms"], p["requests"], p["role"]])
+                self.advance_to(ev.at_ms)      # the first request goes now
+        elif a == "firmware_hang":
+            self.emu.board.hang(p["ms"], p["every_boot"])
+        elif ev.is_pump_command:
+            # a command of the command table: its wire name and arguments, as parsed
+            code, data = self._request(a, p)
         elif a == "occlusion":
             plant.occlude(p["severity"])
         elif a in ("clear_occlusion", "dislodge", "reseat", "leak", "clear_leak"):
@@ -343,7 +408,22 @@ class Runner:
         self.sync_log()
         self.rec.log = self._timed_log()
         self._pressure()
+        self._drug_truth()
+        board = getattr(self.emu, "board", None)
+        if board is not None:        # the emulator's truth: every boot after t=0 is a reset
+            self.rec.resets = [(t - self.t0_emu_ms, cause) for t, cause in board.boots
+                               if t >= self.t0_emu_ms]
         return self.rec
+
+    def _drug_truth(self) -> None:
+        """The plant's tip-output truth per drug (pumphil.plant.drugs), from t=0 on."""
+        record = getattr(self.emu.plant, "drug_record", None)
+        if record is None:
+            return
+        tip_t, tip_cum, mixes = record()
+        peaks = peak_24h_ng(tip_t, tip_cum, mixes, self.sc.rx["catheter"]["volume_nl"])
+        self.rec.peak_24h_ng = {
+            d: (ng, None if at is None else at - self.t0_emu_ms) for d, (ng, at) in peaks.items()}
 
     def _pressure(self) -> None:
         trace_fn = getattr(self.emu, "pressure_trace", None)
@@ -363,11 +443,16 @@ class Runner:
 
 def run(scenario: Scenario, *, sample_ms: int | None = None,
         state_dir: Path | None = None, runtime: str = "cpython",
-        progress: Callable[[int, int], None] | None = None) -> Recording:
-    """Run the scenario on a fresh emulator (seeded with the scenario's seed)."""
+        progress: Callable[[int, int], None] | None = None,
+        on_runner: Callable[[Runner], None] | None = None) -> Recording:
+    """Run the scenario on a fresh emulator (seeded with the scenario's seed, with the plant
+    figures of its [plant] table). ``on_runner(runner)``, if given, is called once the emulator
+    has started and before set-up: observers attach there (pumphil.campaign.probe)."""
     from .emulator import Emulator
+    from .plant.params import with_overrides
 
-    emu = Emulator(state_dir=state_dir, seed=scenario.seed, speed=None, runtime=runtime)
+    emu = Emulator(state_dir=state_dir, seed=scenario.seed, speed=None, runtime=runtime,
+                   plant_params=with_overrides(scenario.plant) if scenario.plant else None)
     # The emulator also copies its key file to $ITPUMP_HOME/keys/ for the CLI; a throw-away
     # simulation board must not leave one there per run: point ITPUMP_HOME at a temporary
     # directory while it starts (the runner passes the key file explicitly).
@@ -385,7 +470,10 @@ def run(scenario: Scenario, *, sample_ms: int | None = None,
     try:
         client = PumpClient.open(emu.serial_url, key_file=emu.key_file, timeout_s=10.0,
                                  retries=1)
-        return Runner(scenario, emu, client, sample_ms, progress).run()
+        runner = Runner(scenario, emu, client, sample_ms, progress)
+        if on_runner is not None:
+            on_runner(runner)
+        return runner.run()
     finally:
         if client is not None:
             client.close()

@@ -12,13 +12,15 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TextIO
 
+from pumpcore import commands as _commands
 from pumpcore.wire import ROLES
 
-from . import cli_emulator, prescription_file
+from . import cli_campaign, cli_emulator, prescription_file
 from . import keys as _keys
 from .client import PumpClient, wall_clock_of
 from .errors import AuthError, ProtocolError, PumpError, RefusedError, TransportError
@@ -86,7 +88,78 @@ def _exact(d: Decimal, factor: int, what: str) -> int:
     return int(v)
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Commands of the command table the CLI does not offer as such: `version` says hello, `program`
+# stages (in chunks when long) and commits.
+HIDDEN = frozenset({_commands.HELLO, _commands.STAGE, _commands.STAGE_CHUNK})
+
+
+def cli_name(cmd: str) -> str:
+    """The subcommand of a wire command: clinician_bolus -> clinician-bolus."""
+    return cmd.replace("_", "-")
+
+
+def _option(arg: _commands.Arg) -> str:
+    return "--" + arg.shown.replace("_", "-")
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        v = json.loads(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not JSON: {text}") from None
+    if not isinstance(v, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object")
+    return v
+
+
+def _table_options(p: argparse.ArgumentParser, row: _commands.Command) -> None:
+    """One option per argument of a command table row, in the unit people use (its `shown`
+    name): --volume-ul 0.5 is volume_nl=500; booleans are flags."""
+    for a in row.args:
+        opt = _option(a)
+        extra = "" if a.scale == 1 else f" (sent as {a.name} = value x {a.scale})"
+        if a.kind == _commands.BOOL:
+            p.add_argument(opt, dest=a.shown, action="store_true", help=a.help or None)
+            continue
+        kind: Any = str
+        metavar = a.shown.upper()
+        if a.kind == _commands.INT:
+            kind = _decimal if a.scale != 1 else int
+            metavar = "N"
+        elif a.kind == _commands.OBJ:
+            kind = _json_object
+            metavar = "JSON"
+        p.add_argument(opt, dest=a.shown, type=kind, required=a.required, default=None,
+                       metavar=metavar, help=(a.help + extra) if (a.help or extra) else None)
+
+
+def table_args(row: _commands.Command, args: argparse.Namespace) -> dict[str, Any]:
+    """The wire arguments of a parsed subcommand: human units converted exactly, bounds checked
+    (a clear usage error before anything is sent); options left out are left out."""
+    out: dict[str, Any] = {}
+    for a in row.args:
+        v = getattr(args, a.shown, None)
+        if a.kind == _commands.BOOL:
+            if v:
+                out[a.name] = True
+            continue
+        if v is None:
+            continue
+        if a.kind == _commands.INT:
+            n = _exact(v, a.scale, _option(a)) if isinstance(v, Decimal) else int(v)
+            if (a.lo is not None and n < a.lo) or (a.hi is not None and n > a.hi):
+                lo = Decimal(a.lo or 0) / a.scale
+                hi = Decimal(a.hi or 0) / a.scale
+                raise CliError(f"{_option(a)}: must be {lo:f}..{hi:f}", "bad_value")
+            v = n
+        out[a.name] = v
+    return out
+
+
+def build_parser(table: tuple[_commands.Command, ...] | None = None) -> argparse.ArgumentParser:
+    """The `itpump` parser: one subcommand per command table row (default
+    pumpcore.commands.COMMANDS) except HIDDEN, plus the host's own commands."""
+    rows = table if table is not None else _commands.COMMANDS
     parser = argparse.ArgumentParser(
         prog="itpump", description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -99,56 +172,33 @@ def build_parser() -> argparse.ArgumentParser:
         _global_options(p, top=False)
         return p
 
-    add("status", "show the pump's state, reservoir, rates and active alarms")
+    for row in rows:
+        if row.name in HIDDEN:
+            continue
+        p = add(cli_name(row.name), row.help + f" (roles: {', '.join(row.roles)})")
+        p.set_defaults(wire_command=row.name)
+        custom = _CUSTOM.get(row.name)
+        if custom is not None and custom[0] is not None:
+            custom[0](p)
+        else:
+            _table_options(p, row)
+        if row.name == _commands.REFILL:
+            p.add_argument("--prescription", metavar="FILE",
+                           help="new admixture's prescription: staged and reviewed after the "
+                                "refill (implies --new-admixture)")
+            _commit_options(p)
     p = add("program", "stage a prescription file, show the pump's review, commit with --confirm",
             "Send FILE (TOML, see docs/examples) to the pump, which validates it and answers "
             "with a review:\ndaily dose per drug, soft-limit breaches, changes versus the running "
             "program.\nNothing changes on the pump until you run the same command with "
             "--confirm.")
     p.add_argument("file", metavar="FILE", help="prescription TOML file")
-    p.add_argument("--confirm", action="store_true", help="commit the reviewed program")
-    p.add_argument("--confirm-soft-limit", action="store_true",
-                   help="accept a daily dose above a drug's soft limit (never above the hard)")
-    p.add_argument("--bridge", action="store_true",
-                   help="deliver the bridge bolus the review proposes (drug change)")
-    add("start", "start therapy with the committed program (catheter must be primed)")
-    add("stop", "stop therapy (motor off)")
-    p = add("suspend", "suspend delivery for N minutes")
-    p.add_argument("--minutes", type=int, required=True, metavar="N")
-    add("resume", "resume delivery after a suspend")
-    p = add("bolus", "clinician bolus (on top of the basal rate, within the drug limits)")
-    p.add_argument("--volume-ul", type=_decimal, required=True, metavar="V",
-                   help="bolus volume in microlitres")
-    p.add_argument("--duration-min", type=_decimal, required=True, metavar="D",
-                   help="delivered over D minutes")
-    add("patient-bolus", "request the patient bolus (lockout and 24-h limit apply)")
-    p = add("refill", "record a refill of the reservoir",
-            "Record that the reservoir was refilled with V mL. With --prescription FILE the "
-            "refill\nis a new admixture: the new program is staged and reviewed (and committed "
-            "with --confirm).")
-    p.add_argument("--fill-ml", type=_decimal, required=True, metavar="V")
-    p.add_argument("--prescription", metavar="FILE", help="new admixture's prescription")
-    p.add_argument("--confirm", action="store_true", help="commit the new program")
-    p.add_argument("--confirm-soft-limit", action="store_true")
-    p.add_argument("--bridge", action="store_true")
-    p = add("prime", "prime the catheter with V microlitres")
-    p.add_argument("--volume-ul", type=_decimal, required=True, metavar="V")
-    p = add("ack", "acknowledge an alarm (all acknowledgeable alarms when ALARM is omitted)")
-    p.add_argument("alarm", nargs="?", metavar="ALARM")
-    add("silence", "mute the alarm tones for at most 2 minutes (the alarms stay active)")
-    p = add("log", "print the pump's event log")
-    p.add_argument("--since", default="0", metavar="SEQ|TIME",
-                   help="only entries after log sequence number SEQ, or (ISO local time, e.g. "
-                        "2026-11-24T08:00) entries stamped at or after that wall-clock time")
-    p.add_argument("--format", choices=("csv", "json"), default="csv")
+    _commit_options(p)
     p = add("monitor", "live status, alarms and events until Ctrl-C")
     p.add_argument("--interval", type=float, default=5.0, metavar="S",
                    help="seconds between status lines (5)")
     p.add_argument("--duration", type=float, default=None, metavar="S",
                    help=argparse.SUPPRESS)  # for tests: stop after S seconds
-    p = add("set-clock", "set the pump's wall clock (default: this computer's local time now)")
-    p.add_argument("time", nargs="?", metavar="ISO",
-                   help="local time as 2026-11-24T08:00[:00] (default now)")
     p = add("keys", "generate or show key files")
     ksub = p.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
     kg = ksub.add_parser("generate", help="make a new key file (one random key per role)",
@@ -169,7 +219,33 @@ def build_parser() -> argparse.ArgumentParser:
     add("version", "show this program's version and, with a port, the pump's")
     # Hook for `emulate` / `simulate` (owned by the emulator; see cli_emulator.py)
     cli_emulator.register(sub)
+    # Hook for `campaign` (owned by pumphil.campaign; see cli_campaign.py)
+    cli_campaign.register(sub)
     return parser
+
+
+def _commit_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--confirm", action="store_true", help="commit the reviewed program")
+    p.add_argument("--confirm-soft-limit", action="store_true",
+                   help="accept a daily dose above a drug's soft limit (never above the hard)")
+    p.add_argument("--bridge", action="store_true",
+                   help="deliver the bridge bolus the review proposes (drug change)")
+
+
+def _log_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--since", default="0", metavar="SEQ|TIME",
+                   help="only entries after log sequence number SEQ, or (ISO local time, e.g. "
+                        "2026-11-24T08:00) entries stamped at or after that wall-clock time")
+    p.add_argument("--format", choices=("csv", "json"), default="csv")
+
+
+def _set_clock_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("time", nargs="?", metavar="ISO",
+                   help="local time as 2026-11-24T08:00[:00] (default now)")
+
+
+def _no_options(p: argparse.ArgumentParser) -> None:
+    pass
 
 
 # --- output helpers -----------------------------------------------------------------------------
@@ -247,7 +323,9 @@ def _client(args: argparse.Namespace) -> PumpClient:
     port = args.port or os.environ.get("ITPUMP_PORT")
     if not port:
         raise CliError("no port: pass --port URL or set ITPUMP_PORT")
-    return PumpClient.open(port, key_file=args.key_file, timeout_s=args.timeout, role=args.role)
+    c = PumpClient.open(port, key_file=args.key_file, timeout_s=args.timeout, role=args.role)
+    c.table = getattr(args, "table", None)
+    return c
 
 
 def _program(args: argparse.Namespace, client: PumpClient, rx: dict[str, Any]) -> dict[str, Any]:
@@ -275,60 +353,76 @@ def _run(args: argparse.Namespace) -> int:
         if args.port or os.environ.get("ITPUMP_PORT"):
             with _client(args) as c:
                 info["pump"] = c.hello()
+                info["verified"] = c.info is not None
         human = f"itpump host {HOST_VERSION}"
         if "pump" in info:
             p = info["pump"]
             human += (f"\npump {p.get('device_id')}: firmware {p.get('firmware')}, board "
-                      f"{p.get('board')}, protocol {p.get('protocol')}")
+                      f"{p.get('board')}, protocol {p.get('protocol')}"
+                      + ("" if info["verified"] else " (unverified: no key file for this pump)"))
+            if p.get("locked"):
+                human += f"\nLOCKED: {p['locked']} (re-key over USB, docs/protocol.md)"
         _emit(args, info, human)
         return EXIT_OK
     with _client(args) as c:
-        if cmd == "status":
-            _emit(args, c.status())
-        elif cmd == "program":
+        if cmd == "program":
             result = _program(args, c, prescription_file.load(args.file))
             if args.json:
                 _emit(args, result)
-        elif cmd == "start":
-            _emit(args, c.start(), "started")
-        elif cmd == "stop":
-            _emit(args, c.stop(), "stopped")
-        elif cmd == "suspend":
-            _emit(args, c.suspend(args.minutes), f"suspended for {args.minutes} min")
-        elif cmd == "resume":
-            _emit(args, c.resume(), "resumed")
-        elif cmd == "bolus":
-            vol = _exact(args.volume_ul, 1000, "--volume-ul")
-            dur = _exact(args.duration_min, 60000, "--duration-min")
-            _emit(args, c.bolus(vol, dur), f"bolus of {args.volume_ul} uL started")
-        elif cmd == "patient-bolus":
-            _emit(args, c.patient_bolus(), "patient bolus started")
-        elif cmd == "prime":
-            _emit(args, c.prime(_exact(args.volume_ul, 1000, "--volume-ul")), "priming")
-        elif cmd == "refill":
-            fill = _exact(args.fill_ml, 10 ** 6, "--fill-ml")
-            new_rx = prescription_file.load(args.prescription) if args.prescription else None
-            res: dict[str, Any] = {"refill": c.refill(fill, new_admixture=new_rx is not None)}
-            if not args.json:
-                print(f"refill of {args.fill_ml} mL recorded")
-            if new_rx is not None:
-                res.update(_program(args, c, new_rx))
-            if args.json:
-                _emit(args, res)
-        elif cmd == "ack":
-            _emit(args, c.ack(args.alarm), f"acknowledged {args.alarm or 'all'}")
-        elif cmd == "silence":
-            _emit(args, c.silence(), "alarm tones silenced for up to 2 minutes")
-        elif cmd == "log":
-            _print_log(args, _log_entries(c, args.since))
         elif cmd == "monitor":
             _monitor(args, c)
-        elif cmd == "set-clock":
-            moment = _dt.datetime.fromisoformat(args.time) if args.time else _dt.datetime.now()
-            _emit(args, c.set_clock_to(moment), f"clock set to {moment.isoformat(' ')}")
-        else:  # pragma: no cover - argparse prevents it
-            raise CliError(f"unknown command {cmd}")
+        else:
+            name = args.wire_command
+            custom = _CUSTOM.get(name)
+            if custom is not None:
+                custom[1](args, c)
+            else:
+                row = _commands.find(name, args.table)
+                assert row is not None
+                data = c.request(name, table_args(row, args))
+                _emit(args, data, f"{cli_name(name)}: ok" + ("\n" + _pretty(data, "  ")
+                                                            if data else ""))
     return EXIT_OK
+
+
+def _run_log(args: argparse.Namespace, c: PumpClient) -> None:
+    _print_log(args, _log_entries(c, args.since))
+
+
+def _run_set_clock(args: argparse.Namespace, c: PumpClient) -> None:
+    moment = _dt.datetime.fromisoformat(args.time) if args.time else _dt.datetime.now()
+    _emit(args, c.set_clock_to(moment), f"clock set to {moment.isoformat(' ')}")
+
+
+def _run_review(args: argparse.Namespace, c: PumpClient) -> None:
+    review = c.review()
+    _emit(args, review, format_review(review))
+
+
+def _run_refill(args: argparse.Namespace, c: PumpClient) -> None:
+    row = _commands.find(_commands.REFILL, args.table)
+    assert row is not None
+    wire_args = table_args(row, args)
+    new_rx = prescription_file.load(args.prescription) if args.prescription else None
+    if new_rx is not None:
+        wire_args["new_admixture"] = True
+    res: dict[str, Any] = {"refill": c.request(_commands.REFILL, wire_args)}
+    if not args.json:
+        print(f"refill of {args.fill_ml} mL recorded")
+    if new_rx is not None:
+        res.update(_program(args, c, new_rx))
+    if args.json:
+        _emit(args, res)
+
+
+#: table commands whose CLI is host work: (options, or None for the table's; runner)
+_CUSTOM: dict[str, tuple[Callable[[argparse.ArgumentParser], None] | None,
+                         Callable[[argparse.Namespace, PumpClient], None]]] = {
+    _commands.LOG: (_log_options, _run_log),
+    _commands.SET_CLOCK: (_set_clock_options, _run_set_clock),
+    _commands.REVIEW: (_no_options, _run_review),
+    _commands.REFILL: (None, _run_refill),
+}
 
 
 def _log_entries(c: PumpClient, since: str) -> list[list[Any]]:
@@ -372,7 +466,15 @@ def _monitor(args: argparse.Namespace, c: PumpClient) -> None:
         else:
             print("event " + json.dumps(event, sort_keys=True), flush=True)
 
+    def issue(what: dict[str, Any]) -> None:
+        if args.json:
+            print(json.dumps({"event_issue": what}, sort_keys=True), flush=True)
+        else:
+            print("WARNING event lines " + json.dumps(what, sort_keys=True)
+                  + " (check `itpump log`)", flush=True)
+
     c.on_event(show)
+    c.on_event_issue(issue)
     end = None if args.duration is None else time.monotonic() + args.duration
     try:
         while end is None or time.monotonic() < end:
@@ -447,9 +549,12 @@ def exit_code_for(err: PumpError) -> int:
     return EXIT_REFUSED
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: list[str] | None = None,
+         table: tuple[_commands.Command, ...] | None = None) -> int:
+    """The `itpump` program. ``table``: the command table (default pumpcore.commands.COMMANDS)."""
+    parser = build_parser(table)
     args = parser.parse_args(argv)
+    args.table = table
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE

@@ -1,15 +1,27 @@
-"""PumpClient: the host side of the itpump line protocol (docs/protocol.md).
+"""PumpClient: the host side of the itpump line protocol v2 (docs/protocol.md).
 
 Open a pump by pyserial URL or device path::
 
     with PumpClient.open("socket://127.0.0.1:5555") as pump:      # keys looked up by device id
         print(pump.status())
-        pump.bolus(volume_nl=5000, duration_ms=60000)
+        pump.clinician_bolus(volume_nl=5000, duration_ms=60000)
+
+Every command of the command table (``pumpcore.commands``) is a method: its arguments in table
+order, positional or by wire name; ``stage`` (chunked when long), ``review`` (all pages),
+``log_all`` and ``set_clock_to`` add the host-side work on top.
+
+What the client trusts (docs/protocol.md, "What the host trusts"): only what verifies. The
+counters, key ids and event position come from a ``hello`` tagged with one of our keys over a
+fresh nonce; every reply must carry the tag of the request's role over the request and the reply;
+every event line must verify with every key we hold and come after the last one accepted.
+Anything else is refused with a named error (:class:`ReplyAuthError`) or, for events, dropped
+and reported (:attr:`PumpClient.event_issues`).
 
 One request is outstanding at a time. A request is resent with the *same* id, counter and tag
-after a timeout, a garbled reply or a ``!-`` reply (the pump could not read our line), so a lost
-reply never executes a command twice: the pump answers a resend from its replay cache. Event lines
-(``~``) that arrive meanwhile go to the subscribers (:meth:`on_event`) and to :meth:`events`.
+after a timeout, a garbled or unverifiable reply or a ``!-`` reply (the pump could not read our
+line), so a lost reply never executes a command twice: the pump answers a resend from its replay
+cache. Event lines (``~``) that arrive meanwhile go to the subscribers (:meth:`on_event`) and to
+:meth:`events`.
 """
 
 from __future__ import annotations
@@ -18,28 +30,36 @@ import datetime as _dt
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol, Self
 
 import serial
-from pumpcore import auth as _auth
+from pumpcore import commands as _commands
 from pumpcore import reasons, wire
-from pumpcore.dispatch import COMMANDS
 
 from . import keys as _keys
+from . import signing
 from .errors import (
+    UNTAGGED_REASONS,
     AuthError,
+    LockedError,
     OutcomeUnknownError,
     ProtocolError,
     PumpError,
+    ReplyAuthError,
+    ThrottledError,
     TransportError,
     error_for,
 )
 
 DEFAULT_BAUD = 115200
 EPOCH = _dt.date(2000, 1, 1)  # wall-clock day 0 (docs/architecture.md "Time")
+MAX_COUNTER = (1 << 48) - 1
 Event = dict[str, Any]
+# the role a hello is tagged with, and the roles tried for a command: least privilege first
+LEAST_PRIVILEGE = ("readonly", "patient", "clinician")
+# events verify with every key the host holds; the most trusted one decides nothing more
 
 
 class SerialLike(Protocol):
@@ -69,13 +89,30 @@ def wall_clock_of(moment: _dt.datetime) -> tuple[int, int]:
     return day, ms
 
 
+def command_args(row: _commands.Command, pos: Sequence[Any], kw: dict[str, Any]) -> dict[str, Any]:
+    """A command's argument dict from positional values (table order) and wire names; arguments
+    left out are left out (the pump applies the table's defaults)."""
+    names = [a.name for a in row.args]
+    if len(pos) > len(names):
+        raise TypeError(f"{row.name} takes at most {len(names)} arguments ({len(pos)} given)")
+    out = dict(zip(names, pos, strict=False))
+    for k, v in kw.items():
+        if k not in names:
+            raise TypeError(f"{row.name} has no argument {k!r} (has: {', '.join(names) or 'none'})")
+        if k in out:
+            raise TypeError(f"{row.name}: argument {k!r} given twice")
+        out[k] = v
+    return out
+
+
 class PumpClient:
     """A connection to one pump. Not thread-safe (one caller at a time)."""
 
     def __init__(self, port: SerialLike, keyset: _keys.KeySet | None = None, *,
                  url: str | None = None, timeout_s: float = 2.0, retries: int = 3,
                  reconnect_s: float = 10.0, role: str | None = None,
-                 lookup_keys: bool = True) -> None:
+                 lookup_keys: bool = True,
+                 table: Sequence[_commands.Command] | None = None) -> None:
         self._port: SerialLike | None = port
         self.url = url
         self.keyset = keyset
@@ -84,15 +121,22 @@ class PumpClient:
         self.reconnect_s = reconnect_s
         self.role = role
         self.lookup_keys = lookup_keys
-        self.info: dict[str, Any] | None = None
+        self.table = table
+        self.info: dict[str, Any] | None = None     # the last verified hello
+        self._wire_keys: dict[str, bytes] = {}       # per role, from the verified hello's kids
         self._counters: dict[str, int] = {}
-        self._buf = bytearray()
-        self._overflow = False
+        self._splitter = wire.LineSplitter()
+        self._lines: deque[str] = deque()
         self._events: deque[Event] = deque(maxlen=10000)
         self._subscribers: list[Callable[[Event], None]] = []
+        self._issue_subscribers: list[Callable[[dict[str, Any]], None]] = []
         self._id_prefix = secrets.token_hex(4)
         self._id_seq = 0
-        self.last_event_seq: int | None = None
+        self.event_pos: tuple[int, int] | None = None   # (boot, seq) of the last accepted event
+        self.event_issues: deque[dict[str, Any]] = deque(maxlen=1000)
+        self.events_lost = 0       # event lines known missing (gaps in the sequence)
+        self.events_rejected = 0   # event lines dropped: forged, replayed or out of order
+        self.replies_rejected = 0  # reply lines that did not verify
         self.resends = 0  # statistics: how many lines were sent again ...
         self.timeouts = 0  # ... and how many waits for a reply ran out
 
@@ -135,8 +179,8 @@ class PumpClient:
         while True:
             try:
                 self._port = _open_url(self.url, 0.05)
-                self._buf.clear()
-                self._overflow = False
+                self._splitter = wire.LineSplitter()
+                self._lines.clear()
                 return
             except TransportError as e:
                 last = e
@@ -155,22 +199,11 @@ class PumpClient:
             raise TransportError(f"write failed: {e}") from None
 
     def _read_line(self, deadline: float) -> str | None:
-        """Next complete line (without LF/CR) before ``deadline``, else None. Lines longer than
-        MAX_LINE are dropped; bytes that are not ASCII turn into '?' (and fail the CRC)."""
+        """Next complete printable line (without LF/CR) before ``deadline``, else None. Lines
+        that are too long or not printable ASCII are dropped (wire.LineSplitter)."""
         while True:
-            nl = self._buf.find(b"\n")
-            if nl >= 0:
-                raw = bytes(self._buf[:nl])
-                del self._buf[:nl + 1]
-                if self._overflow:
-                    self._overflow = False
-                    continue
-                if raw.endswith(b"\r"):
-                    raw = raw[:-1]
-                return raw.decode("ascii", errors="replace").replace("\ufffd", "?")
-            if len(self._buf) > wire.MAX_LINE + 1:
-                self._buf.clear()
-                self._overflow = True
+            if self._lines:
+                return self._lines.popleft()
             now = time.monotonic()
             if self._port is None:
                 self.reconnect()
@@ -189,34 +222,47 @@ class PumpClient:
                 # TypeError/AttributeError: pyserial's socket:// reading a closed socket
                 raise TransportError(f"read failed: {e}") from None
             if chunk:
-                self._buf.extend(chunk)
-
-    def _deliver_event(self, seq: int, data: Event) -> None:
-        event = dict(data)
-        event["_seq"] = seq
-        self.last_event_seq = seq
-        self._events.append(event)
-        for cb in list(self._subscribers):
-            cb(event)
+                for status, text in self._splitter.feed(chunk):
+                    if status == "ok":
+                        self._lines.append(text)
 
     # --- events ------------------------------------------------------------------------------
     def on_event(self, callback: Callable[[Event], None]) -> Callable[[], None]:
-        """Call ``callback(event)`` for every event line received from now on (during requests
-        and :meth:`poll_events`). Each event dict carries its sequence number as ``_seq``.
-        Returns a function that unsubscribes."""
+        """Call ``callback(event)`` for every verified event line received from now on (during
+        requests and :meth:`poll_events`). Each event dict carries its boot and sequence numbers
+        as ``_boot`` and ``_seq``. Returns a function that unsubscribes."""
         self._subscribers.append(callback)
         return lambda: self._subscribers.remove(callback)
 
+    def on_event_issue(self, callback: Callable[[dict[str, Any]], None]) -> Callable[[], None]:
+        """Call ``callback(issue)`` when event lines are found lost (``{"issue": "lost", "count":
+        n}``) or are dropped (``"forged"``, ``"replayed"``). Returns an unsubscribe function."""
+        self._issue_subscribers.append(callback)
+        return lambda: self._issue_subscribers.remove(callback)
+
+    def _issue(self, issue: dict[str, Any]) -> None:
+        self.event_issues.append(issue)
+        for cb in list(self._issue_subscribers):
+            cb(issue)
+
     def poll_events(self, timeout_s: float = 0.0) -> list[Event]:
         """Read the link for up to ``timeout_s`` (returns as soon as an event is queued) and
-        return the queued events, oldest first."""
+        return the queued events, oldest first. Events are verified with the keys learnt from
+        a verified hello: the first call says hello when none was said yet."""
+        if self.info is None and self.keyset is not None:
+            self.hello()
         deadline = time.monotonic() + timeout_s
         while True:
             # block until the first event (or the deadline), then take what is already there
             line = self._read_line(deadline if not self._events else 0.0)
             if line is None:
                 break
-            self._handle_unsolicited(line)
+            try:
+                parsed = wire.parse_reply(line)
+            except wire.WireError:
+                continue
+            if parsed is not None and parsed[0] == "~":
+                self._on_event_line(parsed)
         out = list(self._events)
         self._events.clear()
         return out
@@ -230,27 +276,53 @@ class PumpClient:
                 return
             yield from got
 
-    def _handle_unsolicited(self, line: str) -> None:
-        try:
-            parsed = wire.parse_reply(line)
-        except wire.WireError:
+    def _on_event_line(self, parsed: tuple[Any, ...]) -> None:
+        _, (boot, seq), data, _, body, tags = parsed
+        if not self._wire_keys or self.event_pos is None:
+            return    # nothing to verify with yet (no verified hello): not ours to show
+        for i, role in enumerate(wire.ROLES):
+            key = self._wire_keys.get(role)
+            if key is not None and not signing.verifies(key, body, tags[i]):
+                self.events_rejected += 1
+                self._issue({"issue": "forged", "boot": boot, "seq": seq})
+                return
+        last_boot, last_seq = self.event_pos
+        if (boot, seq) <= (last_boot, last_seq):
+            self.events_rejected += 1
+            self._issue({"issue": "replayed", "boot": boot, "seq": seq})
             return
-        if parsed is not None and parsed[0] == "~":
-            self._deliver_event(parsed[1], parsed[2])
+        lost = seq - 1 if boot > last_boot else seq - last_seq - 1
+        if lost > 0:
+            self.events_lost += lost
+            self._issue({"issue": "lost", "count": lost, "boot": boot, "after_seq":
+                         last_seq if boot == last_boot else 0})
+        self.event_pos = (boot, seq)
+        event = dict(data)
+        event["_seq"] = seq
+        event["_boot"] = boot
+        self._events.append(event)
+        for cb in list(self._subscribers):
+            cb(event)
 
-    # --- requests ----------------------------------------------------------------------------
+    # --- keys and hello ----------------------------------------------------------------------
     def _next_id(self) -> str:
         self._id_seq += 1
         return f"{self._id_prefix}{self._id_seq:x}"
 
+    def _row(self, cmd: str) -> _commands.Command:
+        row = _commands.find(cmd, self.table)
+        if row is None:
+            raise ProtocolError(f"no command {cmd!r} in the command table", reasons.UNKNOWN_COMMAND)
+        return row
+
     def _choose_role(self, cmd: str, role: str | None) -> str:
-        allowed = COMMANDS[cmd][0] if cmd in COMMANDS else ("clinician",)
+        allowed = self._row(cmd).roles or wire.ROLES
         if role is not None:
             return role
         if self.role is not None:   # an explicit role is used as is (the pump decides)
             return self.role
         have = self.keyset.roles() if self.keyset else []
-        for r in ("readonly", "patient", "clinician"):   # least privilege first
+        for r in LEAST_PRIVILEGE:
             if r in allowed and r in have:
                 return r
         if not have:
@@ -259,81 +331,127 @@ class PumpClient:
         raise AuthError(f"the key file has no key for a role allowed to {cmd} "
                         f"({', '.join(allowed)})", reasons.ROLE_FORBIDDEN)
 
-    def _ensure_keys(self) -> None:
-        if self.keyset is None and self.lookup_keys and self.info is not None:
-            path = _keys.default_key_path(str(self.info.get("device_id")))
+    def _ensure_keys(self, device_id: str | None) -> None:
+        if self.keyset is None and self.lookup_keys and device_id:
+            path = _keys.default_key_path(device_id)
             if path.exists():
                 self.keyset = _keys.load(path)
 
-    def _key_for(self, role: str) -> bytes:
-        self._ensure_keys()
+    def hello(self, role: str | None = None) -> dict[str, Any]:
+        """Who is there. With a key file (given, or found by the device id an unauthenticated
+        hello reports) the hello carries a fresh nonce and its reply must verify with our key:
+        only then are its counters, key ids and event position used. Without keys the reply is
+        returned as is (``info`` stays None: nothing in it is trusted)."""
         if self.keyset is None:
-            raise AuthError("no key file for this pump (itpump keys generate / --key-file)",
-                            "no_key")
-        if self.keyset.device_id != self.info_device_id():
+            data = self._exchange(_commands.HELLO, {}, None)
+            self._ensure_keys(str(data.get("device_id")) if data.get("device_id") else None)
+            if self.keyset is None:
+                return data
+        assert self.keyset is not None
+        have = self.keyset.roles()
+        if not have:
+            raise AuthError("the key file holds no key", "no_key")
+        r = role or (self.role if self.role in have else None) \
+            or next(x for x in LEAST_PRIVILEGE if x in have)
+        data = self._exchange(_commands.HELLO, {"nonce": secrets.token_hex(16), "role": r},
+                              None, hello_role=r)
+        if data.get("device_id") != self.keyset.device_id:
             raise AuthError(f"key file is for {self.keyset.device_id}, pump is "
-                            f"{self.info_device_id()}", "no_key")
-        key = self.keyset.keys.get(role)
-        if key is None:
-            raise AuthError(f"the key file has no {role} key", "no_key")
-        return key
+                            f"{data.get('device_id')}", "no_key")
+        self.info = data
+        kids = data.get("kids") or {}
+        self._wire_keys = {x: signing.wire_key(self.keyset.keys[x], kids[x])
+                           for x in have if isinstance(kids.get(x), str)}
+        for x, n in (data.get("counters") or {}).items():
+            if isinstance(n, str) and n.isdigit():
+                self._counters[x] = max(self._counters.get(x, 0), int(n))
+        boot, seq = data.get("boot"), data.get("event_seq")
+        if isinstance(boot, int) and isinstance(seq, int):
+            if self.event_pos is None or (boot, seq) > self.event_pos:
+                self.event_pos = (boot, seq)
+        return data
 
     def info_device_id(self) -> str:
         if self.info is None:
             self.hello()
-        assert self.info is not None
+        if self.info is None:
+            raise AuthError("no key file for this pump (itpump keys generate / --key-file)",
+                            "no_key")
         return str(self.info.get("device_id"))
 
-    def hello(self) -> dict[str, Any]:
-        """Protocol version, firmware, device id, board and last accepted counters (no key)."""
-        data = self._exchange("hello", {}, None)
-        self.info = data
-        counters = data.get("counters") or {}
-        for r, n in counters.items():
-            if isinstance(n, int):
-                self._counters[r] = max(self._counters.get(r, 0), n)
-        return data
-
+    # --- requests ----------------------------------------------------------------------------
     def request(self, cmd: str, args: dict[str, Any] | None = None,
                 role: str | None = None) -> dict[str, Any]:
-        """Send one authenticated command and return the reply data; raises a PumpError."""
+        """Send one authenticated command and return the verified reply data; raises a
+        PumpError."""
         if self.info is None:
             self.hello()
-        self._ensure_keys()
+        if self.info is None:
+            raise AuthError("no key file for this pump (itpump keys generate / --key-file)",
+                            "no_key")
         r = self._choose_role(cmd, role)
-        key = self._key_for(r)
+        if r not in self._wire_keys:
+            raise AuthError(f"the key file has no {r} key", "no_key")
         try:
-            return self._exchange(cmd, args or {}, (r, key))
+            return self._exchange(cmd, args or {}, r)
         except AuthError as e:
-            if e.reason != reasons.STALE_COUNTER or getattr(e, "_resent", False):
+            if e.reason != reasons.STALE_COUNTER or getattr(e, "_resent", False) \
+                    or not e.authenticated:
                 raise
-        # another host used our counter range: resynchronise once from hello, then retry with a
-        # new id (the refused request did not execute)
-        self.hello()
-        return self._exchange(cmd, args or {}, (r, key))
+            last = e.data.get("last")
+            if not (isinstance(last, str) and last.isdigit()):
+                raise
+            # another host used our counter range: the pump's own (tagged) reply says where it
+            # stands; retry once with a new id (the refused request did not execute)
+            self._counters[r] = max(self._counters.get(r, 0), int(last))
+        return self._exchange(cmd, args or {}, r)
 
-    def _exchange(self, cmd: str, args: dict[str, Any],
-                  cred: tuple[str, bytes] | None) -> dict[str, Any]:
+    def call(self, cmd: str, *args: Any, role: str | None = None, **kw: Any) -> dict[str, Any]:
+        """Command ``cmd`` of the command table with its arguments in table order or by wire
+        name: ``call("suspend", 30)``, ``call("clinician_bolus", volume_nl=5000,
+        duration_ms=60000)``."""
+        return self.request(cmd, command_args(self._row(cmd), args, kw), role=role)
+
+    def __getattr__(self, name: str) -> Callable[..., dict[str, Any]]:
+        # one method per row of the command table (pumpcore.commands): client.suspend(30)
+        if name.startswith("_") or name == "table":
+            raise AttributeError(name)
+        if _commands.find(name, self.__dict__.get("table")) is None:
+            raise AttributeError(f"{type(self).__name__} has no attribute or command {name!r}")
+
+        def command(*args: Any, role: str | None = None, **kw: Any) -> dict[str, Any]:
+            return self.call(name, *args, role=role, **kw)
+        command.__name__ = name
+        return command
+
+    def _exchange(self, cmd: str, args: dict[str, Any], role: str | None,
+                  hello_role: str | None = None) -> dict[str, Any]:
         req_id = self._next_id()
-        if cred is None:
+        if role is None:
             body = wire.request_body(req_id, None, None, cmd, args)
             line = wire.request_line(body, None)
         else:
-            role, key = cred
             counter = self._counters.get(role, 0) + 1
+            if counter > MAX_COUNTER:
+                raise AuthError(f"the {role} counter is used up: re-key the role "
+                                "(docs/protocol.md, Lifecycle)", reasons.COUNTER_JUMP)
             self._counters[role] = counter
             body = wire.request_body(req_id, role, counter, cmd, args)
-            line = wire.request_line(body, _auth.tag(key, body))
+            line = wire.request_line(body, signing.tag(self._wire_keys[role], body))
         if len(line) > wire.MAX_LINE:
             raise ProtocolError(f"{cmd} request is {len(line)} bytes (max {wire.MAX_LINE})",
                                 reasons.LINE_TOO_LONG)
+        signer = role or hello_role
+        changes = self._row(cmd).changes if role is not None else False
         attempts = self.retries + 1
+        forged = False
+        untagged: tuple[str, dict[str, Any]] | None = None
         for attempt in range(attempts):
             if attempt:
                 self.resends += 1
             try:
                 self._write(line)
-                result = self._await(req_id)
+                result = self._await(req_id, body, signer, hello_role is not None)
             except TransportError:
                 if attempt + 1 >= attempts or self.url is None:
                     raise
@@ -342,22 +460,65 @@ class PumpClient:
             if result is None:
                 continue  # timeout, garbled reply or "!-": resend the same line
             kind, data, reason = result
+            if kind == "forged":
+                forged = True
+                continue  # a reply that does not verify is no reply: resend (the pump dedups)
             if kind == "=":
                 return data
+            if kind == "locked":
+                raise LockedError("the pump is locked: its security state was lost or damaged "
+                                  f"({data.get('locked')}); re-key it over USB "
+                                  "(docs/protocol.md, Lifecycle) (unauthenticated reply)",
+                                  reasons.LOCKED, data)
             assert reason is not None
             msg = str(data.get("msg", reason))
+            if kind == "untagged":
+                if reason == reasons.THROTTLED:
+                    wait = data.get("retry_ms")
+                    time.sleep(min(self.timeout_s, (wait if isinstance(wait, int) else 1000)
+                                   / 1000))
+                    untagged = (reason, data)
+                    continue
+                if reason == reasons.LOCKED or signer is None:
+                    raise self._untagged_error(reason, msg, data, changes)
+                untagged = (reason, data)
+                continue  # maybe forged: resend; the pump answers an executed request from cache
             err = error_for(reason, msg, data)
-            if attempt and reason == reasons.STALE_COUNTER and cred is not None:
+            if attempt and reason == reasons.STALE_COUNTER and role is not None:
                 raise OutcomeUnknownError(
                     f"{cmd}: reply lost and the pump no longer remembers request {req_id} "
                     "(it was reset?); it may have run: check status/log", "outcome_unknown")
             if attempt:
                 err._resent = True  # type: ignore[attr-defined]
             raise err
+        if untagged is not None:
+            raise self._untagged_error(untagged[0], str(untagged[1].get("msg", untagged[0])),
+                                       untagged[1], changes)
+        if forged:
+            raise ReplyAuthError(
+                f"{cmd}: the pump's reply does not verify with the key file (wrong key file, or "
+                "someone is changing lines on the link)" + (": it may have run, check status/log"
+                                                          if changes else ""))
         raise TransportError(f"{cmd}: no valid reply after {attempts} attempts "
                              f"({self.timeout_s:g} s each)", "timeout")
 
-    def _await(self, req_id: str) -> tuple[str, dict[str, Any], str | None] | None:
+    @staticmethod
+    def _untagged_error(reason: str, msg: str, data: dict[str, Any], changes: bool) -> PumpError:
+        note = " (unauthenticated reply"
+        note += ": if someone on the link forged it, the request may have run; check status)" \
+            if changes else ")"
+        err = error_for(reason, msg + note, data)
+        if isinstance(err, AuthError):
+            err.authenticated = False
+        return err
+
+    def _await(self, req_id: str, req_body: str, signer: str | None,
+               hello: bool) -> tuple[str, dict[str, Any], str | None] | None:
+        """The reply to req_id: ("=" | "!", data, reason) verified; ("untagged", data, reason)
+        for an untagged refusal; ("locked", data, None) for the untagged hello of a locked pump;
+        ("forged", {}, None) when only replies that do not verify came. None on timeout, a
+        garbled line or a "!-". signer: the role whose key must tag the reply (None: an
+        unauthenticated hello, nothing verified)."""
         deadline = time.monotonic() + self.timeout_s
         while True:
             line = self._read_line(deadline)
@@ -370,31 +531,50 @@ class PumpClient:
                 return None  # a garbled reply might have been ours: resend (the pump dedups)
             if parsed is None:
                 continue  # REPL chatter, echo
-            kind, rid, data, reason = parsed
+            kind, rid, data, reason, body, tag = parsed
             if kind == "~":
-                assert isinstance(rid, int)
-                self._deliver_event(rid, data)
-            elif rid == req_id:
-                return kind, data, reason
-            elif rid is None:
+                self._on_event_line(parsed)
+                continue
+            if rid is None:
+                if reason == reasons.THROTTLED and tag is None:
+                    return ("untagged", data, reason)
                 return None  # "!-": the pump could not read a line of ours: resend
-            # replies to other (earlier, abandoned) ids are ignored
+            if rid != req_id:
+                continue     # replies to other (earlier, abandoned) ids are ignored
+            if tag is None:
+                if kind == "!" and reason in UNTAGGED_REASONS:
+                    return ("untagged", data, reason)
+                if kind == "=" and signer is None:
+                    return ("=", data, None)      # an unauthenticated hello: nothing trusted
+                if kind == "=" and hello and data.get("locked"):
+                    return ("locked", data, None)
+                self.replies_rejected += 1
+                return ("forged", {}, None)
+            key = self._hello_key(signer, data) if hello else \
+                self._wire_keys.get(signer) if signer is not None else None
+            if key is None or not signing.verifies(key, signing.reply_text(req_body, body), tag):
+                # no valid reply: resend at once (an executed request is answered from the
+                # pump's cache; a genuine reply to this id that comes later is still taken)
+                self.replies_rejected += 1
+                return ("forged", {}, None)
+            return (kind, data, reason)
 
-    # --- typed commands ------------------------------------------------------------------------
-    def status(self, role: str | None = None) -> dict[str, Any]:
-        return self.request("status", role=role)
 
-    def log(self, since: int = 0, limit: int | None = None) -> dict[str, Any]:
-        """One page: {"entries": [[seq, entry], ...], "last": seq, "more": bool}."""
-        args: dict[str, Any] = {"since": since}
-        if limit is not None:
-            args["limit"] = limit
-        return self.request("log", args)
+    def _hello_key(self, role: str | None, data: dict[str, Any]) -> bytes | None:
+        # A hello's reply is tagged with the wire key for the key id it reports itself: a forged
+        # key id gives a key the forger's tag cannot match.
+        kids = data.get("kids")
+        if role is None or self.keyset is None or role not in self.keyset.keys \
+                or not isinstance(kids, dict) or not isinstance(kids.get(role), str):
+            return None
+        return signing.wire_key(self.keyset.keys[role], kids[role])
 
+    # --- commands with host-side work ------------------------------------------------------------
     def log_all(self, since: int = 0) -> list[list[Any]]:
+        """Every entry of the pump's log ring after ``since``, fetched page by page."""
         entries: list[list[Any]] = []
         while True:
-            page = self.log(since)
+            page = self.call("log", since)
             entries.extend(page["entries"])
             since = page["last"]
             if not page["more"] or not page["entries"]:
@@ -403,19 +583,14 @@ class PumpClient:
     def stage(self, rx: dict[str, Any]) -> dict[str, Any]:
         """Stage a prescription (rx dict); returns the pump's review. Programs too long for one
         line are sent as ``stage_chunk`` pieces (docs/protocol.md)."""
-        probe = wire.request_line(wire.request_body("f" * wire.MAX_ID, "clinician",
-                                                    wire.MAX_COUNTER, "stage", {"rx": rx}),
-                                  "0" * wire.TAG_HEX)
-        if len(probe) <= wire.MAX_LINE:
+        if self._fits("stage", {"rx": rx}):
             return self._all_changes(self.request("stage", {"rx": rx}))
         text = wire.encode(rx)
-        for count in range(2, 17):
+        for count in range(2, _commands.MAX_CHUNKS + 1):
             size = -(-len(text) // count)
             parts = [text[i * size:(i + 1) * size] for i in range(count)]
-            if all(len(wire.request_line(wire.request_body(
-                    "f" * wire.MAX_ID, "clinician", wire.MAX_COUNTER, "stage_chunk",
-                    {"index": 15, "count": 16, "text": p}), "0" * wire.TAG_HEX)) <= wire.MAX_LINE
-                    for p in parts):
+            if all(self._fits("stage_chunk", {"index": count - 1, "count": count, "text": p})
+                   for p in parts):
                 break
         else:
             raise ProtocolError("prescription too large even in 16 chunks", reasons.BAD_ARGS)
@@ -423,6 +598,13 @@ class PumpClient:
         for i, part in enumerate(parts):
             data = self.request("stage_chunk", {"index": i, "count": count, "text": part})
         return self._all_changes(data)
+
+    @staticmethod
+    def _fits(cmd: str, args: dict[str, Any]) -> bool:
+        # the longest request line these arguments can make (longest id and counter)
+        probe = wire.request_line(wire.request_body("f" * wire.MAX_ID, "clinician", MAX_COUNTER,
+                                                    cmd, args), "0" * wire.TAG_HEX)
+        return len(probe) <= wire.MAX_LINE
 
     def review(self) -> dict[str, Any]:
         """The staged program's review, with every page of "changes" fetched."""
@@ -447,48 +629,9 @@ class PumpClient:
         out.pop("changes_offset", None)
         return out
 
-    def commit(self, checksum: str, confirm_soft: bool = False,
-               bridge: bool = False) -> dict[str, Any]:
-        return self.request("commit", {"checksum": checksum, "confirm_soft": confirm_soft,
-                                       "bridge": bridge})
-
-    def start(self) -> dict[str, Any]:
-        return self.request("start")
-
-    def stop(self) -> dict[str, Any]:
-        return self.request("stop")
-
-    def suspend(self, minutes: int) -> dict[str, Any]:
-        return self.request("suspend", {"minutes": minutes})
-
-    def resume(self) -> dict[str, Any]:
-        return self.request("resume")
-
-    def prime(self, volume_nl: int) -> dict[str, Any]:
-        return self.request("prime", {"volume_nl": volume_nl})
-
-    def refill(self, fill_nl: int, new_admixture: bool = False) -> dict[str, Any]:
-        return self.request("refill", {"fill_nl": fill_nl, "new_admixture": new_admixture})
-
-    def bolus(self, volume_nl: int, duration_ms: int) -> dict[str, Any]:
-        """Clinician bolus."""
-        return self.request("bolus", {"volume_nl": volume_nl, "duration_ms": duration_ms})
-
-    def patient_bolus(self) -> dict[str, Any]:
-        return self.request("patient_bolus")
-
-    def ack(self, alarm: str | None = None) -> dict[str, Any]:
-        return self.request("ack", {"alarm": alarm})
-
-    def silence(self) -> dict[str, Any]:
-        """Mute the alarm tones for at most 2 minutes (alarms stay active and re-sound)."""
-        return self.request("silence", {})
-
-    def set_clock(self, day: int, ms_of_day: int) -> dict[str, Any]:
-        return self.request("set_clock", {"day": day, "ms_of_day": ms_of_day})
-
     def set_clock_to(self, moment: _dt.datetime) -> dict[str, Any]:
-        return self.set_clock(*wall_clock_of(moment))
+        return self.call("set_clock", *wall_clock_of(moment))
 
 
-__all__ = ["PumpClient", "PumpError", "wall_clock_of"]
+__all__ = ["LockedError", "PumpClient", "PumpError", "ReplyAuthError", "ThrottledError",
+           "command_args", "wall_clock_of"]

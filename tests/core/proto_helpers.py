@@ -3,11 +3,16 @@
 
 from pumpcore import auth, reasons, wire
 
-KEYS = {
+KEYS = {     # the role keys a host holds (the docs' public example keys)
     "clinician": bytes(range(32)),
     "patient": bytes(range(32, 64)),
     "readonly": bytes(range(64, 96)),
 }
+KIDS = {"clinician": "1111111111111111", "patient": "2222222222222222",
+        "readonly": "3333333333333333"}
+WIRE = {}   # the keys every tag is made with (pumpcore.auth.wire_key)
+for _r in KEYS:
+    WIRE[_r] = auth.wire_key(KEYS[_r], KIDS[_r])
 INFO = {"firmware": "0.1.0-test", "device_id": "TEST0001", "board": "fake"}
 
 
@@ -68,8 +73,8 @@ class FakePump:
 
     def suspend(self, minutes):
         self._call("suspend", minutes)
-        if minutes <= 0:
-            return reasons.BAD_VALUE, {"msg": "minutes must be > 0"}
+        if minutes > 1000:     # a facade rule narrower than the command table's bounds
+            return reasons.BAD_VALUE, {"msg": "minutes must be <= 1000"}
         self.state = "suspended"
         return reasons.OK, None
 
@@ -105,6 +110,10 @@ class FakePump:
         self._call("ack", alarm_code)
         return reasons.OK, None
 
+    def silence(self):
+        self._call("silence")
+        return reasons.OK, {"until_s": 120}
+
     def set_clock(self, day, ms_of_day):
         self._call("set_clock", day, ms_of_day)
         self.clock = (day, ms_of_day)
@@ -117,46 +126,64 @@ class FakePump:
 
 
 class Signer:
-    # Host-side request builder for tests: per-role counters, fresh ids.
+    # Host-side request builder for tests: per-role counters, fresh ids, wire keys.
     def __init__(self, keys=None):
-        self.keys = keys if keys is not None else KEYS
+        self.keys = keys if keys is not None else WIRE
         self.counters = {"clinician": 0, "patient": 0, "readonly": 0}
         self.n = 0
+        self.bodies = {}    # request id -> (role, body) of the lines made, to verify replies
 
     def line(self, cmd, args=None, role="clinician", req_id=None, counter=None, key=None):
         self.n += 1
         if req_id is None:
             req_id = "r%d" % self.n
         if role is None:
-            return wire.request_line(wire.request_body(req_id, None, None, cmd, args), None)
+            body = wire.request_body(req_id, None, None, cmd, args)
+            self.bodies[req_id] = (None, body)
+            return wire.request_line(body, None)
         if counter is None:
             self.counters[role] += 1
             counter = self.counters[role]
         body = wire.request_body(req_id, role, counter, cmd, args)
+        self.bodies[req_id] = (role, body)
         return wire.request_line(body, auth.tag(key if key is not None else self.keys[role], body))
 
 
-def make(persist=None):
+def make(persist=None, locked=None):
     from pumpcore.dispatch import Dispatcher
     pump = FakePump()
-    a = auth.Auth(KEYS)
-    return Dispatcher(pump, a, INFO, persist), pump, a
+    a = auth.Auth(WIRE, KIDS)
+    return Dispatcher(pump, a, INFO, persist, locked), pump, a
 
 
 def reply(line):
-    # -> (kind, id, data, reason) of a response line, asserting the CRC.
+    # -> (kind, id, data, reason, body, tag) of a response line, asserting the CRC.
     r = wire.parse_reply(line)
     assert r is not None, line
     return r
 
 
-def expect_error(line, reason):
-    kind, _, data, got = reply(line)
+def verified(line, signer, role=None):
+    # The reply's data after checking its tag against the request it answers (the Signer's
+    # body for that id) with the request role's wire key. role: for a hello, the role it named.
+    kind, rid, data, reason, body, tag = reply(line)
+    req_role, req_body = signer.bodies[rid]
+    r = role or req_role
+    assert tag is not None, "untagged reply: " + line
+    assert tag == auth.tag(WIRE[r], auth.reply_input(req_body, body)), "tag does not verify"
+    return kind, data, reason
+
+
+def expect_error(line, reason, tagged=None):
+    # tagged: None = either; True/False = the reply must (not) carry a tag
+    kind, _, data, got, _, tag = reply(line)
     assert kind == "!" and got == reason, "expected %s, got %s" % (reason, line)
+    if tagged is not None:
+        assert (tag is not None) == tagged, line
     return data
 
 
 def expect_ok(line):
-    kind, _, data, _ = reply(line)
+    kind, _, data, _, _, _ = reply(line)
     assert kind == "=", line
     return data

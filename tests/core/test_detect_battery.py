@@ -30,13 +30,18 @@ def test_default_figures_match_the_plant():
     assert b.consumed_uah == 1002 and b.rem_nas == 0
 
 
-def test_usage_extrapolated_on_the_first_day():
+def test_a_burst_on_the_first_day_is_not_extrapolated_into_an_eri():
+    # 5.6 mAh in the first hour (the charge 200 000 wake-ups would cost) used to be extrapolated to
+    # 133 mAh/day and raise ERI at once; usage is now judged on whole days only
     b = bat.BatteryDetector(sleep_ua=0)
-    assert b.advance(59 * 60000) is None
-    assert b.usage_uah_per_day() is None          # under an hour: unknown
-    b.note_strokes(60)                            # 50 uAh
-    b.advance(60000)
-    assert b.usage_uah_per_day() == 50 * 24
+    b.note_wakeups(200000)
+    assert b.advance(60 * 60000) is None
+    assert b.usage_uah_per_day() is None          # no whole day yet: unknown, no model ERI
+    assert b.advance(23 * 3600000) is None and not b.eri
+    assert b.usage_uah_per_day() == b.consumed_uah    # one whole day: its consumption
+    b.note_strokes(1200)                          # 1000 uAh on the second day
+    b.advance(86400000)
+    assert b.usage_uah_per_day() == (b.consumed_uah) // 2
 
 
 def test_eri_exactly_at_90_days_and_eos_at_the_reserve():

@@ -80,47 +80,30 @@ def _direct_dft(buf):
     return m, out
 
 
-def _implementations():
-    """Spectrum.run's implementations on this runtime: the loops everywhere (the Pico's), and on
-    CPython the vector form the emulator uses."""
-    out = [dsp.Spectrum.run_loops]
-    if dsp.VECTOR:
-        out.append(dsp.Spectrum.run_vector)
-    return out
-
-
-def test_the_runtime_picks_the_loops_on_micropython_and_the_vector_form_on_cpython():
-    assert dsp.Spectrum.run is (dsp.Spectrum.run_vector if dsp.VECTOR else dsp.Spectrum.run_loops)
-    assert dsp.mean is (dsp.mean_vector if dsp.VECTOR else dsp.mean_loops)
-
-
 def test_folded_dft_equals_the_direct_dft_exactly():
     r = Rng(7)
     s = dsp.Spectrum()
-    for run in _implementations():
-        for trial in range(12):
-            amp = (5, 60, 900, 40000)[trial % 4]
-            buf = [1300 + r.noise() * amp // 16 + (amp if (i * (trial + 3)) % 17 < 8 else -amp)
-                   for i in range(100)]
-            if trial % 2:
-                buf = array.array("i", buf)     # the firmware's buffers are int arrays
-            run(s, buf)
-            m, bins = _direct_dft(buf)
-            assert s.mean_pa == m
-            for k in range(1, dsp.NBINS):
-                assert (s.re_pa[k], s.im_pa[k]) == bins[k - 1], (trial, k)
-                re, im = bins[k - 1]
-                assert s.amp_pa[k] == dsp.isqrt(re * re + im * im)
+    for trial in range(12):
+        amp = (5, 60, 900, 40000)[trial % 4]
+        buf = [1300 + r.noise() * amp // 16 + (amp if (i * (trial + 3)) % 17 < 8 else -amp)
+               for i in range(100)]
+        if trial % 2:
+            buf = array.array("i", buf)     # the firmware's buffers are int arrays
+        s.run(buf)
+        m, bins = _direct_dft(buf)
+        assert s.mean_pa == m
+        for k in range(1, dsp.NBINS):
+            assert (s.re_pa[k], s.im_pa[k]) == bins[k - 1], (trial, k)
+            re, im = bins[k - 1]
+            assert s.amp_pa[k] == dsp.isqrt(re * re + im * im)
 
 
-def test_mean_implementations_agree():
+def test_mean_is_the_floor_mean():
     buf = array.array("i", [7, -3, 12000, -40000, 5, 6, 1, 0, 99])
     for start in range(len(buf)):
         for end in range(start + 1, len(buf) + 1):
             want = sum(buf[start:end]) // (end - start)
-            assert dsp.mean_loops(buf, start, end) == want
-            if dsp.VECTOR:
-                assert dsp.mean_vector(buf, start, end) == want
+            assert dsp.mean(buf, start, end) == want
 
 
 def test_dft_tables_have_the_symmetries_the_folds_rely_on():

@@ -155,6 +155,22 @@ def test_elevation_edge():
     assert d.stroke(at, exp_capture(at), 25) == occ.EV_RAISE
 
 
+def test_statistics_are_exposed_for_the_campaign_probe():
+    # the window elevation the rules compare with ELEV_ALARM_PA, and the capture length, as plain
+    # ints after each call (pumphil.campaign.probe reads them; the verdicts are unchanged)
+    d = occ.OcclusionDetector()
+    d.window(1000, True)
+    assert d.last_window_elev_pa == 0              # no reference before this window
+    d.window(1000 + occ.ELEV_ALARM_PA - 1, False)
+    assert d.last_window_elev_pa == occ.ELEV_ALARM_PA - 1 and not d.active
+    assert d.window(1000 + occ.ELEV_ALARM_PA, False) == occ.EV_RAISE
+    assert d.last_window_elev_pa == occ.ELEV_ALARM_PA
+    d.stroke(1000, exp_capture(1000), 25)
+    assert d.last_n == 25
+    d.stroke(1000, exp_capture(1000), 50)
+    assert d.last_n == 50 and isinstance(d.last_ratio_pct, int)
+
+
 def test_a_moved_baseline_with_normal_decay_is_a_new_reference_not_an_occlusion():
     # a catheter reseated after a dislodgement: baseline 300 Pa -> 1300 Pa, line empties normally
     d = occ.OcclusionDetector()

@@ -1,8 +1,17 @@
 # pumpcore.dispatch: commands reach the Pump facade, one reply per request, events, log, chunks.
 
-from proto_helpers import INFO, Signer, expect_error, expect_ok, make, reply
-from pumpcore import reasons, wire
-from pumpcore.dispatch import COMMANDS
+from proto_helpers import (
+    INFO,
+    KIDS,
+    WIRE,
+    Signer,
+    expect_error,
+    expect_ok,
+    make,
+    reply,
+    verified,
+)
+from pumpcore import auth, commands, reasons, wire
 
 RX = {"reservoir": {"capacity_nl": 20000000, "fill_nl": 18000000, "low_alert_nl": 2000000,
                     "empty_nl": 500000}, "catheter": {"volume_nl": 150000},
@@ -14,13 +23,32 @@ RX = {"reservoir": {"capacity_nl": 20000000, "fill_nl": 18000000, "low_alert_nl"
 
 def test_hello_unauthenticated():
     d, pump, a = make()
-    a.accept("patient", 7)
-    data = expect_ok(d.handle_line("@1 - - hello {} - 9d474dda"))
-    assert data == {"protocol": wire.PROTOCOL_VERSION, "max_line": wire.MAX_LINE,
+    a.accept("patient", (0, 7))
+    r = d.handle_line("@1 - - hello {} - 9d474dda")
+    assert reply(r)[5] is None            # nothing to bind a tag to: untagged
+    data = expect_ok(r)
+    assert data == {"protocol": 2, "max_line": wire.MAX_LINE,
                     "firmware": INFO["firmware"], "device_id": INFO["device_id"],
-                    "board": INFO["board"],
-                    "counters": {"clinician": 0, "patient": 7, "readonly": 0}}
+                    "board": INFO["board"], "locked": None, "boot": 0, "event_seq": 0,
+                    "counters": {"clinician": "0", "patient": "7", "readonly": "0"},
+                    "kids": KIDS}
     assert pump.calls == []
+
+
+def test_hello_with_nonce_is_tagged_with_the_named_role():
+    d, _, a = make()
+    s = Signer()
+    nonce = "0123456789abcdef" * 2
+    line = s.line("hello", {"nonce": nonce, "role": "patient"}, role=None)
+    kind, data, _ = verified(d.handle_line(line), s, role="patient")
+    assert kind == "=" and data["kids"] == KIDS
+    for bad in [{"nonce": nonce}, {"nonce": nonce.upper(), "role": "patient"},
+                {"nonce": nonce[:-1], "role": "patient"}, {"nonce": nonce, "role": "admin"},
+                {"nonce": nonce, "role": "patient", "x": 1}]:
+        expect_error(d.handle_line(s.line("hello", bad, role=None)), reasons.BAD_ARGS, False)
+    a.set_key("readonly", None, None)
+    expect_error(d.handle_line(s.line("hello", {"nonce": nonce, "role": "readonly"}, role=None)),
+                 reasons.NO_KEY, False)
 
 
 def test_every_command_reaches_the_pump():
@@ -37,21 +65,49 @@ def test_every_command_reaches_the_pump():
     assert pump.calls[-1] == ("commit", review["checksum"], True, False)
     expect_ok(d.handle_line(s.line("prime", {"volume_nl": 150000})))
     expect_ok(d.handle_line(s.line("start")))
-    expect_ok(d.handle_line(s.line("bolus", {"volume_nl": 5000, "duration_ms": 60000})))
+    expect_ok(d.handle_line(s.line("clinician_bolus", {"volume_nl": 5000, "duration_ms": 60000})))
     expect_ok(d.handle_line(s.line("patient_bolus", role="patient")))
     expect_ok(d.handle_line(s.line("suspend", {"minutes": 30})))
     expect_ok(d.handle_line(s.line("resume")))
     expect_ok(d.handle_line(s.line("refill", {"fill_nl": 18000000, "new_admixture": True})))
     expect_ok(d.handle_line(s.line("ack", {"alarm": "low_reservoir"})))
     expect_ok(d.handle_line(s.line("ack")))
+    expect_ok(d.handle_line(s.line("silence", role="patient")))
     expect_ok(d.handle_line(s.line("stop")))
     st = expect_ok(d.handle_line(s.line("status", role="readonly")))
     assert st == {"state": "stopped", "boluses": 1, "patient_boluses": 1}
     names = [c[0] for c in pump.calls]
     assert names == ["set_clock", "stage", "review", "commit", "commit", "prime", "start",
                      "clinician_bolus", "patient_bolus", "suspend", "resume", "refill", "ack",
-                     "ack", "stop", "status"]
+                     "ack", "silence", "stop", "status"]
     assert ("refill", 18000000, True) in pump.calls and ("ack", None) in pump.calls
+    # every row of the command table was exercised (hello and log have their own tests)
+    exercised = set(names) | {"hello", "log", "stage_chunk"}
+    assert set(commands.names()) == exercised
+
+
+def test_every_reply_to_an_authentic_request_is_tagged_and_bound_to_it():
+    d, pump, _ = make()
+    s = Signer()
+    pump.committed = {"x": 1}
+    for cmd, args, role in [("status", None, "readonly"), ("start", None, "clinician"),
+                            ("suspend", {"minutes": 1001}, "clinician"),    # facade refusal
+                            ("suspend", {"minutes": "x"}, "clinician"),     # bad_args
+                            ("start", None, "patient"),                     # role_forbidden
+                            ("fly", None, "readonly")]:                     # unknown command
+        line = s.line(cmd, args, role=role)
+        verified(d.handle_line(line), s)
+    # the same reply presented for another request does not verify
+    line = s.line("status", role="readonly")
+    r = d.handle_line(line)
+    other = s.line("status", role="readonly", req_id=reply(r)[1], counter=99)
+    s.bodies[reply(r)[1]] = ("readonly", wire.parse_request(other)[6])
+    try:
+        verified(r, s)
+        raise AssertionError("a reply verified for a request it does not answer")
+    except AssertionError as e:
+        assert "does not verify" in str(e)
+
 
 
 def test_refusal_carries_reason_and_data():
@@ -59,8 +115,8 @@ def test_refusal_carries_reason_and_data():
     s = Signer()
     data = expect_error(d.handle_line(s.line("stage", {"rx": {"basal": {}}})), reasons.INVALID)
     assert data["problems"] == [[reasons.INVALID, "reservoir"]] and data["msg"] == "invalid"
-    data = expect_error(d.handle_line(s.line("suspend", {"minutes": 0})), reasons.BAD_VALUE)
-    assert data["msg"] == "minutes must be > 0"
+    data = expect_error(d.handle_line(s.line("suspend", {"minutes": 1001})), reasons.BAD_VALUE)
+    assert data["msg"] == "minutes must be <= 1000"
     expect_error(d.handle_line(s.line("patient_bolus", role="patient")), reasons.NOT_RUNNING)
     assert pump.patient_boluses == 0
 
@@ -69,12 +125,27 @@ def test_argument_checking():
     d, pump, _ = make()
     s = Signer()
     bad = [("suspend", {}), ("suspend", {"minutes": "5"}), ("suspend", {"minutes": True}),
-           ("suspend", {"minutes": 5, "extra": 1}), ("bolus", {"volume_nl": 1}),
+           ("suspend", {"minutes": 5, "extra": 1}), ("clinician_bolus", {"volume_nl": 1}),
            ("commit", {"checksum": 5}), ("ack", {"alarm": 3}), ("stage", {"rx": []}),
            ("refill", {"fill_nl": 1, "new_admixture": 1}), ("start", {"now": True})]
-    for cmd, args in bad:
-        expect_error(d.handle_line(s.line(cmd, args)), reasons.BAD_ARGS)
-    expect_error(d.handle_line(s.line("fly")), reasons.UNKNOWN_COMMAND)
+    # (each refusal on its own link: eight in a row on one link throttle it)
+    for i, (cmd, args) in enumerate(bad):
+        expect_error(d.handle_line(s.line(cmd, args), link=i), reasons.BAD_ARGS, True)
+    # bounds of the command table, in wire units, named in the message
+    out_of_bounds = [("suspend", {"minutes": 1441}), ("suspend", {"minutes": 0}),
+                     ("clinician_bolus", {"volume_nl": 1000001, "duration_ms": 60000}),
+                     ("clinician_bolus", {"volume_nl": 1000, "duration_ms": 59999}),
+                     ("set_clock", {"day": 0, "ms_of_day": 86400000}),
+                     ("refill", {"fill_nl": -1}), ("ack", {"alarm": ""}),
+                     ("stage_chunk", {"index": 16, "count": 16, "text": ""})]
+    for i, (cmd, args) in enumerate(out_of_bounds):
+        data = expect_error(d.handle_line(s.line(cmd, args), link=100 + i), reasons.BAD_VALUE,
+                            True)
+        named = [k for k in args if data["msg"].startswith(k + " must be")]
+        assert len(named) == 1, data
+    expect_error(d.handle_line(s.line("fly")), reasons.UNKNOWN_COMMAND, True)
+    expect_error(d.handle_line(s.line("bolus", {"volume_nl": 1, "duration_ms": 60000})),
+                 reasons.UNKNOWN_COMMAND)     # one name per command (v1's `bolus` is gone)
     assert pump.calls == []
 
 
@@ -88,7 +159,7 @@ def test_feed_chunks_and_resync():
     for i in range(0, len(stream), 7):
         out.extend(d.feed(stream[i:i + 7]))
     assert len(out) == 5
-    expect_error(out[0], reasons.NO_PROGRAM)
+    expect_error(out[0], reasons.NO_PROGRAM, True)
     assert expect_error(out[1], reasons.LINE_TOO_LONG) is not None and reply(out[1])[1] is None
     expect_ok(out[2])
     expect_error(out[3], reasons.BAD_CHAR)
@@ -99,16 +170,16 @@ def test_feed_chunks_and_resync():
 def test_garbled_lines_get_dash_id_and_change_nothing():
     d, pump, a = make()
     s = Signer()
-    line = s.line("bolus", {"volume_nl": 5000, "duration_ms": 60000})
+    line = s.line("clinician_bolus", {"volume_nl": 5000, "duration_ms": 60000})
     # rp2 drops bytes during flash writes: any dropped byte breaks the CRC
     for i in range(1, len(line)):
         dropped = line[:i] + line[i + 1:]
-        r = d.handle_line(dropped)
-        kind, rid, _, reason = reply(r)
+        r = d.handle_line(dropped, link=i)   # one link each: no throttling in this test
+        kind, rid, _, reason, _, _ = reply(r)
         assert kind == "!", (i, r)
         if reason == reasons.BAD_CRC:
             assert rid is None
-    assert pump.boluses == 0 and a.last_counter("clinician") == 0
+    assert pump.boluses == 0 and a.last_counter("clinician") == wire.ZERO
     expect_ok(d.handle_line(line))     # the intact resend works
     assert pump.boluses == 1
 
@@ -123,9 +194,11 @@ def test_events_and_log():
     kinds = []
     seqs = []
     for ln in lines:
-        k, seq, data, _ = reply(ln)
-        assert k == "~"
-        seqs.append(seq)
+        k, pos, data, _, body, tags = reply(ln)
+        assert k == "~" and pos[0] == d.auth.boot
+        for i in range(len(wire.ROLES)):                # every role can check every event
+            assert tags[i] == auth.tag(WIRE[wire.ROLES[i]], body)
+        seqs.append(pos[1])
         kinds.append(data.get("kind") or data.get("event")[0])
     assert kinds == ["command", "alarm", "tuple"] and seqs == [1, 2, 3]
     assert d.event_lines([]) == []
@@ -186,7 +259,7 @@ def test_chunked_stage_of_a_big_program():
             assert data == {"received": i + 1, "count": n}
     assert pump.staged == rx
     expect_error(d.handle_line(s.line("stage_chunk", {"index": 0, "count": 17, "text": ""})),
-                 reasons.BAD_ARGS)
+                 reasons.BAD_VALUE)
     expect_ok(d.handle_line(s.line("stage_chunk", {"index": 0, "count": 2, "text": "{"})))
     expect_error(d.handle_line(s.line("stage_chunk", {"index": 1, "count": 2, "text": "1}"})),
                  reasons.BAD_ARGS)
@@ -205,7 +278,6 @@ def test_pump_exception_becomes_internal_error():
     pump.pop_events = boom
     lines = d.event_lines()       # pop_events raising: own entries still come out, no raise
     assert len(lines) == 1 and reply(lines[0])[2]["result"] == reasons.INTERNAL_ERROR
-    assert len(COMMANDS) >= 16
 
 
 def test_long_review_and_problem_lists_are_paged():
@@ -225,7 +297,7 @@ def test_long_review_and_problem_lists_are_paged():
         assert page["changes"]
         got.extend(page["changes"])
     assert got == changes
-    expect_error(d.handle_line(s.line("review", {"changes_offset": -1})), reasons.BAD_ARGS)
+    expect_error(d.handle_line(s.line("review", {"changes_offset": -1})), reasons.BAD_VALUE)
     problems = [[reasons.RATE_RANGE, "basal.days.tue[%d].rate" % i] for i in range(300)]
     pump.stage = lambda rx: (reasons.RATE_RANGE, {"problems": problems})
     r = d.handle_line(s.line("stage", {"rx": {}}))

@@ -34,11 +34,33 @@ def test_crc32_table_fallback_gives_the_same_digits():
 def test_golden_lines():
     assert wire.request_line(wire.request_body("1", None, None, "hello", {}), None) == \
         "@1 - - hello {} - 9d474dda"
-    assert wire.ok_line("7", {"state": "stopped"}) == '=7 {"state":"stopped"} a8c90a1b'
-    assert wire.error_line("7", "bad_tag", "tag does not verify") == \
-        '!7 bad_tag {"msg":"tag does not verify"} 9bcc807a'
-    assert wire.event_line(1, {"kind": "state", "state": "running"}) == \
-        '~1 {"kind":"state","state":"running"} f4dd6473'
+    tag = "0123456789abcdef0123456789abcdef"
+    assert wire.tagged_line(wire.ok_body("7", {"state": "stopped"}), tag) == \
+        '=7 {"state":"stopped"} 0123456789abcdef0123456789abcdef c9fdbcbc'
+    assert wire.tagged_line(wire.error_body("7", "bad_tag", "tag does not verify"), None) == \
+        '!7 bad_tag {"msg":"tag does not verify"} - a9eae3b8'
+    body = wire.event_body(3, 1, {"kind": "state", "state": "running"})
+    assert wire.event_line(body, ["0" * 32, None, "f" * 32]) == (
+        '~3 1 {"kind":"state","state":"running"} ' + "0" * 32 + " - " + "f" * 32 + " d1cef528")
+
+
+def test_counters_are_48_bit_in_two_small_parts():
+    # every value the pump holds stays below 2**28 (a small int on the Pico)
+    cases = [("1", (0, 1)), ("16777215", (0, 16777215)), ("16777216", (1, 0)),
+             ("1073741823", (63, 16777215)), ("1073741824", (64, 0)),
+             ("123456789012345", (7358598, 909177)),
+             ("281474976710655", (16777215, 16777215))]
+    for text, parts in cases:
+        assert wire.parse_counter(text) == parts, text
+        assert wire.format_counter(parts) == text
+        assert parts[0] < wire.PART and parts[1] < wire.PART
+    assert wire.format_counter(wire.ZERO) == "0"
+    for bad in ["0", "01", "281474976710656", "999999999999999", "1000000000000000", "-1",
+                "1a", "", "1 "]:
+        assert wire.parse_counter(bad) is None, bad
+    assert wire.counter_after((1, 0), (0, 16777215)) and not wire.counter_after((0, 5), (0, 5))
+    assert wire.counter_within((1, 5), (0, 5), 1) and not wire.counter_within((1, 6), (0, 5), 1)
+    assert wire.counter_within((1, 0), (0, 0), 1) and not wire.counter_within((2, 0), (0, 5), 1)
 
 
 def test_encode_is_canonical():
@@ -76,13 +98,27 @@ def test_parse_request_roundtrip():
     body = wire.request_body("abc1", "patient", 42, "patient_bolus", {"x": "a b"})
     line = wire.request_line(body, "0123456789abcdef0123456789abcdef")
     req_id, role, counter, cmd, args, tag, b = wire.parse_request(line)
-    assert (req_id, role, counter, cmd, args) == ("abc1", "patient", 42, "patient_bolus",
+    assert (req_id, role, counter, cmd, args) == ("abc1", "patient", (0, 42), "patient_bolus",
                                                   {"x": "a b"})
     assert tag == "0123456789abcdef0123456789abcdef" and b == body
     r = wire.parse_request("@1 - - hello {} - 9d474dda")
     assert r[1] is None and r[2] is None and r[5] is None and r[3] == "hello"
-    # upper-case CRC digits are accepted (people type them)
-    assert wire.parse_request("@1 - - hello {} - 9D474DDA")[0] == "1"
+    big = wire.request_body("b", "clinician", (16777215, 16777215), "stop", {})
+    assert big == "@b clinician 281474976710655 stop {}"
+    assert wire.parse_request(wire.request_line(big, "0" * 32))[2] == (16777215, 16777215)
+
+
+def test_hex_is_lower_case_only():
+    # one encoding per line: an upper-case tag or CRC is a different, invalid line
+    _raises(lambda: wire.parse_request("@1 - - hello {} - 9D474DDA"), reasons.BAD_CRC)
+    body = wire.request_body("1", "patient", 1, "status", {})
+    tag = "0123456789abcdef0123456789abcdef"
+    assert wire.parse_request(wire.request_line(body, tag))[5] == tag
+    _raises(lambda: wire.parse_request(wire.request_line(body, tag.upper())), reasons.BAD_FRAME)
+    line = wire.tagged_line(wire.ok_body("7", {}), tag)
+    _raises(lambda: wire.parse_reply(line[:-8] + line[-8:].upper()), reasons.BAD_CRC)
+    _raises(lambda: wire.parse_reply(wire.tagged_line(wire.ok_body("7", {}), tag.upper())),
+            reasons.BAD_FRAME)
 
 
 def test_parse_request_errors_and_id_recovery():
@@ -109,7 +145,7 @@ def test_parse_request_errors_and_id_recovery():
             reasons.BAD_FRAME)
     _raises(lambda: wire.parse_request(sealed("@9 patient 01 status {} " + "0" * 32)),
             reasons.BAD_FRAME)
-    _raises(lambda: wire.parse_request(sealed("@9 patient 1073741824 status {} " + "0" * 32)),
+    _raises(lambda: wire.parse_request(sealed("@9 patient 281474976710656 status {} " + "0" * 32)),
             reasons.BAD_FRAME)
     _raises(lambda: wire.parse_request(sealed("@9 patient 1 status {} " + "0" * 31)),
             reasons.BAD_FRAME)
@@ -122,19 +158,30 @@ def test_parse_request_errors_and_id_recovery():
 
 
 def test_parse_reply_kinds():
-    assert wire.parse_reply('=7 {"state":"stopped"} a8c90a1b') == ("=", "7", {"state": "stopped"},
-                                                                   None)
-    k, i, d, r = wire.parse_reply('!7 bad_tag {"msg":"tag does not verify"} 9bcc807a')
-    assert (k, i, r, d["msg"]) == ("!", "7", "bad_tag", "tag does not verify")
-    assert wire.parse_reply(wire.error_line(None, "bad_crc", "x"))[1] is None
-    assert wire.parse_reply('~1 {"kind":"state","state":"running"} f4dd6473')[:2] == ("~", 1)
+    tag = "0123456789abcdef0123456789abcdef"
+    line = '=7 {"state":"stopped"} 0123456789abcdef0123456789abcdef c9fdbcbc'
+    assert wire.parse_reply(line) == ("=", "7", {"state": "stopped"}, None,
+                                      '=7 {"state":"stopped"}', tag)
+    k, i, d, r, body, t = wire.parse_reply('!7 bad_tag {"msg":"tag does not verify"} - a9eae3b8')
+    assert (k, i, r, d["msg"], t) == ("!", "7", "bad_tag", "tag does not verify", None)
+    assert body == '!7 bad_tag {"msg":"tag does not verify"}'
+    assert wire.parse_reply(wire.tagged_line(wire.error_body(None, "bad_crc", "x"), None))[1] \
+        is None
+    ev = wire.parse_reply(wire.event_line(wire.event_body(3, 9, {"k": 1}), [tag, None, tag]))
+    assert ev == ("~", (3, 9), {"k": 1}, None, '~3 9 {"k":1}', [tag, None, tag])
     for chatter in ["", ">>> ", "MicroPython v1.27", "@1 - - hello {} - 9d474dda"]:
         assert wire.parse_reply(chatter) is None
-    try:
-        wire.parse_reply('=7 {"state":"stopped"} a8c90a1c')
-        raise AssertionError("corrupted reply accepted")
-    except wire.WireError as e:
-        assert e.reason == reasons.BAD_CRC
+    bad = ['=7 {"state":"stopped"} 0123456789abcdef0123456789abcdef c9fdbcbd',   # CRC
+           wire.seal('=7 {"state":"stopped"}'),                                # no tag field
+           wire.seal('=7 {"state":"stopped"} 0123'),                           # short tag
+           wire.seal('~3 0 {} - - -'), wire.seal('~3 {} - - -'),               # bad sequence
+           wire.seal('~01 1 {} - - -'), wire.seal('=7 [] -'), wire.seal('=a_b {} -')]
+    for line in bad:
+        try:
+            wire.parse_reply(line)
+            raise AssertionError("bad reply accepted: " + line)
+        except wire.WireError:
+            pass
 
 
 def test_splitter_chunks_crlf_and_resync():
@@ -159,5 +206,5 @@ def test_splitter_chunks_crlf_and_resync():
 def test_hex_helpers():
     assert wire.to_hex(b"\x00\xff\x10") == "00ff10"
     assert wire.from_hex("00ff10") == b"\x00\xff\x10"
-    assert wire.from_hex("00FF10") == b"\x00\xff\x10"
+    assert wire.from_hex("00FF10") is None
     assert wire.from_hex("0") is None and wire.from_hex("zz") is None

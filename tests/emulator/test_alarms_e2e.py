@@ -173,7 +173,7 @@ def test_silence_mutes_for_at_most_two_minutes_and_everything_is_logged(
     strokes_until_alarm(emu, client, "occlusion", 2, MIN)
     assert client.status()["sounding"] == "high"
     assert main(["--port", emu.serial_url, "--key-file", str(emu.key_file), "silence"]) == 0
-    assert "silenced" in capsys.readouterr().out
+    assert "silence: ok" in capsys.readouterr().out
     assert client.status()["sounding"] is None
     emu.advance(2 * MIN)
     assert client.status()["sounding"] == "high"     # re-activates within 2 min

@@ -145,9 +145,34 @@ action = "occlusion"
 at = "0d 08:00"
 action = "battery"
 percent = 12
+[[event]]
+at = "0d 08:10"
+action = "set_clock"
+wall = "2026-03-29T02:30"
+[[event]]
+at = "0d 08:20"
+action = "traffic"
+requests = 200000
+role = "none"
+[[event]]
+at = "0d 08:21"
+action = "traffic"
+requests = 100
+every = "10s"
+[[event]]
+at = "0d 08:30"
+action = "firmware_hang"
+seconds = 9
+[[event]]
+at = "0d 08:31"
+action = "firmware_hang"
+seconds = 20
+every_boot = true
 """
-    simple = ["start", "stop", "resume", "clear_occlusion", "dislodge", "reseat", "leak",
-              "clear_leak", "power_cut", "power_restore", "motor_stall", "clear_motor_stall"]
+    events += '[[event]]\nat = "0d 09:00"\naction = "prime"\nvolume_ul = 150\n'
+    simple = ["start", "stop", "resume", "silence", "clear_occlusion", "dislodge", "reseat",
+              "leak", "clear_leak", "power_cut", "power_restore", "motor_stall",
+              "clear_motor_stall"]
     for i, a in enumerate(simple):
         events += f'[[event]]\nat = "{10 + i}h"\naction = "{a}"\n'
     sc = scen('duration = "1d"\n', events)
@@ -155,7 +180,8 @@ percent = 12
     by = {(e.action, e.at_ms // 60000): e.params for e in sc.events}
     assert by[("clinician_bolus", 120)] == {"volume_nl": 12500, "duration_ms": 90000}
     assert by[("program", 180)]["rx"]["drugs"][0]["name"] == "morphine"
-    assert by[("refill", 240)] == {"fill_nl": 17_500_000, "rx": None, "source": ""}
+    assert by[("refill", 240)] == {"fill_nl": 17_500_000, "new_admixture": False, "rx": None,
+                                   "source": ""}
     assert [d["name"] for d in by[("refill", 270)]["rx"]["drugs"]] == ["morphine", "clonidine"]
     assert by[("suspend", 300)] == {"minutes": 30}
     assert by[("ack", 360)] == {"alarm": "occlusion"}
@@ -163,6 +189,14 @@ percent = 12
     assert by[("occlusion", 420)] == {"severity": "partial"}
     assert by[("occlusion", 421)] == {"severity": "complete"}
     assert by[("battery", 480)] == {"percent": 12}
+    assert by[("prime", 540)] == {"volume_nl": 150_000}
+    wall = dt.datetime(2026, 3, 29, 2, 30)
+    assert by[("set_clock", 490)] == {"wall": wall, "day": (wall.date() - dt.date(2000, 1, 1)).days,
+                                      "ms": 9_000_000}
+    assert by[("traffic", 500)] == {"requests": 200000, "role": "none", "every_ms": 0}
+    assert by[("traffic", 501)] == {"requests": 100, "role": "readonly", "every_ms": 10_000}
+    assert by[("firmware_hang", 510)] == {"ms": 9000, "every_boot": False}
+    assert by[("firmware_hang", 511)] == {"ms": 20000, "every_boot": True}
     assert set(S.ACTIONS) == {e.action for e in sc.events}
     assert [e.at_ms for e in sc.events] == sorted(e.at_ms for e in sc.events)
 
@@ -255,7 +289,8 @@ def test_unreadable_files_named(tmp_path: Path) -> None:
 
 
 def test_examples_parse() -> None:
-    names = sorted(p.name for p in EXAMPLES.glob("*.toml") if not p.name.startswith("rx-"))
+    names = sorted(p.name for p in EXAMPLES.glob("*.toml")
+                   if not p.name.startswith(("rx-", "campaign-")))   # campaigns: test_campaign_spec
     assert names == ["dislodgement.toml", "faults.toml", "month-morphine-clonidine.toml",
                      "occlusion.toml",
                      "reservoir-empty.toml"]
@@ -280,3 +315,26 @@ def test_start_time_forms() -> None:
     for bad in ('"2026-03-04T08:15+01:00"', "2026-03-04", '"1999-12-31T00:00"', "5"):
         got = dict(problems(f'duration = "1d"\nstart_time = {bad}\n' + RX))
         assert "start_time" in got, bad
+
+
+def test_plant_table_sets_plant_figures_by_dotted_name() -> None:
+    sc = scen('duration = "1h"\n[plant]\ntau_s = 0.45\nleak_factor = 5\n'
+              '[plant.csf]\nbaseline_pa = 1100\ncardiac_hz = 1.25\n')
+    assert sc.plant == {"tau_s": 0.45, "leak_factor": 5.0, "csf.baseline_pa": 1100.0,
+                        "csf.cardiac_hz": 1.25}
+    assert scen('duration = "1h"\n').plant == {}
+    from pumphil.plant.params import PlantParams, with_overrides
+
+    p = with_overrides(sc.plant)
+    assert (p.tau_s, p.leak_factor, p.csf.baseline_pa, p.csf.cardiac_hz) == (0.45, 5.0, 1100.0, 1.25)
+    assert PlantParams().csf.baseline_pa == 1300.0          # the defaults are not changed
+
+
+def test_plant_table_errors_name_the_figure() -> None:
+    got = problems('duration = "1h"\n[plant]\ntau = 1\ndislodged_pulsation_fraction = 2\n'
+                   'noise_sigma_pa = "x"\n[plant.csf]\nbaseline_pa = true\n' + RX)
+    fields = [f for f, _ in got]
+    assert fields == ["plant.tau", "plant.dislodged_pulsation_fraction", "plant.noise_sigma_pa",
+                      "plant.csf.baseline_pa"]
+    assert "unknown plant figure" in got[0][1] and "between 0 and 1" in got[1][1]
+    assert problems('duration = "1h"\nplant = 3\n' + RX) == [("plant", "must be a table")]

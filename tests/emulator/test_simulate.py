@@ -57,7 +57,7 @@ action = "stop"
 """
 
 CONTRACT_KEYS = ["scenario", "duration_s", "stroke_nl", "delivered_ul", "per_day", "drugs",
-                 "patient_bolus", "alarms", "final"]
+                 "patient_bolus", "alarms", "resets", "final"]
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +76,9 @@ def test_report_has_the_contract_shape(three_days: tuple[R.Recording, dict[str, 
     assert [d["day"] for d in rep["per_day"]] == [0, 1, 2]
     assert all(list(d) == ["day", "delivered_ul", "drugs_ug"] for d in rep["per_day"])
     assert list(rep["drugs"]) == ["morphine"]
+    assert list(rep["drugs"]["morphine"]) == ["delivered_ug", "peak_24h_ug", "peak_24h_end_s",
+                                              "hard_limit_ug_per_day"]
+    assert rep["resets"] == []
     assert list(rep["patient_bolus"]["denied"]) == ["not_running", "alarm", "bolus_active",
                                                     "lockout", "max_per_24h", "dose_limit"]
     for a in rep["alarms"]:
@@ -97,6 +100,11 @@ def test_volumes_and_doses_add_up(three_days: tuple[R.Recording, dict[str, Any]]
     # drug at the tip = volume x 10 ug/uL, shifted by the catheter's dead volume only
     total_ug = rep["drugs"]["morphine"]["delivered_ug"]
     assert total_ug == pytest.approx(rep["delivered_ul"] * 10, abs=10)
+    # the plant's truth (its own line physics and plug flow) agrees: the busiest 24 h is day 0's
+    # 510 uL at 10 ug/uL, give or take the window's position and the stroke jitter
+    drug = rep["drugs"]["morphine"]
+    assert drug["peak_24h_ug"] == pytest.approx(per[0]["drugs_ug"]["morphine"], rel=0.03)
+    assert drug["hard_limit_ug_per_day"] == 30000
     assert sum(d["drugs_ug"]["morphine"] for d in per) == pytest.approx(total_ug, abs=1e-6)
     # the reservoir lost what left the pump
     fill_ul = 18000.0

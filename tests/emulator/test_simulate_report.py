@@ -51,7 +51,8 @@ def test_per_day_from_boundaries_and_totals_from_t0() -> None:
         {"day": 0, "delivered_ul": 480.25, "drugs_ug": {"morphine": 4802.5}},
         {"day": 1, "delivered_ul": 480.0, "drugs_ug": {"morphine": 4697.501}},
     ]
-    assert rep["drugs"] == {"morphine": {"delivered_ug": 9500.001}}
+    assert rep["drugs"] == {"morphine": {"delivered_ug": 9500.001, "peak_24h_ug": 0.0,
+                                         "peak_24h_end_s": None, "hard_limit_ug_per_day": None}}
     assert rep["patient_bolus"] == {"requested": 4, "delivered": 2, "denied": {
         "not_running": 0, "alarm": 1, "bolus_active": 0, "lockout": 1, "max_per_24h": 0,
         "dose_limit": 0}}

@@ -100,3 +100,20 @@ def test_pressure_source_sets_csf(bench: tuple[Plant, VirtualRig, pyvisa.Resourc
     assert plant.csf_baseline_pa == 0.0 and ph.measure_pa() == 0.0
     with pytest.raises(InstrumentError, match="-222"):
         ph.set_respiratory(60.0, 0.9)
+
+
+def test_line_transducer_reads_the_line_pressure(
+        bench: tuple[Plant, VirtualRig, pyvisa.ResourceManager]) -> None:
+    plant, rig, rm = bench
+    sw = SwitchUnit.open(rm, rig.resources["switch"])
+    assert "DAQM901A" in sw.query("SYST:CTYP? 2")
+    plant.advance_to(5_000)
+    assert sw.line_pressure_pa() == pytest.approx(plant.line_pressure_pa(5_000), abs=1.0)
+    sw.occlude("complete")
+    for k in range(4):                      # a sealed line keeps every stroke's pressure
+        plant.stroke(6_000 + k * 1_000)
+    plant.advance_to(10_000)
+    assert sw.line_pressure_pa() == pytest.approx(plant.line_pressure_pa(10_000), abs=1.0)
+    assert sw.line_pressure_pa() > 1_000 + 3 * 200
+    sw.resource.write("MEAS:VOLT:DC? (@301)")   # no such channel: an error and no reply
+    assert sw.errors() == [(-222, "Data out of range")]

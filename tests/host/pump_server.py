@@ -15,12 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Self
 
-from pumpcore.auth import Auth
+from pumpcore.auth import Auth, wire_key
 from pumpcore.dispatch import Dispatcher
 from pumphost.keys import KeySet
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
-from proto_helpers import FakePump
+from proto_helpers import KIDS, FakePump
 
 INFO = {"firmware": "0.1.0-test", "device_id": "TESTPUMP01", "board": "tcp-test"}
 
@@ -45,6 +45,7 @@ class PumpServer:
         self._sock.settimeout(0.1)
         self.port = self._sock.getsockname()[1]
         self._conn: socket.socket | None = None
+        self._link = 0            # each connection is a new link of the dispatcher
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
@@ -57,16 +58,18 @@ class PumpServer:
         self.persisted = snap
 
     def _new_dispatcher(self) -> None:
-        auth = Auth(self.keyset.hex_keys())
+        # provisioned as pumpfw.storage does: wire keys for the host's role keys and key ids
+        auth = Auth({r: wire_key(k, KIDS[r]) for r, k in self.keyset.keys.items()}, KIDS)
         if self.persisted is not None:
             auth.restore(self.persisted)
+        auth.next_boot()
         self.auth = auth
         self.dispatcher = Dispatcher(self.pump, auth, self.info,
                                      self._save if self.persist else None)
 
     def reboot(self) -> None:
         with self.lock:
-            if self.auth.dirty:
+            if self.auth.dirty or self.persisted is None:
                 self.persisted = self.auth.snapshot()
             self._new_dispatcher()
             self.drop_connection()
@@ -111,6 +114,8 @@ class PumpServer:
             with self.lock:
                 self.drop_connection()
                 self._conn = conn
+                self._link += 1
+                link = self._link
             while not self._stop.is_set():
                 try:
                     data = conn.recv(4096)
@@ -126,7 +131,7 @@ class PumpServer:
                     self.received.append(data)
                     if self.request_filter is not None:
                         data = self.request_filter(data)
-                    self._send(self.dispatcher.feed(data))
+                    self._send(self.dispatcher.feed(data, link))
                     self._send(self.dispatcher.event_lines())
             with self.lock:
                 if self._conn is conn:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,7 +37,7 @@ def test_version_and_hello(real: PumpServer, capsys: pytest.CaptureFixture[str])
     code, out, _ = run(capsys, "--port", real.url, "--json", "version")
     info = json.loads(out)
     assert code == 0 and info["pump"]["device_id"] == "TESTPUMP01"
-    assert info["pump"]["protocol"] == 1
+    assert info["pump"]["protocol"] == 2 and info["verified"]
 
 
 def test_no_port_is_usage_error(itpump_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -61,7 +62,9 @@ def test_program_review_then_confirm(real: PumpServer, capsys: pytest.CaptureFix
 
 def test_therapy_flow_and_refusals(real: PumpServer, capsys: pytest.CaptureFixture[str]) -> None:
     url = real.url
-    assert run(capsys, "--port", url, "set-clock")[0] == 0
+    # a fixed time: "now" put the patient bolus below inside the 06:00 periodic bolus when the
+    # suite ran between about 04:40 and 05:00
+    assert run(capsys, "--port", url, "set-clock", "2026-11-24T08:00")[0] == 0
     assert run(capsys, "--port", url, "program", RX_FILE, "--confirm")[0] == 0
     code, _, err = run(capsys, "--port", url, "patient-bolus")
     assert code == cli.EXIT_REFUSED and err.startswith("error: not_running: ")
@@ -86,9 +89,12 @@ def test_therapy_flow_and_refusals(real: PumpServer, capsys: pytest.CaptureFixtu
     assert st["state"] == "running" and st["patient_bolus"]["delivered"] == 1
     assert run(capsys, "--port", url, "suspend", "--minutes", "5")[0] == 0
     assert run(capsys, "--port", url, "resume")[0] == 0
-    code, _, err = run(capsys, "--port", url, "bolus", "--volume-ul", "0.0001",
+    code, _, err = run(capsys, "--port", url, "clinician-bolus", "--volume-ul", "0.0001",
                        "--duration-min", "1")
     assert code == cli.EXIT_USAGE and "too many decimals" in err
+    code, _, err = run(capsys, "--port", url, "clinician-bolus", "--volume-ul", "1001",
+                       "--duration-min", "1")
+    assert code == cli.EXIT_USAGE and "--volume-ul: must be 0.001..1000" in err
     assert run(capsys, "--port", url, "stop")[0] == 0
     assert real.pump.status()["state"] == "stopped"
     code, out, _ = run(capsys, "--port", url, "log", "--format", "json")
@@ -106,7 +112,7 @@ def test_key_problems_exit_codes(real: PumpServer, keyset: keys.KeySet, tmp_path
     wrong = keys.generate(keyset.device_id)
     path = keys.save(wrong, tmp_path / "wrong.json")
     code, _, err = run(capsys, "--port", real.url, "--key-file", str(path), "status")
-    assert code == cli.EXIT_AUTH and err.startswith("error: bad_tag: ")
+    assert code == cli.EXIT_AUTH and err.startswith("error: bad_reply_tag: ") and "key file" in err
     code, _, err = run(capsys, "--port", real.url, "--role", "patient", "start")
     assert code == cli.EXIT_AUTH and err.startswith("error: role_forbidden: ")
     code, _, err = run(capsys, "--port", real.url, "--key-file", str(tmp_path / "no.json"),
@@ -135,15 +141,20 @@ def test_keys_generate_and_show(itpump_home: Path, capsys: pytest.CaptureFixture
 
 def test_monitor_prints_status_and_events(real: PumpServer,
                                           capsys: pytest.CaptureFixture[str]) -> None:
-    real.pump.raise_alarm(real.pump.alarms.active()[0] if real.pump.alarms.active()
-                          else "occlusion")
+    # events from after the monitor's verified hello are shown (earlier ones are in `log`)
+    def alarm() -> None:
+        with real.lock:
+            real.pump.raise_alarm("occlusion")
+    timer = threading.Timer(0.3, alarm)
+    timer.start()
     code, out, err = run(capsys, "--port", real.url, "--json", "monitor", "--interval", "0.2",
-                         "--duration", "0.5")
+                         "--duration", "1.0")
+    timer.join()
     assert code == 0, err
     objs = [json.loads(ln) for ln in out.strip().splitlines()]
     statuses = [o["status"] for o in objs if "status" in o]
     events = [o["event"] for o in objs if "event" in o]
-    assert len(statuses) >= 2 and statuses[0]["alarms"]
+    assert len(statuses) >= 2 and statuses[-1]["alarms"]
     assert any(e.get("kind") in ("alarm", "state") for e in events)
 
 

@@ -17,6 +17,7 @@ from pumphost.errors import (
     ProtocolError,
     PumpError,
     RefusedError,
+    ReplyAuthError,
     TransportError,
 )
 
@@ -41,12 +42,13 @@ def _running(server: PumpServer) -> None:
 def test_hello_and_key_lookup_by_device_id(server: PumpServer, keyset: keys.KeySet) -> None:
     with _client(server) as c:
         info = c.hello()
-        assert info["device_id"] == INFO["device_id"] and info["protocol"] == 1
-        assert info["counters"] == {"clinician": 0, "patient": 0, "readonly": 0}
+        assert info["device_id"] == INFO["device_id"] and info["protocol"] == 2
+        assert info["counters"] == {"clinician": "0", "patient": "0", "readonly": "0"}
+        assert c.info is info                         # verified: a key was found by device id
         assert c.status()["state"] == "stopped"       # key found in $ITPUMP_HOME/keys/
         assert c.keyset == keyset
     # least privilege: a read is signed with the readonly key when the key file has it
-    assert server.auth.counters() == {"clinician": 0, "patient": 0, "readonly": 1}
+    assert server.auth.counters() == {"clinician": "0", "patient": "0", "readonly": "1"}
 
 
 def test_full_workflow(server: PumpServer) -> None:
@@ -59,7 +61,7 @@ def test_full_workflow(server: PumpServer) -> None:
         c.commit(review["checksum"])
         c.prime(150000)
         c.start()
-        c.bolus(5000, 60000)
+        c.clinician_bolus(5000, 60000)
         c.patient_bolus()
         c.suspend(10)
         c.resume()
@@ -103,9 +105,10 @@ def test_refusals_map_to_exceptions(server: PumpServer) -> None:
 def test_wrong_key_is_auth_error(server: PumpServer, tmp_path: object) -> None:
     bad = keys.generate(INFO["device_id"])
     with _client(server, keyset=bad) as c:
-        with pytest.raises(AuthError) as ei:
+        with pytest.raises(ReplyAuthError) as ei:   # the hello does not verify: wrong key file
             c.status()
-        assert ei.value.reason == reasons.BAD_TAG
+        assert ei.value.reason == "bad_reply_tag" and "key file" in ei.value.message
+        assert c.info is None and c.timeouts == 0   # nothing trusted, and no waiting for it
     other = keys.generate("OTHERPUMP")
     with _client(server, keyset=other) as c, pytest.raises(AuthError):
         c.status()
@@ -124,7 +127,7 @@ def test_lost_replies_are_resent_and_executed_once(server: PumpServer) -> None:
     with _client(server, timeout_s=0.2) as c:
         c.hello()
         server.reply_filter = drop_two
-        c.bolus(5000, 60000)
+        c.clinician_bolus(5000, 60000)
         assert c.resends == 2
     assert len(dropped) == 2 and server.pump.boluses == 1
 
@@ -176,7 +179,7 @@ def test_reboot_with_lost_reply_is_outcome_unknown(server: PumpServer) -> None:
             return line
         server.reply_filter = drop_and_reboot
         with pytest.raises(OutcomeUnknownError):
-            c.bolus(5000, 60000)
+            c.clinician_bolus(5000, 60000)
         assert server.pump.boluses == 1      # ran exactly once; the client says "unknown"
         assert c.status()["boluses"] == 1    # and recovers after reconnecting
 
@@ -194,15 +197,16 @@ def test_counters_continue_across_clients_and_resync(server: PumpServer) -> None
         a.hello()
         a.resume()
         a.stop()
-        # another host used counters meanwhile: a's next counter is stale; it resynchronises from
-        # hello once and succeeds (the refused request did not run)
-        server.auth.accept("clinician", 10)
+        # another host used counters meanwhile: a's next counter is stale; the pump's tagged
+        # refusal says where the counter stands, and a retries once with a new id (the refused
+        # request did not run)
+        server.auth.accept("clinician", (0, 10))
         a.stop()
-    assert server.auth.last_counter("clinician") == 11
+    assert server.auth.last_counter("clinician") == (0, 11)
     with _client(server) as c:
-        assert c.hello()["counters"]["clinician"] == 11
+        assert c.hello()["counters"]["clinician"] == "11"
         c.stop()
-    assert server.auth.last_counter("clinician") == 12
+    assert server.auth.last_counter("clinician") == (0, 12)
     assert [c[0] for c in server.pump.calls] == ["resume", "stop", "stop", "stop"]
 
 
@@ -211,13 +215,13 @@ def test_events_reach_subscribers_and_iterator(server: PumpServer) -> None:
     seen: list[dict] = []
     with _client(server) as c:
         unsubscribe = c.on_event(seen.append)
-        c.bolus(5000, 60000)       # the fake pump emits bolus_started; dispatcher logs command
+        c.clinician_bolus(5000, 60000)   # the fake pump emits bolus_started; dispatcher logs it
         c.poll_events(2.0)
         kinds = [e["kind"] for e in seen]
         assert "bolus_started" in kinds and "command" in kinds
         server.send_events([{"kind": "alarm", "code": "occlusion"}])
         got = next(iter(c.events(timeout_s=2.0)))
-        assert got["kind"] == "alarm" and got["_seq"] == c.last_event_seq
+        assert got["kind"] == "alarm" and (got["_boot"], got["_seq"]) == c.event_pos
         unsubscribe()
         server.send_events([{"kind": "x"}])
         assert [e["kind"] for e in c.poll_events(1.0)] == ["x"]
@@ -236,16 +240,20 @@ def test_role_choice_with_partial_key_file(server: PumpServer, keyset: keys.KeyS
             c.start()
         with pytest.raises(AuthError):
             c.log()
-    assert server.auth.last_counter("patient") == 2
+    assert server.auth.last_counter("patient") == (0, 2)
 
 
 def test_chatter_and_loop_transport() -> None:
     port = serial.serial_for_url("loop://", timeout=0.05)
     c = PumpClient(port, None, timeout_s=0.5)
-    # REPL noise, a too-long line and non-ASCII bytes are skipped; the event gets through
+    # REPL noise, a too-long line and non-ASCII bytes are skipped by the line splitter
     port.write(b"MicroPython v1.27\r\n>>> " + b"x" * 3000 + b"\n\xff\xfe\n")
-    port.write((wire.event_line(5, {"kind": "hi"}) + "\r\n").encode())
-    assert c.poll_events(1.0) == [{"kind": "hi", "_seq": 5}]
+    port.write((wire.event_line(wire.event_body(1, 5, {"kind": "hi"}), [None] * 3) + "\r\n")
+               .encode())
+    import time as _t
+    assert c._read_line(_t.monotonic() + 1.0) == "MicroPython v1.27"
+    assert c._read_line(_t.monotonic() + 1.0).startswith("~1 5 ")
+    assert c.poll_events(0.2) == []     # an event nothing verifies is not delivered
     c.close()
 
 

@@ -1,6 +1,7 @@
 """Attacks through a real TCP transport against Dispatcher + the real pumpcore Pump: a captured
 patient-bolus line replayed, reordered, tampered, re-signed with a wrong key, sent after a pump
-reset (counter rollback attempt)."""
+reset (counter rollback attempt). Attack lines are signed with the wire keys a key holder can
+derive (the role key and the key id `hello` reports)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 from pump_server import PumpServer
 from pumpcore import auth, reasons, wire
+from pumpcore.auth import wire_key
 from pumpcore.pump import Pump
 from pumphost import keys, prescription_file
 from pumphost.client import PumpClient
@@ -49,7 +51,7 @@ class Attacker:
         self.sock.settimeout(2.0)
         self.buf = b""
 
-    def send(self, line: str) -> tuple[str, object, dict, str | None]:
+    def send(self, line: str) -> tuple:
         self.sock.sendall(line.encode("latin-1") + b"\n")
         while True:
             while b"\n" not in self.buf:
@@ -73,10 +75,13 @@ def _captured_patient_bolus(s: PumpServer) -> str:
     return captured
 
 
-def _refusals(s: PumpServer) -> list[dict]:
+def _refusals(s: PumpServer) -> dict[str, int]:
     with s.lock:
-        s.dispatcher.event_lines()
-        return [e for e in s.dispatcher.pop_security_log() if e["kind"] == "auth_refused"]
+        return dict(s.dispatcher._refusals)
+
+
+def _wire(s: PumpServer, role: str) -> bytes:
+    return wire_key(s.keyset.keys[role], s.auth.kids()[role])
 
 
 def test_replayed_patient_bolus_never_delivers_again(running: PumpServer) -> None:
@@ -96,11 +101,11 @@ def test_replayed_patient_bolus_never_delivers_again(running: PumpServer) -> Non
         for _ in range(17):
             c.status()
     att = Attacker(running)
-    kind, _, _, reason = att.send(line)
+    kind, _, _, reason, _, _ = att.send(line)
     assert (kind, reason) == ("!", reasons.STALE_COUNTER)
     assert _delivered(running) == 1
-    refused = _refusals(running)
-    assert refused[-1]["role"] == "patient" and refused[-1]["cmd"] == "patient_bolus"
+    assert _refusals(running) == {reasons.STALE_COUNTER: 1}
+    assert running.dispatcher._refused_roles == {"patient": 1}
     att.close()
 
 
@@ -108,34 +113,39 @@ def test_tampered_and_forged_requests(running: PumpServer) -> None:
     att = Attacker(running)
     with running.lock:
         last = running.auth.last_counter("patient")
+    last = int(wire.format_counter(last))
     body = wire.request_body("evil1", "patient", last + 5, "patient_bolus", {})
     forged = wire.request_line(body, auth.tag(b"\x00" * 32, body))          # wrong key
     assert att.send(forged)[3] == reasons.BAD_TAG
-    good_tag = auth.tag(running.keyset.keys["patient"], body)
+    raw = wire.request_line(body, auth.tag(running.keyset.keys["patient"], body))
+    assert att.send(raw)[3] == reasons.BAD_TAG       # the role key itself is not the wire key
+    good_tag = auth.tag(_wire(running, "patient"), body)
     tampered = wire.request_body("evil1", "clinician", last + 5, "patient_bolus", {})
     assert att.send(wire.request_line(tampered, good_tag))[3] == reasons.BAD_TAG
-    as_bolus = wire.request_body("evil1", "patient", last + 5, "bolus",
+    as_bolus = wire.request_body("evil1", "patient", last + 5, "clinician_bolus",
                                  {"volume_nl": 1000000, "duration_ms": 60000})
     assert att.send(wire.request_line(as_bolus, good_tag))[3] == reasons.BAD_TAG
     crc_only = wire.request_line(body, "0" * 32)                             # CRC is no key
     assert att.send(crc_only)[3] == reasons.BAD_TAG
+    upper = wire.request_line(body, good_tag.upper())                        # one encoding
+    assert att.send(upper)[3] == reasons.BAD_FRAME
     # a clinician command signed with the patient's own (valid) key: wrong role
-    b2 = wire.request_body("evil2", "patient", last + 6, "bolus",
+    b2 = wire.request_body("evil2", "patient", last + 6, "clinician_bolus",
                            {"volume_nl": 1000000, "duration_ms": 60000})
-    r = att.send(wire.request_line(b2, auth.tag(running.keyset.keys["patient"], b2)))
+    r = att.send(wire.request_line(b2, auth.tag(_wire(running, "patient"), b2)))
     assert r[3] == reasons.ROLE_FORBIDDEN
     assert _delivered(running) == 0
     with running.lock:
         assert running.pump.status()["bolus"] is None
-    reasons_logged = [e["reason"] for e in _refusals(running)]
-    assert reasons_logged == [reasons.BAD_TAG] * 4 + [reasons.ROLE_FORBIDDEN]
+    assert _refusals(running) == {reasons.BAD_TAG: 5, reasons.BAD_FRAME: 1,
+                                  reasons.ROLE_FORBIDDEN: 1}
     att.close()
 
 
 def test_reordered_and_rolled_back_counters(running: PumpServer) -> None:
     with running.lock:
-        last = running.auth.last_counter("patient")
-    key = running.keyset.keys["patient"]
+        last = int(wire.format_counter(running.auth.last_counter("patient")))
+    key = _wire(running, "patient")
 
     def signed(i: str, counter: int) -> str:
         b = wire.request_body(i, "patient", counter, "status", {})

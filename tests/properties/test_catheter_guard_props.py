@@ -51,7 +51,9 @@ def test_presumed_hidden_pushes_never_undercount_later_output(
         cat: Catheter, incoming: list[int], width: int, data: st.DataObject,
         later: list[tuple[int, list[int]]]) -> None:
     hidden = data.draw(st.integers(min_value=0, max_value=width))
-    truth = copy.deepcopy(cat)
+    # the truth: the same fluid in a catheter that never merges segments (exact plug flow)
+    truth = Catheter(cat.volume_nl, N, max_segments=64)
+    truth.restore(cat.snapshot())
     truth.push(hidden, incoming)                     # what really happened before the cut
     tot_truth = list(truth.out_ng[:N])
     # the facade's booking (Pump._presume_strokes): width at the highest concentration, rounded up

@@ -10,15 +10,12 @@
 
 from __future__ import annotations
 
-import array
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pumpcore import detect_battery as bat
 from pumpcore import detect_catheter as cat
 from pumpcore import detect_motor as mot
 from pumpcore import detect_occlusion as occ
-from pumpcore import dsp
 
 PA = st.integers(min_value=-5000, max_value=35000)
 SMALL = 1 << 30
@@ -118,27 +115,3 @@ def test_battery_conserves_charge(ops: list[tuple[str, int]]) -> None:
         assert b.consumed_uah * bat.NAS_PER_UAH + b.rem_nas == total_nas
         assert 0 <= b.rem_nas < bat.NAS_PER_UAH
         _small(b)
-
-
-@settings(max_examples=400, deadline=None, derandomize=True, database=None)
-@given(st.integers(min_value=-5000, max_value=35000),
-       st.lists(st.integers(min_value=-40000, max_value=40000), min_size=100, max_size=100),
-       st.integers(min_value=0, max_value=40000))
-def test_dft_vector_form_equals_the_loops(base: int, wiggle: list[int], scale: int) -> None:
-    buf = array.array("i", [base + w * scale // 40000 for w in wiggle])
-    a = dsp.Spectrum()
-    b = dsp.Spectrum()
-    a.run_loops(buf)
-    b.run_vector(buf)
-    assert a.mean_pa == b.mean_pa
-    assert (list(a.re_pa), list(a.im_pa), list(a.amp_pa)) == (list(b.re_pa), list(b.im_pa), list(b.amp_pa))
-    assert dsp.mean_loops(buf, 12, 20) == dsp.mean_vector(buf, 12, 20)
-
-
-@settings(max_examples=400, deadline=None, derandomize=True, database=None)
-@given(PA, st.lists(PA, min_size=50, max_size=50))
-def test_occlusion_fit_vector_form_equals_the_loops(pre: int, buf: list[int]) -> None:
-    o = occ.OcclusionDetector()
-    samples = array.array("i", buf)
-    assert o._resid_full_vector(pre, samples) == o._resid_full_loops(pre, samples)
-    assert occ.OcclusionDetector._resid_full is occ.OcclusionDetector._resid_full_vector

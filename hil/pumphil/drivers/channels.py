@@ -20,3 +20,23 @@ class ValveChannels:
 
 
 VALVES = ValveChannels()
+
+
+@dataclass(frozen=True)
+class LineTransducer:
+    """The rig's line-pressure transducer (between the pump outlet and the occluders), read by
+    the DAQ970A's DAQM901A multiplexer in slot 2 as a DC voltage: a ratiometric 0-200 kPa gauge
+    sensor, 0.5 V at 0 Pa to 4.5 V at 200 kPa (e.g. Honeywell MLH/PX3 class)."""
+
+    channel: int = 201
+    volts_at_zero: float = 0.5
+    volts_per_pa: float = 4.0 / 200_000.0
+
+    def pa(self, volts: float) -> float:
+        return (volts - self.volts_at_zero) / self.volts_per_pa
+
+    def volts(self, pa: float) -> float:
+        return self.volts_at_zero + pa * self.volts_per_pa
+
+
+LINE_PRESSURE = LineTransducer()

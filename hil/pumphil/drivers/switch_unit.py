@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from .base import ScpiDriver, channel_list
-from .channels import VALVES, ValveChannels
+from .channels import LINE_PRESSURE, VALVES, LineTransducer, ValveChannels
 
 
 class SwitchUnit(ScpiDriver):
     valves: ValveChannels = VALVES
+    transducer: LineTransducer = LINE_PRESSURE
 
     def close_channels(self, *channels: int) -> None:
         self.write(f"ROUT:CLOS {channel_list(channels)}")
@@ -53,3 +54,11 @@ class SwitchUnit(ScpiDriver):
     def open_all_valves(self) -> None:
         v = self.valves
         self.open_channels(v.occluder_partial, v.occluder_complete, v.dislodgement, v.leak)
+
+    # -- the line-pressure transducer on the DAQM901A (drivers/channels.py)
+    def measure_volts(self, channel: int) -> float:
+        return self.query_float(f"MEAS:VOLT:DC? {channel_list([channel])}")
+
+    def line_pressure_pa(self) -> float:
+        """Gauge pressure in the line between pump outlet and occluders (Pa)."""
+        return self.transducer.pa(self.measure_volts(self.transducer.channel))

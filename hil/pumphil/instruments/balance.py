@@ -48,11 +48,13 @@ class VirtualBalance:
 
     # -- physics
     def gross_g(self) -> float:
-        """Mass on the pan in g (before zero and tare)."""
+        """Mass on the pan in g (before zero and tare). Evaporation (mg/h of plant time, from
+        plant time 0) takes water from the vial: from the collected fluid and, once that is gone,
+        from what ``container_g`` holds (a pre-wetted vial under an oil layer); never below 0."""
         p = self.plant
         evap_g = self.evaporation_mg_per_h * p.now_ms / 3_600_000.0 / 1000.0
-        fluid_g = p.delivered_to_outlet_nl * 1e-6 * self.density_g_per_ml - evap_g
-        return self.container_g + max(0.0, fluid_g)
+        fluid_g = p.delivered_to_outlet_nl * 1e-6 * self.density_g_per_ml
+        return max(0.0, self.container_g + fluid_g - evap_g)
 
     def stable(self) -> bool:
         last = self.plant.last_stroke_ms

@@ -32,6 +32,7 @@ import itertools
 import math
 import random
 import threading
+from array import array
 from collections.abc import Callable, MutableSequence
 from fractions import Fraction
 from operator import add
@@ -179,6 +180,12 @@ class Plant:
         self._out_tip_nl = 0.0
         self._out_leak_nl = 0.0
         self._released_nl = 0.0
+        # drug truth (pumphil/plant/drugs.py): the tip-output curve, (t_ms, cumulative nL out of
+        # the tip) at every settle that moved fluid, and the reservoir's admixture history as
+        # (cumulative nL stroked when it was filled, {drug: ug/mL})
+        self._tip_t = array("q")
+        self._tip_cum = array("d")
+        self._admixtures: list[tuple[float, dict[str, float]]] = []
         # battery
         b = p.battery
         self._capacity_uc = b.capacity_mah * 3.6e6
@@ -284,6 +291,9 @@ class Plant:
         frac_tip = self._frac_tip
         self._out_tip_nl += out_nl * frac_tip
         self._out_leak_nl += out_nl * (1.0 - frac_tip)
+        if out_nl > 0.0 and frac_tip > 0.0:
+            self._tip_t.append(t_ms)
+            self._tip_cum.append(self._out_tip_nl)
         pending0 = self._pending0
         if pending0:
             pending = pending0 * d
@@ -350,22 +360,34 @@ class Plant:
         self._stroke_gauss_next = math.sin(x2pi) * g2rad
         return math.cos(x2pi) * g2rad
 
-    def refill(self, fill_nl: float, t_ms: int | None = None) -> None:
-        """Set the reservoir content (a refill empties the old drug and fills to fill_nl)."""
+    def refill(self, fill_nl: float, t_ms: int | None = None,
+               admixture: dict[str, float] | None = None) -> None:
+        """Set the reservoir content (a refill empties the old drug and fills to fill_nl).
+        admixture: {drug: ug/mL} of the new fill (None: the same drug as before)."""
         if fill_nl < 0 or fill_nl > self.params.reservoir_capacity_nl:
             raise ValueError("fill_nl out of range")
         self._change(t_ms, lambda: setattr(self, "reservoir_nl", float(fill_nl)))
+        if admixture is not None:
+            with self._lock:
+                self._admixtures.append((self.stroked_nl, dict(admixture)))
 
-    def wake(self, t_ms: int) -> None:
+    def drug_record(self) -> tuple[array[int], array[float], list[tuple[float, dict[str, float]]]]:
+        """(tip times ms, cumulative nL out of the tip, admixture history): the inputs of
+        pumphil.plant.drugs (copies)."""
+        with self._lock:
+            return array("q", self._tip_t), array("d", self._tip_cum), list(self._admixtures)
+
+    def wake(self, t_ms: int, from_cell: bool = True) -> None:
         """The board woke up at t_ms (battery charge per wake-up; PSU current pulse). Moves now_ms
-        like an event but does not start a segment (nothing in the line changes): O(1)."""
+        like an event but does not start a segment (nothing in the line changes): O(1).
+        from_cell False: a wake-up that host input caused, powered by the host link."""
         with self._lock:
             if t_ms < self.now_ms:
                 raise self._too_early(t_ms)
             self.now_ms = t_ms
             if self.powered:
                 self.last_wake_ms = t_ms
-                if self._drawing:
+                if self._drawing and from_cell:
                     self._used_uc += self._wake_uc
 
     # ----------------------------------------------------------------- pressure sensor

@@ -6,6 +6,7 @@ research/education emulator, not clinical data.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 
@@ -86,3 +87,58 @@ class PlantParams:
     adc_min_pa: float = -5_000.0
     adc_max_pa: float = 35_000.0
     battery: BatteryParams = field(default_factory=BatteryParams)
+
+
+# --- overrides (scenario files' [plant] table, campaign draws) ------------------------------------
+#: every plant figure a scenario or a campaign may set, by dotted name, with its accepted range
+#: (inclusive; physical sanity, not clinical plausibility). Battery figures are not here: a
+#: scenario sets the charge with its `battery` action.
+OVERRIDE_RANGES: dict[str, tuple[float, float]] = {
+    "stroke_nl": (1.0, 10_000.0),
+    "stroke_bias": (-0.5, 0.5),
+    "stroke_jitter": (0.0, 0.5),
+    "compliance_nl_per_pa": (0.01, 100.0),
+    "tau_s": (0.001, 100.0),
+    "partial_occlusion_factor": (1.01, 10_000.0),
+    "leak_factor": (1.0, 10_000.0),
+    "stall_pressure_pa": (1_000.0, 1_000_000.0),
+    "tissue_pressure_pa": (-2_000.0, 10_000.0),
+    "dislodged_pulsation_fraction": (0.0, 1.0),
+    "csf.baseline_pa": (-2_000.0, 10_000.0),
+    "csf.cardiac_amplitude_pa": (0.0, 5_000.0),
+    "csf.cardiac_hz": (0.1, 5.0),
+    "csf.respiratory_amplitude_pa": (0.0, 5_000.0),
+    "csf.respiratory_hz": (0.01, 2.0),
+    "noise_sigma_pa": (0.0, 1_000.0),
+    "drift_max_pa": (0.0, 5_000.0),
+    "drift_step_sigma_pa": (0.0, 1_000.0),
+}
+
+
+def override_problem(name: str, value: object) -> str | None:
+    """Why ``value`` cannot set plant figure ``name`` (a dotted name), or None when it can."""
+    rng = OVERRIDE_RANGES.get(name)
+    if rng is None:
+        return "unknown plant figure (one of: " + ", ".join(OVERRIDE_RANGES) + ")"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not rng[0] <= value <= rng[1]:
+        return f"must be a number between {rng[0]:g} and {rng[1]:g}"
+    return None
+
+
+def with_overrides(overrides: dict[str, float], base: PlantParams | None = None) -> PlantParams:
+    """A new PlantParams: ``base`` (default: the defaults) with the dotted-name figures of
+    ``overrides`` set (e.g. ``{"tau_s": 0.4, "csf.baseline_pa": 1200.0}``). Raises ValueError
+    naming every figure that override_problem() rejects; ``base`` is not changed."""
+    problems = [f"{name}: {why}" for name, value in overrides.items()
+                if (why := override_problem(name, value)) is not None]
+    if problems:
+        raise ValueError("; ".join(problems))
+    p = copy.deepcopy(base) if base is not None else PlantParams()
+    for name, value in overrides.items():
+        target: object = p
+        *path, leaf = name.split(".")
+        for part in path:
+            target = getattr(target, part)
+        setattr(target, leaf, float(value))
+    return p
