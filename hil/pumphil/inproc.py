@@ -58,9 +58,13 @@ class InProcessPort:
         self._in = bytearray()
         self.closed = False
 
-    def feed(self, data: bytes) -> None:
-        """The board's output callback: what the firmware writes to its serial port."""
-        self._in.extend(data)
+    LINK = 1    # the one connection this port is (the firmware addresses replies by link)
+
+    def feed(self, data: bytes, link: int | None = None) -> None:
+        """The board's output callback: what the firmware writes to this link (a reply) or to
+        every link (link None: events)."""
+        if link is None or link == self.LINK:
+            self._in.extend(data)
 
     def write(self, data: bytes) -> int:
         if self.closed:
@@ -68,7 +72,7 @@ class InProcessPort:
         b = self.board
         if b is None or not b.powered or b.app is None:
             raise serial.SerialException("the board is powered off")
-        b.rx.extend(data)
+        b.rx.append((self.LINK, bytes(data)))
         b.poke()
         return len(data)
 

@@ -37,6 +37,7 @@ class Setup:
     empty_nl: int
     start_wall_ms: int
     seed: int
+    bias_pct: int = 0                       # the mechanism's true stroke: nominal + this %
 
 
 @st.composite
@@ -60,7 +61,10 @@ def setups(draw: Any) -> Setup:
                  catheter_nl=draw(st.sampled_from((5_000, 12_500, 30_000, 60_000))),
                  capacity_nl=20_000_000, fill_nl=min(fill, 20_000_000), low_alert_nl=low,
                  empty_nl=empty, start_wall_ms=day * 86_400_000 + minute * MS_PER_MIN,
-                 seed=draw(st.integers(0, 2**16)))
+                 seed=draw(st.integers(0, 2**16)),
+                 # nominal, SynchroMed's +1 %, and the board's documented worst case (+5 %,
+                 # safety.md: the pump counts every stroke at +5 %)
+                 bias_pct=draw(st.sampled_from((0, 1, 5, 5))))
 
 
 def _max_bolus_nl(drugs: tuple[tuple[str, int], ...]) -> int:

@@ -67,7 +67,9 @@ class PumpSequences(RuleBasedStateMachine):
         STATS.add("sequences")
         self.setup = setup
         self.admixture = setup.drugs
-        self.h = h = Harness(STATS, seed=setup.seed, xfail=frozenset(KNOWN_GAPS))
+        self.h = h = Harness(STATS, seed=setup.seed, xfail=frozenset(KNOWN_GAPS),
+                             bias_pct=setup.bias_pct)
+        STATS.add(f"sequences with the mechanism at +{setup.bias_pct} %")
         day, ms = divmod(setup.start_wall_ms, MS_PER_DAY)
         h.command("set_clock", {"day": day, "ms_of_day": ms})
         self._program(self._first_program(data))

@@ -45,6 +45,14 @@ TOL_NG = 2                                # integer firmware vs exact model (1 n
 # model sees the step, so it keeps each amount at both ends of that interval: the early ledger
 # counts the least the pump may count, the late one the most.
 STEP_LAG_MS = 10_000
+# safety.md "The mechanism's accuracy is counted": the ledger and every dose check count a
+# stroke's drug at the top of the board's documented volumetric accuracy, +5 %
+MARGIN = Fraction(105, 100)
+
+
+def counted(amounts: Amounts) -> Amounts:
+    """What the ledger and the dose checks count for amounts that left (or may leave) the tip."""
+    return {d: a * MARGIN for d, a in amounts.items()}
 
 # therapy.md "Alarms": code -> (priority, action); action: stop | continue | safe
 CATALOGUE = {
@@ -387,7 +395,7 @@ class RefPump:
         """Would the bolus be over a limit of a pending program that another commit replaced?"""
         mc = self.max_concs()
         for d, hard in self.hard_limits("stale").items():
-            if self.ledger.total(d, self.mono) + ng(volume_nl, mc.get(d, 0)) > hard:
+            if self.ledger.total(d, self.mono) + ng(volume_nl, mc.get(d, 0)) * MARGIN > hard:
                 return True
         return False
 
@@ -399,7 +407,7 @@ class RefPump:
         mc = self.max_concs()
         loose = self.hard_limits("loose")
         for d, hard in self.hard_limits("tight").items():
-            amount = ng(volume_nl, mc.get(d, 0))
+            amount = ng(volume_nl, mc.get(d, 0)) * MARGIN
             total = self.ledger.total(d, self.mono) + amount
             least = self.ledger_early.total(d, self.mono) + amount
             if total > hard:
@@ -484,7 +492,7 @@ class RefPump:
         if self.catheter is not None:
             out = self.catheter.would_emit(self.stroke_nl, concs)
         for d, hard in self.hard_limits().items():
-            total = self.ledger_early.total(d, self.mono) + out.get(d, Fraction(0))
+            total = self.ledger_early.total(d, self.mono) + out.get(d, Fraction(0)) * MARGIN
             if total > hard + TOL_NG and not out.get(d):
                 # read literally, the guard refuses even a stroke that pushes nothing of d out
                 # of the tip (the catheter still filling) once the window is over the limit;
@@ -540,6 +548,7 @@ class RefPump:
 
     def _ledger_add(self, out: Amounts, at: int | None = None) -> None:
         at = self.mono if at is None else at
+        out = counted(out)
         self.ledger.add(at, out)
         self.ledger_early.add(max(self.ledger_early.first * 300_000, at - STEP_LAG_MS), out)
 
@@ -943,7 +952,7 @@ class RefPump:
         if r:
             vol = r * self.stroke_nl
             mc = self.max_concs()
-            amounts = {d: ng(vol, c) for d, c in mc.items() if c}
+            amounts = counted({d: ng(vol, c) for d, c in mc.items() if c})
             self.ledger.add(self.mono, amounts)
             self.ledger_early.add(self.mono, amounts)
             if self.reservoir is not None:
