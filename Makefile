@@ -8,7 +8,8 @@ PY     := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 STAMP  := $(VENV)/.itpump-setup
 
-.PHONY: setup test test-fast demo bench fuzz lint typecheck flash clean hil-farm
+.PHONY: setup test test-fast demo bench fuzz lint typecheck flash clean hil-farm verify \
+        verify-powercut verify-mitigations
 
 ACCEL  := build/accel/STAMP
 ACCEL_SRC := hil/pumphil/plant/model.py hil/pumphil/board.py hil/pumphil/flash.py \
@@ -45,6 +46,18 @@ demo: setup
 
 bench: setup
 	$(PY) bench/run_all.py
+
+# Long checks that print their figures (make test runs a share of each).
+verify: verify-powercut verify-mitigations
+
+# The every-write power-cut campaign with a real replay of the day for every cut and torn write
+# (make test replays a sample and boots every image).
+verify-powercut: setup
+	ITPUMP_POWERCUT_REPLAY=all $(PYTEST) tests/emulator/test_powercut_campaign.py --timeout=0
+
+# Every mutation of the mitigation table on a copy of the tree (make test: one per hazard).
+verify-mitigations: setup
+	$(PY) tests/mitigation_runner.py --all
 
 # Long fuzz of the device-side parser and dispatcher (make test runs the short one).
 fuzz: setup

@@ -251,12 +251,14 @@ class App:
 
     # -- persistence ------------------------------------------------------------------------------
     def _after_change(self):
+        # persisted first, reported after: no host hears of a change a power cut could still undo
         events = self.pump.pop_events()
-        for line in self.dispatcher.event_lines(events):
-            self.hal.serial_write(line.encode() + b"\n", None)   # events: every link
+        lines = self.dispatcher.event_lines(events)
         sec = self.dispatcher.pop_security_log()
         self.storage.append_log(events + sec)
         self._save_state()
+        for line in lines:
+            self.hal.serial_write(line.encode() + b"\n", None)   # events: every link
 
     def _save_state(self):
         self.to_snapshot_ms = board.SNAPSHOT_EVERY_MS

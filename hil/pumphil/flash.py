@@ -9,12 +9,20 @@ same).
 Reads and caches are 4 KiB here, where the Pico reads 32 bytes into 1 KiB caches: that changes
 only how many calls littlefs makes into the chip and when it flushes them (and RAM use on the
 Pico), not the on-flash format or anything the firmware sees; it is ~20 % faster per state record.
+
+Power-cut hooks (the every-write campaign, tests/emulator/powercut.py): the chip counts its
+programs and erases, can cut the power right before the k-th of them (optionally leaving that
+program as a torn page), and can keep a journal of them; a Flash can be mounted from image bytes,
+and can commit every file write at once (the behaviour of a filesystem without copy-on-write
+files, such as FAT, which the firmware's temporary-file-and-rename rule is written for).
 """
 
 from __future__ import annotations
 
+import io
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from littlefs import LittleFS, LittleFSError, UserContext
 
@@ -31,29 +39,83 @@ class FlashChip(UserContext):
     """The flash device under littlefs: one bytearray, erase = 0xFF, reads and programs at any
     offset. littlefs-python's own UserContext formats a debug log line (with the repr of the data)
     for every call even when logging is off; this one does the same work without it (a month of
-    simulation makes ~50k flash calls). ``progs`` and ``erases`` count the program and erase
-    operations (wear, and the test that refused frames cost no flash write)."""
+    simulation makes ~50k flash calls).
 
-    def __init__(self, buffsize: int | None = None, buffer: bytearray | None = None) -> None:
-        super().__init__(buffsize, buffer)  # type: ignore[arg-type]
+    Counts: ``progs`` and ``erases`` (wear, and the test that refused frames cost no flash write);
+    ``writes`` is both together, the index of the next one.
+
+    Power-cut hooks (all off by default):
+      cut_at     >= 0: `cut_image` becomes the flash as a power cut right BEFORE write number
+                 cut_at (0-based) leaves it. The chip itself goes on working (littlefs-python
+                 aborts the process when a failed file close is retried, so an unpowered chip
+                 cannot be modelled by failing its calls); the run is over for the harness.
+      torn       with cut_at, when that write is a program: it is left half done in cut_image,
+                 as NOR flash leaves an interrupted program: its first half of whole pages, then
+                 half of the next page programmed, the rest as it was (erased, 0xFF)
+      journal    a list: every program is appended as (block, off, data), every erase as
+                 (block, -1, b"")
+      on_write   called with the write's index before each program/erase, so a harness can note
+                 what the firmware had done when that write started
+    """
+
+    def __init__(self, buffer: bytearray) -> None:
+        super().__init__(buffer=buffer)
         self.progs = 0
         self.erases = 0
+        self.cut_at = -1
+        self.torn = False
+        self.cut_image: bytes | None = None
+        self.journal: list[tuple[int, int, bytes]] | None = None
+        self.on_write: Callable[[int], None] | None = None
+
+    @property
+    def writes(self) -> int:
+        return self.progs + self.erases
+
+    @property
+    def cut(self) -> bool:
+        return self.cut_image is not None
 
     def read(self, cfg: Any, block: int, off: int, size: int) -> bytearray:
         start = block * BLOCK_SIZE + off
         return self.buffer[start:start + size]
 
+    def _before_write(self, start: int, data: bytes) -> None:
+        """Before a program (data) or an erase (b""), not yet counted: tell on_write and take the
+        cut image at cut_at."""
+        k = self.progs + self.erases
+        if self.on_write is not None:
+            self.on_write(k)
+        if k == self.cut_at:
+            image = bytearray(self.buffer)
+            if self.torn and data:
+                n = torn_length(len(data))
+                image[start:start + n] = data[:n]
+            self.cut_image = bytes(image)
+
     def prog(self, cfg: Any, block: int, off: int, data: bytes) -> int:
-        self.progs += 1
         start = block * BLOCK_SIZE + off
+        if self.journal is not None:
+            self.journal.append((block, off, bytes(data)))
+        self._before_write(start, data)
+        self.progs += 1
         self.buffer[start:start + len(data)] = data
         return 0
 
     def erase(self, cfg: Any, block: int) -> int:
-        self.erases += 1
         start = block * BLOCK_SIZE
+        if self.journal is not None:
+            self.journal.append((block, -1, b""))
+        self._before_write(start, b"")
+        self.erases += 1
         self.buffer[start:start + BLOCK_SIZE] = _ERASED
         return 0
+
+
+def torn_length(size: int) -> int:
+    """Bytes a program of `size` bytes (a multiple of PROG_SIZE) leaves programmed when the power
+    goes in its middle: its first half of whole pages, then half of the next page."""
+    return (size // 2) // PROG_SIZE * PROG_SIZE + PROG_SIZE // 2
 
 
 def _lfs(chip: FlashChip, mount: bool) -> LittleFS:
@@ -65,9 +127,9 @@ def _lfs(chip: FlashChip, mount: bool) -> LittleFS:
 def _new_fs(image: bytes | None = None) -> LittleFS:
     """A littlefs on a FlashChip: mounted from image bytes, or freshly formatted."""
     if image is None:
-        chip = FlashChip(buffsize=BLOCK_SIZE * BLOCK_COUNT)
+        chip = FlashChip(bytearray(_ERASED) * BLOCK_COUNT)
         return _lfs(chip, True)
-    chip = FlashChip(buffer=bytearray(image))
+    chip = FlashChip(bytearray(image))
     fs = _lfs(chip, False)
     fs.mount()
     return fs
@@ -80,14 +142,49 @@ def _oserror(exc: LittleFSError) -> OSError:
     return OSError(5, str(exc))
 
 
+class _CommittedFile:
+    """A file open for writing whose every write() is committed to flash at once (lfs_file_sync),
+    as a filesystem without copy-on-write files does: a cut leaves the partly written file."""
+
+    def __init__(self, f: io.BufferedWriter) -> None:
+        self._f = f
+
+    def write(self, data: bytes) -> int:
+        n = self._f.write(data)
+        self._f.flush()                    # the buffered writer hands the bytes to littlefs ...
+        self._f.raw.flush()                # ... and the raw file's flush is lfs_file_sync
+        return n
+
+    def read(self, size: int = -1) -> bytes:
+        return cast(bytes, self._f.read(size))
+
+    def close(self) -> None:
+        self._f.close()
+
+
 class Flash:
-    def __init__(self, image: Path | None) -> None:
+    def __init__(self, image: Path | None, data: bytes | None = None,
+                 commit_each_write: bool = False) -> None:
+        """image: the file that keeps the flash (None: RAM only); data: image bytes to mount
+        instead (the file is then only written by sync()); commit_each_write: see
+        _CommittedFile (littlefs, like the Pico's, otherwise commits a file when it is closed)."""
         self.image = image
-        if image is not None and image.exists():
+        if data is not None:
+            self.lfs = _new_fs(data)
+        elif image is not None and image.exists():
             self.lfs = _new_fs(image.read_bytes())
         else:
             self.lfs = _new_fs()
         self.dirty = False
+        self.commit_each_write = commit_each_write
+
+    @property
+    def chip(self) -> FlashChip:
+        return cast(FlashChip, self.lfs.context)
+
+    def image_bytes(self) -> bytes:
+        """The flash's content now (what a power cut leaves once the chip is cut)."""
+        return bytes(self.chip.buffer)
 
     # -- the firmware's fs surface -----------------------------------------------------------------
     def open(self, path: str, mode: str) -> IO[Any]:
@@ -101,7 +198,10 @@ class Flash:
                     self.lfs.stat(path)
                 except LittleFSError:
                     self.lfs.open(path, "wb").close()
-            return self.lfs.open(path, mode)
+            f = self.lfs.open(path, mode)
+            if self.commit_each_write and isinstance(f, io.BufferedWriter):
+                return cast(IO[Any], _CommittedFile(f))
+            return f
         except LittleFSError as exc:
             raise _oserror(exc) from exc
 
@@ -131,9 +231,7 @@ class Flash:
     @property
     def programs(self) -> int:
         """Program operations on the chip since this filesystem was mounted or formatted."""
-        chip = self.lfs.context
-        assert isinstance(chip, FlashChip)
-        return chip.progs
+        return self.chip.progs
 
     def listdir(self, path: str = "/") -> list[str]:
         return list(self.lfs.listdir(path))
@@ -143,7 +241,7 @@ class Flash:
         """Write the image file (the state directory keeps the flash across emulator runs)."""
         if self.image is not None and self.dirty:
             tmp = self.image.with_suffix(".tmp")
-            tmp.write_bytes(bytes(self.lfs.context.buffer))
+            tmp.write_bytes(self.image_bytes())
             tmp.replace(self.image)
             self.dirty = False
 

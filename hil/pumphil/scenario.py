@@ -14,18 +14,23 @@ message starts with the file name (the same style as the host's prescription fil
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
+import hashlib
 import re
 import tomllib
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pumpcore import commands as _commands
 from pumphost.prescription_file import PrescriptionError
 from pumphost.prescription_file import convert as convert_rx
 from pumphost.prescription_file import load as load_rx
+
+if TYPE_CHECKING:
+    from .expect import Expectation
 
 MS_PER_S = 1000
 MS_PER_MIN = 60 * MS_PER_S
@@ -76,6 +81,16 @@ ACTIONS: dict[str, dict[str, bool]] = {
     "clear_motor_stall": {},
 }
 ACTIONS[_commands.REFILL]["prescription"] = False
+#: fault actions -> the alarm codes the firmware should raise for them (the report's fault-to-alarm
+#: latencies; the campaign's fault kinds)
+FAULT_ALARMS: dict[str, tuple[str, ...]] = {
+    "occlusion": ("occlusion",),
+    "dislodge": ("dislodgement",),
+    "leak": ("leak",),
+    "motor_stall": ("motor_stall",),
+    "power_cut": ("unexpected_reset", "reset_loop"),
+    "firmware_hang": ("watchdog_reset", "reset_loop"),
+}
 PUMP_ACTIONS = frozenset({c.name for c in TABLE_ACTIONS} | {"program", "traffic"})
 TRAFFIC_ROLES = ("readonly", "none")
 # any event may repeat: `repeat_every` (a duration) from `at` up to `until` (an event time,
@@ -83,6 +98,8 @@ TRAFFIC_ROLES = ("readonly", "none")
 REPEAT_KEYS = ("repeat_every", "until")
 MAX_REPEATS = 100_000
 MAX_TRAFFIC_REQUESTS = 10_000_000
+# any event may carry an `id` (a name [[expect]] rows refer to with `after`)
+_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|min|h|d)\s*$")
 _DAY_TIME = re.compile(r"^\s*(\d+)\s*d\s+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*$")
@@ -114,6 +131,7 @@ class Event:
     action: str
     params: dict[str, Any]
     index: int
+    id: str | None = None      # the event's `id` key (expectations name events by it)
 
     @property
     def is_pump_command(self) -> bool:
@@ -136,6 +154,10 @@ class Scenario:
     #: pumphil.plant.params.OVERRIDE_RANGES lists them): {} = the default plant
     plant: dict[str, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the [[expect]] rows (pumphil.expect), in file order
+    expectations: tuple[Expectation, ...] = ()
+    #: SHA-256 (hex) of the scenario file's bytes (None: parsed from a table, not a file)
+    sha256: str | None = None
 
     @property
     def days(self) -> int:
@@ -255,7 +277,7 @@ class _P:
         if n > MAX_REPEATS:
             self.bad(fld, f"repeats {n} times (at most {MAX_REPEATS})")
             return []
-        return [Event(ev.at_ms + k * every, ev.action, ev.params, i) for k in range(n)]
+        return [Event(ev.at_ms + k * every, ev.action, ev.params, i, ev.id) for k in range(n)]
 
     def table_params(self, row: _commands.Command, e: dict[str, Any], fld: str,
                      params: dict[str, Any]) -> None:
@@ -306,7 +328,7 @@ class _P:
             return None
         spec = ACTIONS[action]
         for k in e:
-            if k not in ("at", "action") and k not in spec and k not in REPEAT_KEYS:
+            if k not in ("at", "action", "id") and k not in spec and k not in REPEAT_KEYS:
                 self.bad(f"{fld}.{k}", f"unknown key for action {action!r}"
                          + (f" (allowed: {', '.join(spec)})" if spec else " (takes none)"))
         for k, req in spec.items():
@@ -382,12 +404,16 @@ class _P:
         if at_ms is not None and duration_ms is not None and at_ms > duration_ms:
             self.bad(f"{fld}.at", f"{format_ms(at_ms)} is after the end of the scenario "
                      f"({format_ms(duration_ms)})")
+        ev_id = e.get("id")
+        if ev_id is not None and (not isinstance(ev_id, str) or not _ID.match(ev_id)):
+            self.bad(f"{fld}.id", "must be a name of letters, digits, '_', '-' or '.'")
         if len(self.problems) > n0 or at_ms is None:
             return None
-        return Event(at_ms, action, params, i)
+        return Event(at_ms, action, params, i, ev_id)
 
 
-TOP_KEYS = {"name", "duration", "seed", "start_time", "prescription", "start", "event", "plant"}
+TOP_KEYS = {"name", "duration", "seed", "start_time", "prescription", "start", "event", "plant",
+            "expect"}
 
 
 def _plant_table(p: _P, doc: Any) -> dict[str, float]:
@@ -414,6 +440,26 @@ def _plant_table(p: _P, doc: Any) -> dict[str, float]:
 
     walk(doc, "")
     return flat
+
+
+def _reservoir_checks(p: _P, rx: dict[str, Any], events: list[Event]) -> None:
+    """The set-up prescription's reservoir is the plant's (a pump's reservoir does not change
+    size): every refill must fit it, and a later prescription must describe the same one."""
+    cap = rx["reservoir"]["capacity_nl"]
+    seen: set[int] = set()
+    for ev in events:
+        if ev.index in seen:
+            continue
+        seen.add(ev.index)
+        fill = ev.params.get("fill_nl") if ev.action == _commands.REFILL else None
+        if isinstance(fill, int) and fill > cap:
+            p.bad(f"event[{ev.index}].fill_ml", f"{fill / 1e6:g} mL does not fit the reservoir "
+                  f"({cap / 1e6:g} mL, the prescription's capacity_ml, which sets the plant's)")
+        new = ev.params.get("rx")
+        if isinstance(new, dict) and new["reservoir"]["capacity_nl"] != cap:
+            p.bad(f"event[{ev.index}].prescription.reservoir.capacity_ml",
+                  f"{new['reservoir']['capacity_nl'] / 1e6:g} mL differs from the set-up "
+                  f"prescription's {cap / 1e6:g} mL (the plant's reservoir does not change size)")
 
 
 def parse(doc: dict[str, Any], path: str = "<scenario>", base: Path | None = None) -> Scenario:
@@ -489,25 +535,40 @@ def parse(doc: dict[str, Any], path: str = "<scenario>", base: Path | None = Non
         evs = []
     for i, e in enumerate(evs):
         events.extend(p.events(e, i, duration_ms))
+    if rx is not None:
+        _reservoir_checks(p, rx, events)
+    ids: dict[str, int] = {}
+    for i, e in enumerate(evs):
+        ev_id = e.get("id") if isinstance(e, dict) else None
+        if isinstance(ev_id, str):
+            if ev_id in ids:
+                p.bad(f"event[{i}].id", f"{ev_id!r} is also the id of event[{ids[ev_id]}]")
+            ids[ev_id] = i
+    expectations = []
+    if "expect" in doc:
+        from .expect import parse_rows
+
+        expectations = parse_rows(doc["expect"], p.bad, events, ids, rx, duration_ms)
     if p.problems or rx is None or duration_ms is None:
         raise ScenarioError(path, p.problems or [("", "invalid")])
     events.sort(key=lambda ev: (ev.at_ms, ev.index))
     return Scenario(name=name, duration_ms=duration_ms, seed=seed, start_time=start_time,
                     rx=rx, primed=primed, autostart=autostart, events=tuple(events), path=path,
-                    prescription_source=source, plant=plant)
+                    prescription_source=source, plant=plant, expectations=tuple(expectations))
 
 
 def load(path: str | Path) -> Scenario:
     """Read a scenario TOML file; prescription file names are relative to its directory."""
     pth = Path(path)
     try:
-        with pth.open("rb") as f:
-            doc = tomllib.load(f)
+        data = pth.read_bytes()
+        doc = tomllib.loads(data.decode("utf-8"))
     except OSError as e:
         raise ScenarioError(str(pth), [("file", e.strerror or str(e))]) from None
-    except tomllib.TOMLDecodeError as e:
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise ScenarioError(str(pth), [("toml", str(e))]) from None
-    return parse(doc, str(pth), pth.parent)
+    sc = parse(doc, str(pth), pth.parent)
+    return dataclasses.replace(sc, sha256=hashlib.sha256(data).hexdigest())
 
 
 def loads(text: str, path: str = "<scenario>", base: Path | None = None) -> Scenario:
@@ -516,4 +577,5 @@ def loads(text: str, path: str = "<scenario>", base: Path | None = None) -> Scen
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ScenarioError(path, [("toml", str(e))]) from None
-    return parse(doc, path, base)
+    sc = parse(doc, path, base)
+    return dataclasses.replace(sc, sha256=hashlib.sha256(text.encode()).hexdigest())

@@ -39,8 +39,8 @@ from pumphost.errors import PumpError
 
 from . import gcpolicy
 from . import report as _report
-from .plant.drugs import peak_24h_ng
-from .report import ActionResult, PressureWindow, Recording, Sample
+from .plant.drugs import peak_24h_ng, tip_amounts
+from .recording import ActionResult, DrugTruth, PressureWindow, Recording, Sample
 from .scenario import MS_PER_DAY, MS_PER_H, MS_PER_MIN, Event, Scenario
 
 #: at most this many periodic status samples per run (see default_sample_ms)
@@ -53,12 +53,21 @@ PRESSURE_AFTER_MS = 10 * MS_PER_MIN
 #: longest priming accepted before t=0 (1 mL/h prime rate: a 150 uL catheter takes 9 min)
 MAX_PRIME_MS = 6 * MS_PER_H
 DEFAULT_STROKE_NL = 250
+#: an action's result when the plant (not the pump) refused it
+PLANT_REFUSED = "plant_refused"
 
 
 class SimulationError(PumpError):
     """The scenario could not be set up on the pump (program refused, link lost...)."""
 
     reason = "simulation"
+
+
+class PlantError(SimulationError):
+    """The plant (the physical side: the reservoir) refused what the scenario asked of it, e.g. a
+    fill larger than its reservoir. A scenario/plant error, never a pump reason code."""
+
+    reason = "plant"
 
 
 def default_sample_ms(sc: Scenario) -> int:
@@ -78,6 +87,10 @@ def checkpoints(sc: Scenario, sample_ms: int | None = None) -> list[int]:
     pts = set(range(0, sc.duration_ms, step))
     pts.update(range(0, sc.duration_ms, MS_PER_DAY))
     pts.add(sc.duration_ms)
+    for ex in sc.expectations:       # times expectations read the pump's status at
+        for t in (ex.at_ms, ex.from_ms, ex.to_ms):
+            if t is not None and 0 < t < sc.duration_ms:
+                pts.add(t)
     for ev in sc.events:
         pts.add(ev.at_ms)
         if ev.action == "patient_bolus":
@@ -265,7 +278,8 @@ class Runner:
             return code, review
         code, data = self._cmd("commit", review["checksum"], confirm_soft=True)
         if code == "ok":
-            for name, (_soft, hard) in (review.get("limits") or {}).items():
+            for name, (soft, hard) in (review.get("limits") or {}).items():
+                self.rec.soft_limit_ng[name] = soft
                 self.rec.hard_limit_ng[name] = hard
         return code, data
 
@@ -280,6 +294,8 @@ class Runner:
         ]
         for what, fn in steps:
             code, data = fn()
+            if code == PLANT_REFUSED:
+                raise PlantError(f"set-up step {what}: the plant refused: {data['msg']}")
             if code != "ok":
                 raise SimulationError(f"set-up step {what} refused by the pump: {code} "
                                       f"{data.get('msg', '')}".rstrip(), code)
@@ -303,6 +319,8 @@ class Runner:
                 raise SimulationError(f"set_clock after priming refused: {code}", code)
         self.sync_log()              # set-up entries: timed t=0 (they happened before it)
         self.rec.baseline = c.status()
+        fw = (c.info or {}).get("firmware")
+        self.rec.firmware = fw if isinstance(fw, str) else None
         self.t0_emu_ms = int(self.emu.now_ms())
         self._started = True
         self.rec.samples.append(Sample(0, self.rec.baseline))
@@ -313,14 +331,19 @@ class Runner:
     def _refill(self, fill_nl: int, new_admixture: bool,
                 rx: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
         """Refill through the protocol, then the physical act on the plant: the fluid, and the
-        admixture it carries (rx's drugs; None: the same drug as before)."""
+        admixture it carries (rx's drugs; None: the same drug as before). A fill the plant's
+        reservoir cannot hold is refused before the pump is told (result PLANT_REFUSED)."""
+        plant = getattr(self.emu, "plant", None)
+        if plant is not None and not getattr(self.emu, "syncs_refill", False):
+            cap = plant.params.reservoir_capacity_nl
+            if not 0 <= fill_nl <= cap:
+                return PLANT_REFUSED, {"msg": f"a fill of {fill_nl / 1e6:g} mL does not fit the "
+                                       f"plant's {cap / 1e6:g}-mL reservoir"}
         code, data = self._cmd("refill", fill_nl, new_admixture)
-        if code == "ok":
-            plant = getattr(self.emu, "plant", None)
-            if plant is not None and not getattr(self.emu, "syncs_refill", False):
-                mix = None if rx is None else {d["name"]: float(d["conc_ug_per_ml"])
-                                                 for d in rx["drugs"]}
-                plant.refill(fill_nl, admixture=mix)
+        if code == "ok" and plant is not None and not getattr(self.emu, "syncs_refill", False):
+            mix = None if rx is None else {d["name"]: float(d["conc_ug_per_ml"])
+                                             for d in rx["drugs"]}
+            plant.refill(fill_nl, admixture=mix)
         return code, data
 
     # --- actions ----------------------------------------------------------------------------------
@@ -421,9 +444,13 @@ class Runner:
         if record is None:
             return
         tip_t, tip_cum, mixes = record()
-        peaks = peak_24h_ng(tip_t, tip_cum, mixes, self.sc.rx["catheter"]["volume_nl"])
+        catheter_nl = self.sc.rx["catheter"]["volume_nl"]
+        peaks = peak_24h_ng(tip_t, tip_cum, mixes, catheter_nl)
         self.rec.peak_24h_ng = {
             d: (ng, None if at is None else at - self.t0_emu_ms) for d, (ng, at) in peaks.items()}
+        t_rel = [int(t) - self.t0_emu_ms for t in tip_t]
+        self.rec.truth = {d: DrugTruth(t_rel, [float(x) for x in cum])
+                          for d, cum in tip_amounts(tip_cum, mixes, catheter_nl).items()}
 
     def _pressure(self) -> None:
         trace_fn = getattr(self.emu, "pressure_trace", None)
@@ -451,8 +478,12 @@ def run(scenario: Scenario, *, sample_ms: int | None = None,
     from .emulator import Emulator
     from .plant.params import with_overrides
 
+    params = with_overrides(scenario.plant)
+    # the plant's reservoir is the one the prescription describes (SynchroMed II: 20 or 40 mL)
+    params.reservoir_capacity_nl = float(scenario.rx["reservoir"]["capacity_nl"])
+    params.reservoir_fill_nl = float(scenario.rx["reservoir"]["fill_nl"])
     emu = Emulator(state_dir=state_dir, seed=scenario.seed, speed=None, runtime=runtime,
-                   plant_params=with_overrides(scenario.plant) if scenario.plant else None)
+                   plant_params=params)
     # The emulator also copies its key file to $ITPUMP_HOME/keys/ for the CLI; a throw-away
     # simulation board must not leave one there per run: point ITPUMP_HOME at a temporary
     # directory while it starts (the runner passes the key file explicitly).
@@ -484,6 +515,8 @@ def simulate(scenario: Scenario, report_dir: str | Path | None = None, *,
              sample_ms: int | None = None) -> tuple[dict[str, Any], str, float]:
     """Run + build the report (and write it with plots into report_dir if given).
     Returns (report, summary text, wall seconds of the run)."""
+    if report_dir is not None:
+        _report.check_writable(report_dir)     # before the run, not after a month of it
     t = time.perf_counter()
     rec = run(scenario, sample_ms=sample_ms)
     wall = time.perf_counter() - t
@@ -494,4 +527,5 @@ def simulate(scenario: Scenario, report_dir: str | Path | None = None, *,
     return rep, _report.summary_text(rec, rep), wall
 
 
-__all__ = ["Runner", "SimulationError", "checkpoints", "run", "simulate"]
+__all__ = ["PLANT_REFUSED", "PlantError", "Runner", "SimulationError", "checkpoints", "run",
+           "simulate"]

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_FILE = 0, 1, 2, 5
+#: `simulate` only: the run completed and an expectation of the scenario failed
+EXIT_EXPECTATION = 6
 
 EMULATE_HELP = "run the pump emulator (virtual rig: board, plant, instruments) on a TCP port"
 EMULATE_DESC = """\
@@ -29,10 +31,13 @@ strings, then runs until Ctrl-C. Research/education software, not a medical devi
 SIMULATE_HELP = "simulate a therapy scenario in virtual time (a month in seconds)"
 SIMULATE_DESC = """\
 Run SCENARIO (TOML, docs/simulate.md; examples in docs/examples/) on a fresh emulator in virtual
-time, through the real serial protocol, and print a summary (or, with --json, only the JSON
-report). --report DIR also writes report.json, summary.txt and PNG plots (reservoir volume, dose
-per drug per day, patient boluses, alarm timeline, pressure around alarms) into DIR.
-Research/education software, not a medical device: not clinical advice."""
+time, through the real serial protocol, judge its [[expect]] rows and print a summary (or, with
+--json, only the JSON report). --report DIR also writes index.html (open it in a browser),
+report.json, summary.txt and PNG plots into DIR (checked writable before the run).
+Exit status: 0 the run completed and every expectation passed (or none was stated); 6 the run
+completed and an expectation failed; 1 the run could not be completed (the pump refused the
+set-up, or the plant refused the scenario); 5 the scenario file is invalid or the report folder
+cannot be written. Research/education software, not a medical device: not clinical advice."""
 
 
 def _host_port(text: str) -> tuple[str, int]:
@@ -117,35 +122,45 @@ def emulate(args: argparse.Namespace) -> int:
 def simulate(args: argparse.Namespace) -> int:
     from pumphil import report, scenario
     from pumphil import simulate as sim
+    from pumphil.progress import day_progress
 
     try:
         sc = scenario.load(args.scenario)
     except scenario.ScenarioError as e:
         print(f"error: scenario: {e}", file=sys.stderr)
         return EXIT_FILE
+    if args.report:
+        try:
+            report.check_writable(args.report)
+        except report.ReportDirError as e:
+            print(f"error: report: {e}", file=sys.stderr)
+            return EXIT_FILE
     sample_ms = None if args.sample_min is None else args.sample_min * 60000
     t = time.perf_counter()
     try:
-        rec = sim.run(sc, sample_ms=sample_ms, runtime=args.runtime)
+        with day_progress(sc.days, sc.name) as progress:
+            rec = sim.run(sc, sample_ms=sample_ms, runtime=args.runtime, progress=progress)
     except sim.SimulationError as e:
         print(f"error: {e.reason}: {e.message}", file=sys.stderr)
         return EXIT_REFUSED
     wall = time.perf_counter() - t
-    if args.report:
-        rep = report.write_report(rec, args.report)
-    else:
-        rep = report.build_report(rec)
+    try:
+        rep = report.write_report(rec, args.report) if args.report else report.build_report(rec)
+    except report.ReportDirError as e:
+        print(f"error: report: {e}", file=sys.stderr)
+        return EXIT_FILE
+    code = EXIT_EXPECTATION if rep["verdict"] == report.FAIL else EXIT_OK
     if getattr(args, "json", False):
         print(report.dumps(rep))
-        return EXIT_OK
+        return code
     print(report.summary_text(rec, rep))
     ratio = sc.duration_ms / 1000 / wall if wall > 0 else 0.0
     print(f"Simulated {sc.duration_ms / 86_400_000:g} day(s) in {wall:.1f} s "
           f"({ratio:,.0f}x real time)")
     if args.report:
-        print(f"Report: {Path(args.report) / 'report.json'} (+ summary.txt and "
-              f"{', '.join(report.PLOTS)})")
-    return EXIT_OK
+        print(f"Report: {Path(args.report) / report.HTML} (open it in a browser), "
+              f"{Path(args.report) / 'report.json'}, summary.txt and {', '.join(report.PLOTS)}")
+    return code
 
 
 def register(sub: Any) -> None:
@@ -175,7 +190,7 @@ def register(sub: Any) -> None:
     p.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
                    help="print only the JSON report")
     p.add_argument("--report", metavar="DIR",
-                   help="write report.json, summary.txt and PNG plots into DIR")
+                   help="write index.html, report.json, summary.txt and PNG plots into DIR")
     p.add_argument("--sample-min", type=_minutes, default=None, metavar="M",
                    help="status sample interval in minutes (default: 1-12 h by duration)")
     p.add_argument("--runtime", choices=("cpython",), default="cpython",

@@ -86,11 +86,21 @@ def test_reservoir_low_alerts_and_flow_continues_then_empty_stops():
 
 
 def test_reservoir_times_recomputed_at_bolus_start():
-    p = programmed(RXH.morphine_rx())
-    run(p, 2 * HOUR)
-    before = p.status()["ms_to_empty"]
+    # At the start of a bolus the times to the low alert and to empty are those of the volume
+    # left now at the new total rate (basal + bolus), exactly (ceil of the integral): computed
+    # here from the prescription, not from the pump's own arithmetic.
+    rx = RXH.morphine_rx()
+    p = programmed(rx)
+    run(p, 2 * HOUR)                                      # 02:00: basal 20 uL/h
     p.patient_bolus()
-    assert p.status()["ms_to_empty"] < before
+    st = p.status()
+    bolus = rx["patient"]
+    rate = 20000 + bolus["volume_nl"] * 3600000 // bolus["duration_ms"]   # 320 uL/h
+    assert st["rate_nl_per_h"] == rate
+    left = st["reservoir_nl"]
+    for key, threshold in (("ms_to_empty", rx["reservoir"]["empty_nl"]),
+                           ("ms_to_low", rx["reservoir"]["low_alert_nl"])):
+        assert st[key] == -(-(left - threshold) * 3600000 // rate), key
 
 
 def test_commit_while_running_takes_effect_at_stroke_boundary():
@@ -178,14 +188,18 @@ def test_snapshot_restore_round_trip_continues_identically():
 
 
 def test_corrupt_snapshot_is_refused_whole():
+    # refused whole: after a refusal the pump is a fresh one, whatever part of the snapshot was
+    # read before the damaged field (clocks, slots, reservoir...)
     p = programmed(RXH.morphine_rx())
     snap = p.snapshot()
+    fresh = Pump().snapshot()
     for breaker in ("rx", "reservoir", "catheter", "v", "ledger"):
         bad = dict(snap)
         bad[breaker] = "garbage"
         q = Pump()
         assert q.restore(bad) == "state_corrupt", breaker
         assert q.rx is None and q.state == "booting"
+        assert q.snapshot() == fresh, breaker
     bad = dict(snap)
     bad["rx"] = RXH.simple_rx(10000)                      # program does not match its checksum
     assert Pump().restore(bad) == "state_corrupt"

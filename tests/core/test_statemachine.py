@@ -1,7 +1,10 @@
 # The state table: every row well-formed, decisions follow table order and guards, events without
 # a row are refused with a reason code.
+import rx_helpers as RXH
+from pump_helpers import HOUR, MIN, MONDAY, run
 from pumpcore import reasons as R
 from pumpcore import statemachine as SM
+from pumpcore.pump import Pump
 
 
 def _always_ok(name):
@@ -70,4 +73,41 @@ def test_faults_reach_alarm_stop_or_safe_state_from_every_active_state():
 
 
 def test_motor_only_runs_in_running_or_priming():
-    assert SM.MOTOR_STATES == (SM.RUNNING, SM.PRIMING)
+    # Each state reached through the facade's commands; in each, an hour of time: strokes only
+    # in running and priming (the expectation is docs/therapy.md's, written out here, not read
+    # from the state table), and the motor enabled exactly there.
+    moves = {"running": True, "priming": True}
+    p = Pump()
+    seen = []
+
+    def check():
+        enabled = p.motor_enabled()
+        strokes = run(p, HOUR if p.state != "priming" else 5 * MIN)
+        expected = moves.get(p.state, False)
+        assert enabled == expected, (p.state, enabled)
+        assert (strokes > 0) == expected, (p.state, strokes)
+        seen.append(p.state)
+
+    rx = RXH.morphine_rx()
+    assert p.motor_enabled() is False                         # booting
+    p.boot()
+    code, review = p.stage(rx)
+    assert p.commit(review["checksum"], confirm_soft=True)[0] == "ok"
+    assert p.set_clock(MONDAY[0], MONDAY[1])[0] == "ok"
+    check()                                                   # stopped, never primed
+    assert p.prime(rx["catheter"]["volume_nl"])[0] == "ok"
+    check()                                                   # priming
+    run(p, 20 * MIN)
+    check()                                                   # stopped after priming
+    assert p.start()[0] == "ok"
+    check()                                                   # running
+    assert p.suspend(120)[0] == "ok"
+    check()                                                   # suspended (an hour of two)
+    assert p.resume()[0] == "ok"
+    assert p.clinician_bolus(10000, 10 * MIN)[0] == "ok"      # a bolus active when it stops
+    p.raise_alarm("occlusion")
+    check()                                                   # alarm_stop
+    p.fail_safe("test")
+    check()                                                   # safe_state
+    assert seen == ["stopped", "priming", "stopped", "running", "suspended", "alarm_stop",
+                    "safe_state"]

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import powercut
 import pytest
 import rx_helpers
 from pumpcore.clock import from_ymd_hms
 from pumpfw.storage import Storage, device_identity
-from pumphil.board import BoardReset
+from pumphil.board import BoardReset, VirtualBoard, VirtualClock
 from pumphil.emulator import Emulator
 from pumphil.flash import Flash
+from pumphil.plant import Plant
 from pumphost.client import PumpClient
 from pumphost.errors import RefusedError
 
@@ -169,12 +171,19 @@ def test_a_power_cut_never_hides_delivery_and_presumes_at_most_the_reservation(
 
 
 def _with_flash_damage(emu: Emulator, damage: str) -> None:
+    # corrupt: a byte of the record flipped (here the body no longer parses); altered: one digit
+    # of the stroke counter changed, a record that still parses and restores (only the integrity
+    # line tells); missing: the record removed
     emu.plant.power(False)
-    if damage == "corrupt":
+    if damage in ("corrupt", "altered"):
         f = emu.flash.open("/state.json", "rb")
         data = bytearray(f.read())
         f.close()
-        data[-5] ^= 0x55
+        if damage == "corrupt":
+            data[-5] ^= 0x55
+        else:
+            i = data.index(b'"counters":[') + len(b'"counters":[')
+            data[i] = ord("1") if data[i] != ord("1") else ord("2")
         g = emu.flash.open("/state.json", "wb")
         g.write(bytes(data))
         g.close()
@@ -183,7 +192,7 @@ def _with_flash_damage(emu: Emulator, damage: str) -> None:
     emu.plant.power(True)
 
 
-@pytest.mark.parametrize("damage", ["corrupt", "missing"])
+@pytest.mark.parametrize("damage", ["corrupt", "altered", "missing"])
 def test_damaged_state_enters_safe_state_with_alarm(
         emu: Emulator, client: PumpClient, damage: str) -> None:
     start_therapy(emu, client, rx_helpers.simple_rx(10000))
@@ -200,25 +209,46 @@ def test_damaged_state_enters_safe_state_with_alarm(
 
 
 def test_a_power_cut_during_a_state_save_leaves_the_previous_record(
-        emu: Emulator, client: PumpClient, tmp_path: Any) -> None:
-    # Storage.save writes /state.json.tmp, closes it and renames it over /state.json: a cut before
-    # the rename leaves the previous record, and the boot reads that one
+        emu: Emulator, client: PumpClient) -> None:
+    # A command saves the security record (counters), a log entry and the state record (Storage.save: a
+    # temporary file, closed, renamed over the record). A cut before any of those flash writes,
+    # or in the middle of one (a torn page), leaves the previous record or the new one, never a
+    # damaged or missing one, and the firmware boots the previous one. The flash commits every
+    # file write at once (as FAT would; littlefs alone commits a file only when it is closed,
+    # which would hide an in-place save), so only the rename makes the save atomic.
+    emu.flash.commit_each_write = True
     start_therapy(emu, client, rx_helpers.simple_rx(10000))
     emu.advance(HOUR)
-    emu.plant.power(False)                          # the board is off; its flash image is synced
-    image = tmp_path / "flash.img"
-    image.write_bytes(bytes(emu.flash.lfs.context.buffer))
-    saving = Flash(image)
-    device_key = device_identity(saving)[1]        # records are MACed with the device key
-    before = Storage(saving, device_key).load("/state.json")
-    assert before[0] == "ok"
-    f = saving.open("/state.json.tmp", "wb")        # a save cut off by the power: never renamed
-    f.write(b"0" * 64 + b"\n")
-    f.write(b'{"pump": ' + b" " * 9000)            # more than two flash blocks programmed
-    f.close()
-    cut = tmp_path / "cut.img"
-    cut.write_bytes(bytes(saving.lfs.context.buffer))
-    assert Storage(Flash(cut), device_key).load("/state.json") == before
+    files = ("/state.json", "/security.json")
+    identity = device_identity(emu.flash)
+    assert identity is not None
+    key = identity[1]                               # records are MACed with the device key
+    before = [Storage(emu.flash, key).load(f) for f in files]
+    save = powercut.Run(base=emu.flash.image_bytes())
+    emu.flash.chip.journal = save.journal
+    client.suspend(30)
+    with emu.lock:                                  # the step that answered has finished saving
+        emu.flash.chip.journal = None
+    after = [Storage(emu.flash, key).load(f) for f in files]
+    assert all(r[0] == "ok" for r in before + after) and before != after
+    assert len(save.journal) > 10                  # temporary files written, renames committed
+    last_previous = b""
+    for k, torn, image in powercut.images(save):
+        on_flash = [Storage(Flash(None, data=image), key).load(f) for f in files]
+        for name, rec, old, new in zip(files, on_flash, before, after, strict=True):
+            assert rec in (old, new), (name, k, torn, rec[0])
+        if not torn:    # the new state record appears only with the last write, the rename's
+            assert on_flash[0] == before[0], k
+            last_previous = image
+    board = VirtualBoard(Plant(seed=1), Flash(None, data=last_previous), VirtualClock(0),
+                         lambda data, link: None)
+    board.power_on()            # the flash right before the rename's commit
+    assert board.app is not None
+    assert board.app.boot_report["state"] is None
+    record = before[0][1]["pump"]
+    # the previous record's counters, its reservation counted as delivered (docs/therapy.md)
+    assert board.app.pump.status()["strokes"] == record["counters"][0] + record["reserve"]
+    assert board.app.pump.state == "running"
 
 
 def test_reformatted_flash_is_a_fault_not_a_first_boot(emu: Emulator, client: PumpClient) -> None:
@@ -244,3 +274,32 @@ def test_state_directory_keeps_the_pump_across_emulator_runs(itpump_home: Any, t
         st = c2.status()
         assert st["program"] == program and st["state"] == "running"
         c2.close()
+
+
+def test_an_acknowledged_command_is_on_flash_before_its_reply_leaves(emu: Emulator,
+                                                                       client: PumpClient) -> None:
+    # A power cut at the very moment the host reads "ok" must not undo the command: the record
+    # of its effect is written before the reply (docs/safety.md, write-ahead). The flash image is
+    # taken at every byte the board sends after `stop`; booted, the first one must be stopped.
+    from pumphil.plant import Plant
+    start_therapy(emu, client, rx_helpers.morphine_rx())
+    emu.advance(60 * MIN)
+    board = emu.board
+    send = board.output
+    images: list[bytes] = []
+
+    def output(data: bytes, link: int | None = None) -> None:
+        images.append(emu.flash.image_bytes())        # what a cut right now would leave
+        send(data, link)
+
+    board.output = output
+    try:
+        client.stop()
+    finally:
+        board.output = send
+    assert images, "the board sent nothing"
+    rebooted = VirtualBoard(Plant(seed=1), Flash(None, data=images[0]), VirtualClock(0),
+                            lambda data, link: None)
+    rebooted.power_on()
+    assert rebooted.app is not None
+    assert rebooted.app.pump.status()["state"] == "stopped"

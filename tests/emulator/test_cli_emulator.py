@@ -56,10 +56,10 @@ def test_simulate_summary_and_report_dir(tmp_path: Path,
     out = capsys.readouterr().out
     assert out.startswith("Scenario: short")
     assert "Patient boluses: 2 requested, 1 delivered; denied: lockout 1" in out
-    assert "x real time" in out and f"Report: {out_dir / 'report.json'}" in out
+    assert "x real time" in out and f"Report: {out_dir / 'index.html'}" in out
     assert json.loads((out_dir / "report.json").read_text())["scenario"] == "short"
     for name in ("reservoir.png", "dose_per_day.png", "patient_bolus.png", "alarms.png",
-                 "pressure.png", "summary.txt"):
+                 "pressure.png", "summary.txt", "index.html"):
         assert (out_dir / name).stat().st_size > 0
 
 
@@ -118,8 +118,9 @@ def test_demo_runs_a_scenario_and_says_where_the_report_is(
     out_dir = tmp_path / "demo"
     assert demo.main(["--scenario", str(scenario_file(tmp_path)), "--report",
                       str(out_dir)]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert "Scenario: short" in out
-    assert f"Report written to {out_dir.resolve()}/:" in out
-    assert (out_dir / "report.json").exists() and (out_dir / "pressure.png").exists()
+    assert f"Report written to {out_dir.resolve()}/ (open index.html in a browser):" in out
+    assert (out_dir / "report.json").exists() and (out_dir / "index.html").exists()
+    assert "\r" not in err and "day" not in err      # no progress counter when not on a TTY
     assert demo.DEFAULT_SCENARIO.exists()

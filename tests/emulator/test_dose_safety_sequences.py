@@ -22,7 +22,11 @@ H = 3_600_000
 
 def _run(name: str) -> tuple[R.Recording, dict[str, Any]]:
     rec = sim.run(S.load(SEQUENCES / f"{name}.toml"))
-    return rec, R.build_report(rec)
+    rep = R.build_report(rec)
+    # each sequence file states what it proves ([[expect]] rows): all of it holds
+    failed = [e["text"] for e in rep["expectations"] if not e["passed"]]
+    assert rep["expectations"] and rep["verdict"] == "pass", failed
+    return rec, rep
 
 
 def _within_hard_limits(rep: dict[str, Any]) -> None:
@@ -131,5 +135,6 @@ def test_host_traffic_does_not_drain_the_battery_model(tmp_path: Path,
     (busy_uah, busy_days, busy_pct, sent, busy_rep), (calm_uah, calm_days, calm_pct, _, _) = used
     assert sent == 24000
     assert "battery_eri" not in _alarms(busy_rep)
+    assert busy_rep["verdict"] == "pass"            # the file's own expectations, on this run
     assert busy_days[0] > 0 and abs(busy_uah - calm_uah) <= calm_uah // 1000
     assert busy_pct == pytest.approx(calm_pct, abs=0.001)

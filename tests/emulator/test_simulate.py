@@ -3,11 +3,13 @@ protocol -> JSON report (the issue-4 contract), summary and plots."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pumpcore import prescription
 from pumphil import report as R
 from pumphil import scenario as S
 from pumphil import simulate as sim
@@ -56,8 +58,10 @@ at = "2d 18:00"
 action = "stop"
 """
 
-CONTRACT_KEYS = ["scenario", "duration_s", "stroke_nl", "delivered_ul", "per_day", "drugs",
-                 "patient_bolus", "alarms", "resets", "final"]
+CONTRACT_KEYS = ["schema_version", "scenario", "scenario_file", "scenario_sha256",
+                 "prescription_checksum", "seed", "start_time", "firmware", "verdict",
+                 "duration_s", "stroke_nl", "delivered_ul", "per_day", "drugs", "patient_bolus",
+                 "alarms", "faults", "resets", "final", "expectations"]
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +81,15 @@ def test_report_has_the_contract_shape(three_days: tuple[R.Recording, dict[str, 
     assert all(list(d) == ["day", "delivered_ul", "drugs_ug"] for d in rep["per_day"])
     assert list(rep["drugs"]) == ["morphine"]
     assert list(rep["drugs"]["morphine"]) == ["delivered_ug", "peak_24h_ug", "peak_24h_end_s",
-                                              "hard_limit_ug_per_day"]
+                                              "soft_limit_ug_per_day", "hard_limit_ug_per_day"]
+    assert rep["schema_version"] == 2 and rep["seed"] == 7 and rep["firmware"] == "0.1.0"
+    assert rep["start_time"] == "2026-01-05T00:00:00"
+    assert rep["verdict"] == "none" and rep["expectations"] == []
+    # the scenario's bytes and the pump's own checksum of the prescription it was given
+    assert rep["scenario_sha256"] == hashlib.sha256(SCENARIO.encode()).hexdigest()
+    assert rep["prescription_checksum"] == prescription.checksum(
+        S.loads(SCENARIO, "x.toml", EXAMPLES).rx)
+    assert [f["fault"] for f in rep["faults"]] == ["occlusion"]
     assert rep["resets"] == []
     assert list(rep["patient_bolus"]["denied"]) == ["not_running", "alarm", "bolus_active",
                                                     "lockout", "max_per_24h", "dose_limit"]

@@ -50,6 +50,13 @@ def test_faults_and_power_cut() -> None:
     assert [(a.action, a.result) for a in rec.actions if a.result != "ok"] == [
         ("patient_bolus", "powered_off")]
     assert rep["patient_bolus"]["requested"] == 0      # the pump never saw it
+    # the file states what it proves; every fault's latency is in the report
+    assert rep["verdict"] == "pass", [e["text"] for e in rep["expectations"] if not e["passed"]]
+    lat = {f["fault"]: f for f in rep["faults"]}
+    assert lat["leak"]["alarm"] == "leak" and 0 < lat["leak"]["latency_s"] <= 15 * 60
+    assert lat["motor_stall"]["alarm"] == "motor_stall"
+    assert lat["power_cut"]["alarm"] == "unexpected_reset"
+    assert lat["power_cut"]["latency_s"] == pytest.approx(30 * 60, abs=1)
 
 
 ADMIXTURE = """

@@ -52,7 +52,8 @@ def test_per_day_from_boundaries_and_totals_from_t0() -> None:
         {"day": 1, "delivered_ul": 480.0, "drugs_ug": {"morphine": 4697.501}},
     ]
     assert rep["drugs"] == {"morphine": {"delivered_ug": 9500.001, "peak_24h_ug": 0.0,
-                                         "peak_24h_end_s": None, "hard_limit_ug_per_day": None}}
+                                         "peak_24h_end_s": None, "soft_limit_ug_per_day": None,
+                                         "hard_limit_ug_per_day": None}}
     assert rep["patient_bolus"] == {"requested": 4, "delivered": 2, "denied": {
         "not_running": 0, "alarm": 1, "bolus_active": 0, "lockout": 1, "max_per_24h": 0,
         "dose_limit": 0}}
@@ -107,3 +108,45 @@ def test_summary_lists_refusals() -> None:
     assert "start" not in text.split("Actions not carried out:")[1]
     assert "Alarms: none" in text
     assert "Delivered: 0.480 mL" in text
+
+
+def test_figures_say_what_they_show() -> None:
+    """The PNG/HTML figures (pumphil.plots): doses in mg/day against the soft and hard limit
+    lines; the alarm timeline with a priority legend and the fault injections; a pressure figure
+    that does not claim "no alarms" when there was one."""
+    from pumphil import plots
+
+    sc = S.loads('name = "f"\nduration = "2d"\nprescription = "rx-morphine.toml"\n'
+                 '[[event]]\nat = "1d 06:00"\naction = "occlusion"\n', "f.toml", EXAMPLES)
+    rec = R.Recording(scenario=sc, stroke_nl=250, hard_limit_ng={"morphine": 30_000_000},
+                      soft_limit_ng={"morphine": 20_000_000},
+                      peak_24h_ng={"morphine": (4_850_000.0, DAY)})
+    rec.baseline = status(0, 0)
+    rec.samples = [R.Sample(0, rec.baseline), R.Sample(DAY, status(480_000, 4_800_000)),
+                   R.Sample(2 * DAY, status(600_000, 6_000_000))]
+    rec.log = [{"kind": "alarm_raised", "code": "occlusion", "data": {"priority": "high"},
+                "t_ms": DAY + 6 * H + 135_000}]
+    rep = R.build_report(rec)
+
+    def legend(ax: Any) -> list[str]:
+        return [t.get_text() for t in ax.get_legend().get_texts()]
+
+    ax = plots.dose_per_day(rec, rep).axes[0]
+    assert ax.get_ylabel() == "morphine (mg/day)"
+    assert [b.get_height() for b in ax.patches] == [4.8, 1.2]
+    assert legend(ax) == ["soft limit 20", "hard limit 30", "true peak 24 h 4.85",
+                          "dose that day (pump)"]
+    ax = plots.alarms(rec, rep).axes[0]
+    assert legend(ax) == ["high priority", "medium priority", "low priority", "fault injected"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["occlusion"]
+    # an alarm without a pressure window says so (it used to say "no alarms")
+    texts = [t.get_text() for t in plots.pressure(rec, rep).axes[0].texts]
+    assert texts == ["1 alarm(s), but no pressure windows were recorded"]
+    rec.pressure = [R.PressureWindow("occlusion", DAY + 6 * H + 135_000,
+                                     [(DAY + 6 * H, 1300), (DAY + 6 * H + 200_000, 9000)])]
+    ax = plots.pressure(rec, rep).axes[0]
+    assert legend(ax) == ["pressure samples", "alarm raised", "occlusion injected"]
+    # a ziconotide-sized limit reads in ug/day
+    from pumphil.judge import dose_unit
+
+    assert dose_unit(19.2) == ("ug/day", 1.0) and dose_unit(30000.0)[0] == "mg/day"

@@ -38,6 +38,7 @@ from pumphost.prescription_file import convert as convert_rx
 from ..plant.params import OVERRIDE_RANGES
 from ..scenario import (
     DEFAULT_START,
+    FAULT_ALARMS,
     MAX_DURATION_MS,
     MS_PER_DAY,
     MS_PER_S,
@@ -48,11 +49,11 @@ from ..scenario import (
 from ..scenario import parse as parse_scenario
 
 #: fault kinds -> the plant action that injects them and the alarm code the firmware must raise
+#: (the scenario vocabulary's FAULT_ALARMS)
 FAULT_KINDS: dict[str, tuple[str | None, str | None]] = {
     "none": (None, None),
-    "occlusion": ("occlusion", "occlusion"),
-    "dislodgement": ("dislodge", "dislodgement"),
-    "leak": ("leak", "leak"),
+    **{kind: (action, FAULT_ALARMS[action][0]) for kind, action in (
+        ("occlusion", "occlusion"), ("dislodgement", "dislodge"), ("leak", "leak"))},
 }
 SEVERITIES = ("partial", "complete")
 #: campaign-only plant names: rates counted per minute, drawn as whole numbers and set as Hz.
