@@ -480,9 +480,10 @@ class RefPump:
             self.queue.clear()
 
     # ============================================================ strokes (observed)
-    def stroke(self, t: int, ok: bool) -> Amounts:
-        """The shell made a stroke in a step that started at board time t. Returns what the pump
-        believes left the tip (for the harness' statistics)."""
+    def stroke(self, t: int, ok: bool, covered: bool = False) -> Amounts:
+        """The shell made a stroke in a step that started at board time t; covered: a record
+        written in that step counts it (the shell writes it before the strokes it covers).
+        Returns what the pump believes left the tip."""
         self.advance_to(t)
         if self.state not in S.MOTOR_STATES:
             self.violate(f"stroke made in state {self.state} (therapy.md: the motor may run only "
@@ -508,8 +509,7 @@ class RefPump:
         add_amounts(self.delivered_drug, out)
         self.strokes += 1
         self.delivered_nl += self.stroke_nl
-        in_record = t == self.record_t
-        if not in_record:
+        if not covered:
             self.strokes_since_record += 1
         if self.strokes_since_record > self.reserve_at_record and self.record is not None:
             self.violate(f"stroke {self.strokes_since_record} since the last record, beyond its "
@@ -525,10 +525,6 @@ class RefPump:
             # holds is not made; the firmware waits for a made one, which the docs allow)
             self._apply_program(self.pending)
             self.pending = None
-        if in_record:
-            # a record written in this step counts the strokes due in it (the shell writes it
-            # before making them): they are in the record, not in its reservation
-            self.record = self._snapshot()
         return out
 
     def adopt_counted(self, n: int, at: int | None = None) -> None:
