@@ -37,14 +37,46 @@ from harness import Harness, Stats  # noqa: E402
 from refmodel.rx import MS_PER_DAY, MS_PER_H, MS_PER_MIN  # noqa: E402
 from strategies import Setup, admixtures, programs, setups  # noqa: E402
 
-SEQUENCES = int(os.environ.get("ITPUMP_VERIFY_SEQUENCES", "40"))
+SEQUENCES = int(os.environ.get("ITPUMP_VERIFY_SEQUENCES", "50"))
 STEPS = int(os.environ.get("ITPUMP_VERIFY_STEPS", "50"))
-SEED = os.environ.get("ITPUMP_VERIFY_SEED")
-# Checks that the firmware on this branch does not meet yet, with the missing behaviour
-# (docs/therapy.md): their violations are counted and shown, not raised (see test_known_gaps).
-KNOWN_GAPS: dict[str, str] = {}
+SEED = os.environ.get("ITPUMP_VERIFY_SEED")    # set (e.g. "random"): not derandomized
+# Checks that the firmware does not meet yet, each with the behaviour it lacks (the docs it breaks):
+# their violations are counted and shown (test_known_gaps), not raised, and the model then takes
+# the firmware's footing so that every other check goes on. Remove an entry once the firmware
+# meets it: test_known_gaps then reports the group as unobserved.
+KNOWN_GAPS: dict[str, str] = {
+    "made": "the stroke counter, ledger, reservoir and catheter model count a stroke the shell "
+            "never makes: the last stroke of a prime (the prime ends in the core's advance, the "
+            "motor is disabled and the shell's stroke loop stops), so the catheter is believed "
+            "primed one stroke early",
+    "safe": "a reset leaves the safe state: after a reset loop's alarm is acknowledged the next "
+            "boot restores `stopped` (safety.md: only a clinician's freshly committed program "
+            "leaves the safe state)",
+    "commit": "an acknowledged commit is undone: a program committed while running, still "
+              "waiting for its stroke boundary, survives a later commit made while stopped or "
+              "suspended and takes effect after it (the pump then runs the superseded program "
+              "and counts its concentrations), and a pending program can vanish at a reset",
+    "stale": "the guard and the bolus dose checks keep the hard limits of a pending program that "
+             "a later commit replaced (limits of a pending program only tighten, until a program "
+             "is applied, which waits for a made stroke: the hold can last until the window "
+             "drains)",
+    "stuck": "alarm_stop cannot be left when its stop alarm was acknowledged before a refill "
+             "cleared its condition: ack is refused unknown_alarm, start and resume not_allowed, "
+             "until a reset (therapy.md: alarm_stop is left to stopped once no flow-stopping "
+             "alarm is latched)",
+    "admixture": "a reset while suspended after a refill with a new admixture (no program "
+                 "committed since) restarts therapy with the old program and its concentrations "
+                 "(therapy.md: start and prime are refused program_required until a program is "
+                 "committed)",
+    "margin": "the +5 % accuracy margin (safety.md) scales the counted amounts but the catheter "
+              "model runs on nominal volumes: with the mechanism above nominal, drug reaches the "
+              "tip up to that excess of the catheter volume earlier than counted (priming, "
+              "admixture boundaries) and the true 24 h can pass the hard limit by that much",
+}
 for _g in filter(None, os.environ.get("ITPUMP_VERIFY_GAPS", "").split(",")):
     KNOWN_GAPS.setdefault(_g, "declared by ITPUMP_VERIFY_GAPS")
+for _g in filter(None, os.environ.get("ITPUMP_VERIFY_ENFORCE", "").split(",")):
+    KNOWN_GAPS.pop(_g, None)     # check a known gap as the firmware is fixed
 
 STATS = Stats()
 
@@ -365,4 +397,13 @@ def test_firmware_and_documented_model_agree_on_random_sequences() -> None:
 
 @pytest.mark.parametrize("group", sorted(KNOWN_GAPS))
 def test_known_gaps(group: str) -> None:
-    pytest.xfail(KNOWN_GAPS[group])
+    """One result per known gap, from the sequences the test above ran: xfail with the first
+    violation while the firmware still shows it; skipped when these sequences did not meet it."""
+    if not STATS.c["sequences"]:
+        pytest.skip("the stateful test did not run")
+    n = STATS.c[f"violations {group}"]
+    if n:
+        pytest.xfail(f"{KNOWN_GAPS[group]} -- {n} violations in {STATS.c['sequences']} "
+                     f"sequences, first: {STATS.examples.get(group, '')}")
+    pytest.skip(f"not met in these {STATS.c['sequences']} sequences (fixed? then remove it "
+                "from KNOWN_GAPS and run make verify)")
