@@ -1,0 +1,142 @@
+"""The shortest sequences behind the stateful test's known gaps (test_stateful.KNOWN_GAPS), as
+plain scripts on the in-process rig: each asserts what the docs say and is marked xfail(strict)
+with the behaviour the firmware lacks, so it starts failing (XPASS) the day the firmware is fixed
+and the marker (and the gap) must go.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pumphil.inproc import InProcessRig
+from pumphil.plant import PlantParams
+from pumphost.client import PumpClient
+from pumphost.errors import RefusedError
+
+MIN = 60_000
+HOUR = 3_600_000
+
+
+def rx(rate: int, hard: int = 10**8, fill: int = 18_000_000, low: int = 2_000_000,
+       empty: int = 500_000) -> dict[str, Any]:
+    """Clonidine 1 mg/mL (explicit limits, no titration rules), one basal rate."""
+    return {"reservoir": {"capacity_nl": 20_000_000, "fill_nl": fill, "low_alert_nl": low,
+                          "empty_nl": empty},
+            "catheter": {"volume_nl": 5000},
+            "drugs": [{"name": "clonidine", "conc_ug_per_ml": 1000, "hard_ng_per_day": hard,
+                       "soft_ng_per_day": hard}],
+            "basal": {"steps": [[0, rate]], "days": None}, "periodic": [], "patient": None}
+
+
+def gap(why: str) -> pytest.MarkDecorator:
+    """The documented behaviour the firmware lacks (it fails at the test's assertion)."""
+    return pytest.mark.xfail(strict=True, raises=AssertionError, reason=why)
+
+
+def commit(c: PumpClient, program: dict[str, Any]) -> str:
+    review = c.stage(program)
+    c.commit(review["checksum"], confirm_soft=True)
+    return str(review["checksum"])
+
+
+@pytest.fixture
+def pump() -> Any:
+    rig = InProcessRig(plant_params=PlantParams(stroke_bias=0.0, stroke_jitter=0.0))
+    rig.power_on()
+    yield rig, rig.client()
+    rig.close()
+
+
+def running(rig: InProcessRig, c: PumpClient, program: dict[str, Any]) -> None:
+    c.set_clock(9500, 0)
+    commit(c, program)
+    c.refill(program["reservoir"]["fill_nl"])
+    c.prime(5000)
+    rig.advance(30 * MIN)
+    c.start()
+
+
+@gap("made: the last stroke of a prime is counted, never made")
+def test_a_prime_counts_only_the_strokes_it_makes(pump: Any) -> None:
+    rig, c = pump
+    c.set_clock(9500, 0)
+    commit(c, rx(0))
+    c.prime(5000)
+    rig.advance(30 * MIN)
+    assert c.status()["strokes"] == rig.plant.strokes_ok       # firmware: 20 counted, 19 made
+
+
+@gap("commit: a superseded pending program takes effect later")
+def test_a_later_commit_supersedes_a_program_waiting_for_its_stroke_boundary(pump: Any) -> None:
+    rig, c = pump
+    running(rig, c, rx(2000))                    # a stroke every 7.5 min
+    rig.advance(MIN)
+    commit(c, rx(3000))                          # B: pending, waits for the next stroke
+    c.suspend(60)
+    latest = commit(c, rx(2500))                 # C: committed while suspended, at once
+    c.resume()
+    rig.advance(20 * MIN)
+    assert c.status()["program"] == latest       # firmware: B took over after C
+
+
+@gap("stale: a replaced pending program's limit keeps holding")
+def test_a_replaced_pending_program_stops_holding_delivery(pump: Any) -> None:
+    rig, c = pump
+    running(rig, c, rx(20000))
+    rig.advance(2 * HOUR)                        # ~40 ug in the window
+    commit(c, rx(0, hard=1000))                  # B: pending, limit 1 ug: the guard holds
+    rig.advance(10 * MIN)
+    commit(c, rx(20000))                         # C replaces B (limit 100 mg)
+    s0 = rig.plant.strokes_ok
+    rig.advance(2 * HOUR)
+    assert rig.plant.strokes_ok - s0 >= 150      # C's rate; firmware: held all along
+
+
+@gap("safe: a reset leaves the safe state without a commit")
+def test_a_reset_does_not_leave_the_safe_state(pump: Any) -> None:
+    rig, c = pump
+    running(rig, c, rx(2000))
+    for _ in range(3):                           # a reset loop: safe state
+        rig.board.reset("watchdog")
+        rig.advance(MIN)
+    assert c.status()["state"] == "safe_state"
+    c.ack()
+    rig.advance(2 * HOUR)
+    rig.board.reset("watchdog")
+    rig.advance(MIN)
+    assert c.status()["state"] == "safe_state"   # firmware: stopped, and start works
+
+
+@gap("stuck: alarm_stop cannot be left after an acked empty")
+def test_alarm_stop_is_left_once_the_refill_clears_an_acknowledged_empty_reservoir(
+        pump: Any) -> None:
+    rig, c = pump
+    running(rig, c, rx(100_000, fill=600_000, low=550_000, empty=500_000))
+    rig.advance(2 * HOUR)
+    assert c.status()["state"] == "alarm_stop"   # reservoir_empty (high, stop)
+    c.ack()                                      # acknowledged; the condition persists
+    rig.plant.refill(10_000_000)
+    c.refill(10_000_000)                         # the condition goes: no stop alarm latched
+    try:
+        c.ack()                                  # firmware: unknown_alarm
+    except RefusedError:
+        pass
+    assert c.status()["state"] == "stopped"      # firmware: alarm_stop, start/resume/stop refused
+
+
+@gap("admixture: a reset restarts therapy, reservoir unknown")
+def test_a_reset_after_a_new_admixture_refill_does_not_restart_therapy(pump: Any) -> None:
+    rig, c = pump
+    running(rig, c, rx(2000))
+    rig.advance(10 * MIN)
+    c.suspend(60)
+    c.refill(18_000_000, new_admixture=True)     # content unknown until a program is committed
+    with pytest.raises(RefusedError):
+        c.resume()                               # program_required, as documented
+    rig.power_off()
+    rig.advance(MIN)
+    rig.power_on()
+    s0 = rig.plant.strokes_ok
+    rig.advance(HOUR)
+    assert rig.plant.strokes_ok == s0            # firmware: running the old program
