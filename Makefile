@@ -34,8 +34,9 @@ node_modules/.itpump-setup: package.json package-lock.json
 	touch $@
 
 # The whole suite: core (CPython and real MicroPython), properties, host, emulator, HIL-on-emulator.
+# Two pytest workers (pytest-xdist): CI and this project's machines have two cores.
 test: setup
-	$(PYTEST) tests
+	$(PYTEST) tests -n 2
 
 # The edit-run loop: core tests and properties on CPython only (seconds).
 test-fast: setup
