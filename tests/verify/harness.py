@@ -64,7 +64,6 @@ GROUPS = ("limit", "patient", "counters", "resets", "alarms", "agree", "records"
           "lag", "margin")
 CATHETER_ALARMS = ("occlusion", "dislodgement", "leak", "motor_stall", "under_infusion",
                    "over_infusion")
-CLIENT_METHOD: dict[str, str] = {}   # model command name -> PumpClient method, where they differ
 TRACE = False            # print what happens (debugging a failing sequence)
 
 
@@ -223,10 +222,6 @@ class HalTap:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._hal, name)
 
-    @property
-    def _obs_error(self) -> BaseException | None:
-        return self._obs.error
-
     def motor_stroke(self) -> bool:
         ok = self._hal.motor_stroke()
         self._obs.stroke(ok)
@@ -344,6 +339,7 @@ class Harness:
         self.in_flight = False             # a command is being executed by the firmware
         self.queued_events: list[tuple[int, dict[str, Any]]] = []
         self.deferred_record: int | None = None
+        self.reset_checked = -1            # the boot whose `reset` entry was checked
         self._drive(self.rig.power_on)
 
     def _drive(self, fn: Any, *args: Any) -> Any:
@@ -374,6 +370,7 @@ class Harness:
 
     # -- failures ------------------------------------------------------------------------------
     def fail(self, group: str, msg: str) -> None:
+        assert group in GROUPS, group
         self.stats.add(f"violations {group}")
         self.stats.examples.setdefault(group, msg)
         if group in self.xfail:
@@ -700,7 +697,7 @@ class Harness:
         self.flush_model()
 
     def _send(self, name: str, args: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        fn = getattr(self.client, CLIENT_METHOD.get(name, name))
+        fn = getattr(self.client, name)        # the command table's wire names
         try:
             data = self._drive(lambda: fn(**args))
             if not self.powered():
@@ -966,8 +963,8 @@ class Harness:
         if len(self.boots) < 2:
             return
         t_boot, cause = self.boots[-1]
-        if self.now() - t_boot > LAG_MS and not getattr(self, "_reset_checked", None) == t_boot:
-            self._reset_checked = t_boot
+        if self.now() - t_boot > LAG_MS and self.reset_checked != t_boot:
+            self.reset_checked = t_boot
             if not any(e.get("kind") == "reset" for e in self.events_since_boot):
                 self.fail("resets", f"no `reset` log entry after the {cause} reset at t={t_boot}")
 
