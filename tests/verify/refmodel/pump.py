@@ -694,10 +694,21 @@ class RefPump:
         p = self.program
         assert p is not None
         from .rx import LIBRARY
+        mc = self.max_concs()
+        over_program = over_any = False
         for d, c in p.drugs.items():
             e = LIBRARY.get(d)
-            if e is not None and e.max_bolus is not None and volume * c // 1000 > e.max_bolus:
-                return Expect("bolus_amount")
+            if e is None or e.max_bolus is None:
+                continue
+            over_program |= volume * c // 1000 > e.max_bolus
+            # "on the same principles" as the dose check: possibly at the highest concentration
+            # the bolus could push out (catheter or reservoir); the docs do not say which
+            over_any |= volume * max(c, mc.get(d, 0)) // 1000 > e.max_bolus
+        if over_program:
+            return Expect("bolus_amount")
+        if over_any:
+            return Expect("bolus_amount", "max bolus at the catheter's concentration",
+                          alternatives=("ok", "dose_limit", "alarm"))
         refuse, edge = self._dose_check(volume)
         code = "dose_limit" if refuse else "ok"
         if edge:
