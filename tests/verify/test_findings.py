@@ -179,3 +179,40 @@ def test_at_the_documented_plus_5_percent_the_true_24_h_stays_within_the_hard_li
         assert peak <= 48_000                    # the plant's own truth; firmware: ~50,250 ng
     finally:
         rig.close()
+
+
+@gap("commit: the superseded program returns with the old admixture's concentration: overdose")
+def test_a_superseded_program_never_runs_on_a_new_admixture() -> None:
+    # the shrunk sequence of make verify: commit while running (pending), stop, refill with a
+    # new admixture 250x stronger and commit its program (at once), start: the pending program
+    # of the old admixture takes over at the first stroke, counted at 4 ug/mL, pumping 1 mg/mL
+    from pumphil.plant.drugs import peak_24h_ng
+    rig = InProcessRig(plant_params=PlantParams(stroke_bias=0.0, stroke_jitter=0.0))
+    rig.power_on()
+    try:
+        c = rig.client()
+        weak = rx(2000)
+        weak["drugs"][0]["conc_ug_per_ml"] = 4
+        c.set_clock(9500, 0)
+        commit(c, weak)
+        rig.plant.refill(18_000_000, admixture={"clonidine": 4.0})
+        c.refill(18_000_000)
+        c.prime(5000)
+        rig.advance(30 * MIN)
+        c.start()
+        rig.advance(MIN)
+        weak_fast = dict(weak, basal={"steps": [[0, 20_000]], "days": None})
+        commit(c, weak_fast)                     # pending: the next stroke is minutes away
+        c.stop()
+        c.refill(18_000_000, new_admixture=True)
+        rig.plant.refill(18_000_000, admixture={"clonidine": 1000.0})
+        strong = rx(2000, hard=48_000)           # 1 mg/mL, 48 ug/day: its projected dose
+        latest = commit(c, strong)
+        c.start()
+        rig.advance(24 * HOUR)
+        t, cum, mix = rig.plant.drug_record()
+        peak = peak_24h_ng(t, cum, mix, 5000)["clonidine"][0]
+        assert c.status()["program"] == latest   # firmware: the superseded 4-ug/mL program
+        assert peak <= 48_000                    # firmware: ~480 ug in 24 h (10x the limit)
+    finally:
+        rig.close()
