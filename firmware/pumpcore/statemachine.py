@@ -40,6 +40,8 @@ CLINICIAN_BOLUS = C.CLINICIAN_BOLUS
 PATIENT_BOLUS = C.PATIENT_BOLUS
 ACK = C.ACK
 SILENCE = C.SILENCE
+LIBRARY_STAGE = C.LIBRARY_STAGE
+LIBRARY_COMMIT = C.LIBRARY_COMMIT
 # Internal events (raised by the core) ------------------------------------------------------------
 SELF_TEST_PASSED = "self_test_passed"
 SELF_TEST_FAILED = "self_test_failed"
@@ -50,7 +52,7 @@ STOP_ALARM = "stop_alarm"              # a flow-stopping alarm was raised
 FATAL = "fatal"                        # corrupt state, failed self-test, unexpected exception
 
 COMMANDS = (SET_CLOCK, STAGE, COMMIT, START, STOP, SUSPEND, RESUME, PRIME, REFILL,
-            CLINICIAN_BOLUS, PATIENT_BOLUS, ACK, SILENCE)
+            CLINICIAN_BOLUS, PATIENT_BOLUS, ACK, SILENCE, LIBRARY_STAGE, LIBRARY_COMMIT)
 INTERNAL = (SELF_TEST_PASSED, SELF_TEST_FAILED, RESTORE_RUNNING, SUSPEND_EXPIRED, PRIME_DONE,
             STOP_ALARM, FATAL)
 
@@ -80,6 +82,18 @@ TABLE = (
     (ALARM_STOP, COMMIT, ALARM_STOP, "commit_ok"),
     # a clinician re-establishes a verified program to leave the safe state
     (SAFE_STATE, COMMIT, STOPPED, "commit_ok"),
+    # the drug library: staged and committed like a program, in the same states (it never
+    # loosens what the committed program's limits hold; pumpcore.pump.library_commit)
+    (STOPPED, LIBRARY_STAGE, STOPPED, None),
+    (RUNNING, LIBRARY_STAGE, RUNNING, None),
+    (SUSPENDED, LIBRARY_STAGE, SUSPENDED, None),
+    (ALARM_STOP, LIBRARY_STAGE, ALARM_STOP, None),
+    (SAFE_STATE, LIBRARY_STAGE, SAFE_STATE, None),
+    (STOPPED, LIBRARY_COMMIT, STOPPED, None),
+    (RUNNING, LIBRARY_COMMIT, RUNNING, None),
+    (SUSPENDED, LIBRARY_COMMIT, SUSPENDED, None),
+    (ALARM_STOP, LIBRARY_COMMIT, ALARM_STOP, None),
+    (SAFE_STATE, LIBRARY_COMMIT, SAFE_STATE, None),
     # therapy
     (STOPPED, START, RUNNING, "startable"),
     (RUNNING, STOP, STOPPED, None),

@@ -1,22 +1,7 @@
 # The device application: boot policy, the main loop step, persistence, the one fail-safe handler.
 #
-# HAL contract (implemented by pumpfw.hal_rp2 on the Pico and pumphil.board in the emulator):
-#   ticks_ms() / ticks_diff(a, b)           time.ticks_* semantics (wraps at 2**30)
-#   wait(ms)                                sleep up to ms, return early on serial input / button
-#   serial_read() -> (link, bytes) or None  non-blocking; link: a small int naming the connection
-#                                           the bytes came from (the Pico: 0, its one port)
-#   serial_write(bytes, link=None)          to that link (a reply), None: to every link (events)
-#   button_pressed() -> bool                a debounced press since the last call
-#   motor_stroke() -> bool                  one stroke; True when the feedback pulse was seen
-#   motor_off()                             stop at once (mid-stroke)
-#   read_pressure(buf, n, period_ms, start) fill buf[start:start+n] with Pa samples, blocking
-#                                           n*period_ms
-#   indicate(pattern)                       buzzer + LED pattern: "high"/"medium"/"low"/None
-#   wdt_feed()
-#   fs                                      open/rename/remove/stat (os-like), the flash
-#   self_test() -> None or a failure text   storage, sensor range, motor driver
-#   reset_cause() -> str                    why the board last started: "power_on" (power cut or
-#                                           brown-out), "watchdog", "soft" or "unknown"
+# The HAL it drives (self.hal) is pumpfw.hal's contract: every call with its units, timing and
+# errors (pumpfw.hal_rp2 on the Pico, pumphil.board in the emulator).
 #
 # Boot policy (docs/safety.md): the last committed program restarts after a reset ONLY when the
 # persisted pump state and counters are present and intact; otherwise the pump enters the safe
@@ -35,10 +20,11 @@ from pumpcore import alarms as A
 from pumpcore import reasons as R
 from pumpcore.auth import Auth
 from pumpcore.dispatch import Dispatcher
+from pumpcore.library import validate_record
 from pumpcore.pump import Pump
 
 from pumpfw import board
-from pumpfw.storage import CORRUPT, OK, SECURITY, STATE, Storage, device_identity
+from pumpfw.storage import CORRUPT, LIBRARY, MISSING, OK, SECURITY, STATE, Storage, device_identity
 from pumpfw.supervisor import Supervisor
 
 _WDT_FEED_MS = board.WDT_FEED_MS
@@ -49,10 +35,13 @@ class App:
         self.hal = hal
         self.identity = device_identity(hal.fs)      # (device_id, device key) or None
         self.storage = Storage(hal.fs, self.identity[1] if self.identity else None)
-        self.pump = Pump(stroke_nl=board.STROKE_NL, reserve_nl=board.SNAPSHOT_EVERY_NL,
-                         reserve_ms=board.SNAPSHOT_EVERY_MS)
+        self.library_state, library = self._load_library()
+        self.pump = Pump(stroke_nl=board.STROKE_NL, library=library,
+                         reserve_nl=board.SNAPSHOT_EVERY_NL, reserve_ms=board.SNAPSHOT_EVERY_MS)
         self.auth = Auth()
-        self.info = {"firmware": board.FIRMWARE_VERSION, "board": board.BOARD,
+        # the board identifies itself: a HAL may name it (the emulator says "emulator")
+        self.info = {"firmware": board.FIRMWARE_VERSION,
+                     "board": getattr(hal, "board_name", board.BOARD),
                      "device_id": self.identity[0] if self.identity else "unprovisioned"}
         self.dispatcher = Dispatcher(self.pump, self.auth, self.info, persist=self._persist_auth)
         self.supervisor = Supervisor(self.pump, hal)
@@ -99,9 +88,24 @@ class App:
         else:
             pump.boot(resume=pump.was_running())
         self.boot_report = {"self_test": failure, "state": problem, "state_file": code_s,
-                            "reset_cause": cause, "security": locked or OK}
+                            "reset_cause": cause, "security": locked or OK,
+                            "library": self.library_state}
         pump.log_event("boot", None, self.boot_report)
         self._after_change()
+
+    def _load_library(self):
+        # (OK | MISSING | CORRUPT, Library or None). A pump without a valid library record keeps
+        # running its committed program (whose limits are in the state record) and refuses every
+        # new program (no_library) until a clinician loads one: never a built-in default.
+        if self.identity is None:
+            return MISSING, None
+        code, rec = self.storage.load(LIBRARY)
+        if code != OK:
+            return code, None
+        problems, library = validate_record(rec)
+        if problems:
+            return CORRUPT, None
+        return OK, library
 
     def _restore_security(self):
         # The security record -> Auth, and this boot's number persisted before any event line.
@@ -190,8 +194,10 @@ class App:
                 sup.stroke(nxt)
         if not pump.motor_enabled():
             hal.motor_off()
-        replies = []                   # (link, line): each reply goes to the link that asked
-        while data is not None:
+        replies = None                 # [(link, line)]: each reply goes to the link that asked
+        while data is not None:        # (allocated only when there is input: the steady step
+            if replies is None:        # allocates nothing)
+                replies = []
             for line in self.dispatcher.feed(data[1], data[0]):
                 replies.append((data[0], line))
             data = hal.serial_read()
@@ -207,8 +213,9 @@ class App:
             self._after_change()       # before the replies: an acknowledged command is on flash
         elif self.to_snapshot_ms <= 0 or pump.record_due():
             self._save_state()
-        for link, line in replies:
-            hal.serial_write(line.encode() + b"\n", link)   # the reply to the asker only
+        if replies is not None:
+            for link, line in replies:
+                hal.serial_write(line.encode() + b"\n", link)   # the reply to the asker only
         alarms = pump.alarms
         sounding = alarms.sounding(pump.now_s()) if alarms.n_latched else None
         if sounding != self.sounding:
@@ -267,6 +274,11 @@ class App:
         snap = self.pump.snapshot()
         self.storage.save(STATE, {"pump": snap, "supervisor": self.supervisor.state()})
         self.pump.record_written(snap)
+        if self.pump.library_changed:
+            # after the state record: a cut between the two leaves the new (never looser) guard
+            # limits with the old library, and the host never saw the command's reply
+            self.storage.save(LIBRARY, self.pump.library.record())
+            self.pump.library_changed = False
         if self.auth.dirty:
             self._persist_auth(self.auth.snapshot())
 

@@ -1,6 +1,6 @@
 # Persistent storage on the board's flash (LittleFS on the Pico; a real littlefs image in the
 # emulator). Who calls it: pumpfw.app, and the provisioning functions at the end (factory
-# provisioning and re-keying over the physical channel: tools/provision_pico.py, the emulator).
+# provisioning and re-keying over the physical channel: itpump provision on the board, the emulator).
 #
 # Files (all small JSON):
 #   /identity.json  {"device_id": ..., "device_key": 64 hex}   written by factory provisioning only
@@ -8,6 +8,9 @@
 #                   ids, 48-bit counters, boot number)        at boot and before every accepted
 #                                                             state-changing command
 #   /state.json     MAC line + pump snapshot                  every state change
+#   /library.json   MAC line + the drug library record        factory provisioning, and after
+#                   (pumpcore.library; the pump enforces it)  every library_commit (written
+#                                                             after the state record)
 #   /log0.txt ..    event log, one JSON entry per line, rotated (board.LOG_FILES x LOG_FILE_MAX)
 #   /sec0.txt ..    security log (refusal summaries, counter warnings, boots), rotated on its own
 #                   (board.SEC_LOG_FILES): nothing the therapy log does can push these out, and a
@@ -23,6 +26,7 @@ import json
 import os
 
 from pumpcore import auth as _auth
+from pumpcore import library as _library
 from pumpcore import reasons, wire
 from pumpcore.dispatch import SECURITY_KINDS
 
@@ -35,6 +39,7 @@ CORRUPT = "corrupt"
 IDENTITY = "/identity.json"
 SECURITY = "/security.json"
 STATE = "/state.json"
+LIBRARY = "/library.json"
 DEVICE_KEY_BYTES = 32
 
 
@@ -221,11 +226,16 @@ def _fresh_record(keys_hex, old=None):
 
 
 # -- provisioning (the physical channel: never reachable through the protocol) ------------------------
-def provision(fs, device_id, keys_hex, device_key_hex=None):
+def provision(fs, device_id, keys_hex, device_key_hex=None, library=None):
     """Factory provisioning: identity with a new device key (random unless given), a security
-    record for the role keys {role: 64 hex} (fresh key ids, counters zero) and a factory state
-    record. Everything signed before, under any keys, no longer verifies. Returns the key ids
-    {role: kid} (the pump reports them in `hello` too)."""
+    record for the role keys {role: 64 hex} (fresh key ids, counters zero), a factory state
+    record and, when given, the drug library record (pumpcore.library; validated first: a bad
+    one raises ValueError before anything is written). Everything signed before, under any keys,
+    no longer verifies. Returns the key ids {role: kid} (the pump reports them in `hello` too)."""
+    if library is not None:
+        problems = _library.validate_record(library)[0]
+        if problems:
+            raise ValueError("library record: %s" % problems[0][:2])
     dkey = device_key_hex if device_key_hex is not None else _random_hex(DEVICE_KEY_BYTES)
     if wire.from_hex(dkey) is None or len(dkey) != 2 * DEVICE_KEY_BYTES:
         raise ValueError("device key must be %d lowercase hex digits" % (2 * DEVICE_KEY_BYTES))
@@ -234,7 +244,22 @@ def provision(fs, device_id, keys_hex, device_key_hex=None):
     a = _fresh_record(keys_hex)
     st.save(SECURITY, a.snapshot())
     st.save(STATE, {"factory": True})
+    if library is not None:
+        st.save(LIBRARY, library)
     return a.kids()
+
+
+def install_library(fs, library):
+    """Write a drug library record over the physical channel (the emulator for a state
+    directory made before libraries were records). Raises ValueError for an unprovisioned pump
+    or a record that does not validate."""
+    ident = device_identity(fs)
+    if ident is None:
+        raise ValueError("no device identity: factory provisioning needed")
+    problems = _library.validate_record(library)[0]
+    if problems:
+        raise ValueError("library record: %s" % problems[0][:2])
+    Storage(fs, ident[1]).save(LIBRARY, library)
 
 
 def rekey(fs, keys_hex):

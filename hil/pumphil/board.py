@@ -65,6 +65,8 @@ class VirtualClock:
 class VirtualHal:
     """The HAL object handed to the firmware's App (see pumpfw/app.py for the contract)."""
 
+    board_name = "emulator"   # what `hello` reports as the board: never mistaken for a Pico
+
     def __init__(self, board: VirtualBoard) -> None:
         self.board = board
         self.fs = board.flash

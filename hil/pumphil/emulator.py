@@ -37,6 +37,33 @@ from .flash import Flash
 from .plant import Plant, PlantParams
 
 MAX_CONNECTIONS = 8       # simultaneous socket connections; one more is closed at once
+LOCK_FILE = "emulator.lock"
+
+
+class StateDirInUse(RuntimeError):
+    """Another emulator runs on this state directory (two boards cannot share one flash)."""
+
+    reason = "state_dir_in_use"
+
+
+def lock_state_dir(state_dir: Path) -> int:
+    """An exclusive lock on the state directory (flock on LOCK_FILE, holding our pid), released
+    when the fd is closed or the process ends in any way, kill -9 included. Raises
+    StateDirInUse naming the other emulator's pid."""
+    import fcntl
+
+    path = state_dir / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        other = os.read(fd, 32).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise StateDirInUse(f"{state_dir} is in use by another emulator (pid {other}): stop it "
+                            "or give another --state-dir") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return fd
 RUNTIMES = ("cpython",)   # "micropython" (the firmware under the WebAssembly interpreter) is the
                           # seam for the real-MicroPython runtime issue
 
@@ -56,6 +83,7 @@ class Emulator:
             state_dir = Path(self._tmp.name)
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_fd: int | None = lock_state_dir(self.state_dir)
         self.seed = seed
         self.speed = speed
         self.listen = listen
@@ -123,7 +151,10 @@ class Emulator:
         for t in self._threads:
             t.join(timeout=2)
         with self.lock:
-            self.flash.sync()
+            self.flash.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
         if self._tmp is not None:
             self._tmp.cleanup()
 
@@ -167,8 +198,10 @@ class Emulator:
 
     # -- provisioning ------------------------------------------------------------------------------
     def _provision(self) -> None:
-        from pumpfw.storage import device_identity, provision  # the firmware's (board.py path)
+        from pumpfw.storage import LIBRARY, device_identity, install_library, provision
+        from pumphost.library_file import example
 
+        library = example().record     # the project's example library, as the factory loads it
         ident = self.state_dir / "identity.json"
         if ident.exists() and self.key_file.exists():
             self.device_id = json.loads(ident.read_text())["device_id"]
@@ -177,15 +210,24 @@ class Emulator:
                 # a state directory from protocol v1 (no device key on its flash): provisioned
                 # again for the same keys; its pump state starts from the factory record
                 with self.lock:
-                    provision(self.flash, self.device_id, keyset.hex_keys())
+                    provision(self.flash, self.device_id, keyset.hex_keys(), library=library)
                     self.flash.sync()
+            else:
+                try:
+                    self.flash.stat(LIBRARY)
+                except OSError:
+                    # made before the library was a record: the factory's library is installed
+                    # over the physical channel (a damaged record is left for the pump to report)
+                    with self.lock:
+                        install_library(self.flash, library)
+                        self.flash.sync()
         else:
             self.device_id = "EMU-" + secrets.token_hex(6).upper()
             keyset = host_keys.generate(self.device_id)
             host_keys.save(keyset, self.key_file, overwrite=True)
             ident.write_text(json.dumps({"device_id": self.device_id}))
             with self.lock:
-                provision(self.flash, self.device_id, keyset.hex_keys())
+                provision(self.flash, self.device_id, keyset.hex_keys(), library=library)
                 self.flash.sync()
         host_keys.save(keyset, host_keys.default_key_path(self.device_id), overwrite=True)
 

@@ -15,11 +15,17 @@ programs and erases, can cut the power right before the k-th of them (optionally
 program as a torn page), and can keep a journal of them; a Flash can be mounted from image bytes,
 and can commit every file write at once (the behaviour of a filesystem without copy-on-write
 files, such as FAT, which the firmware's temporary-file-and-rename rule is written for).
+
+Written through: with an image file (and no image bytes given instead), the chip IS that file,
+mapped into memory (mmap, shared), so every program and erase is in the file the moment the chip
+makes it. A killed emulator (even `kill -9`) leaves exactly what a Pico's flash would hold after
+a power cut at that instant, and littlefs mounts it the next time as it would on the Pico.
 """
 
 from __future__ import annotations
 
 import io
+import mmap
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, cast
@@ -58,8 +64,11 @@ class FlashChip(UserContext):
                  what the firmware had done when that write started
     """
 
-    def __init__(self, buffer: bytearray) -> None:
-        super().__init__(buffer=buffer)
+    def __init__(self, buffer: bytearray | mmap.mmap) -> None:
+        super().__init__(buffer=buffer)  # type: ignore[arg-type]
+        # the memory itself: a bytearray, or the image file mapped (write-through); kept in an
+        # attribute of our own type (the base class declares `buffer` a bytearray)
+        self.mem: bytearray | mmap.mmap = buffer
         self.progs = 0
         self.erases = 0
         self.cut_at = -1
@@ -78,7 +87,8 @@ class FlashChip(UserContext):
 
     def read(self, cfg: Any, block: int, off: int, size: int) -> bytearray:
         start = block * BLOCK_SIZE + off
-        return self.buffer[start:start + size]
+        data = self.mem[start:start + size]
+        return data if isinstance(data, bytearray) else bytearray(data)   # an mmap gives bytes
 
     def _before_write(self, start: int, data: bytes) -> None:
         """Before a program (data) or an erase (b""), not yet counted: tell on_write and take the
@@ -87,7 +97,7 @@ class FlashChip(UserContext):
         if self.on_write is not None:
             self.on_write(k)
         if k == self.cut_at:
-            image = bytearray(self.buffer)
+            image = bytearray(self.mem)
             if self.torn and data:
                 n = torn_length(len(data))
                 image[start:start + n] = data[:n]
@@ -99,7 +109,7 @@ class FlashChip(UserContext):
             self.journal.append((block, off, bytes(data)))
         self._before_write(start, data)
         self.progs += 1
-        self.buffer[start:start + len(data)] = data
+        self.mem[start:start + len(data)] = data
         return 0
 
     def erase(self, cfg: Any, block: int) -> int:
@@ -108,7 +118,7 @@ class FlashChip(UserContext):
             self.journal.append((block, -1, b""))
         self._before_write(start, b"")
         self.erases += 1
-        self.buffer[start:start + BLOCK_SIZE] = _ERASED
+        self.mem[start:start + BLOCK_SIZE] = _ERASED
         return 0
 
 
@@ -142,6 +152,26 @@ def _oserror(exc: LittleFSError) -> OSError:
     return OSError(5, str(exc))
 
 
+def _mapped(path: Path) -> tuple[mmap.mmap, LittleFS]:
+    """The image file as the chip (see the module's docstring): mounted when it holds a
+    filesystem of this geometry, formatted when it is new."""
+    size = BLOCK_SIZE * BLOCK_COUNT
+    fresh = not path.exists()
+    if not fresh and path.stat().st_size != size:
+        raise OSError(f"{path}: a flash image is {size} bytes, this one {path.stat().st_size}")
+    with path.open("r+b" if not fresh else "w+b") as f:
+        if fresh:
+            f.write(_ERASED * BLOCK_COUNT)
+            f.flush()
+        mm = mmap.mmap(f.fileno(), size)      # the mapping outlives the file object
+    chip = FlashChip(mm)
+    if fresh:
+        return mm, _lfs(chip, True)
+    fs = _lfs(chip, False)
+    fs.mount()
+    return mm, fs
+
+
 class _CommittedFile:
     """A file open for writing whose every write() is committed to flash at once (lfs_file_sync),
     as a filesystem without copy-on-write files does: a cut leaves the partly written file."""
@@ -165,14 +195,16 @@ class _CommittedFile:
 class Flash:
     def __init__(self, image: Path | None, data: bytes | None = None,
                  commit_each_write: bool = False) -> None:
-        """image: the file that keeps the flash (None: RAM only); data: image bytes to mount
-        instead (the file is then only written by sync()); commit_each_write: see
-        _CommittedFile (littlefs, like the Pico's, otherwise commits a file when it is closed)."""
+        """image: the file that keeps the flash, mapped as the chip (written through; None: RAM
+        only); data: image bytes to mount instead (in RAM; the file is then only written by
+        sync()); commit_each_write: see _CommittedFile (littlefs, like the Pico's, otherwise
+        commits a file when it is closed)."""
         self.image = image
+        self._map: mmap.mmap | None = None
         if data is not None:
             self.lfs = _new_fs(data)
-        elif image is not None and image.exists():
-            self.lfs = _new_fs(image.read_bytes())
+        elif image is not None:
+            self._map, self.lfs = _mapped(image)
         else:
             self.lfs = _new_fs()
         self.dirty = False
@@ -184,7 +216,7 @@ class Flash:
 
     def image_bytes(self) -> bytes:
         """The flash's content now (what a power cut leaves once the chip is cut)."""
-        return bytes(self.chip.buffer)
+        return bytes(self.chip.mem)
 
     # -- the firmware's fs surface -----------------------------------------------------------------
     def open(self, path: str, mode: str) -> IO[Any]:
@@ -238,14 +270,30 @@ class Flash:
 
     # -- host side -----------------------------------------------------------------------------------
     def sync(self) -> None:
-        """Write the image file (the state directory keeps the flash across emulator runs)."""
-        if self.image is not None and self.dirty:
+        """The image file up to date: a mapped image is already (this asks the OS to put it on
+        disk, msync: only against the machine itself going down); one mounted from bytes is
+        written (tmp file, then rename)."""
+        if self.dirty and self._map is not None:
+            self._map.flush()
+            self.dirty = False
+        elif self.image is not None and self.dirty:
             tmp = self.image.with_suffix(".tmp")
             tmp.write_bytes(self.image_bytes())
             tmp.replace(self.image)
             self.dirty = False
 
+    def close(self) -> None:
+        """sync, then unmap the image; the Flash is unusable afterwards."""
+        self.sync()
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+
     def wipe(self) -> None:
         """What the rp2 port does when a mount fails: a freshly formatted, empty filesystem."""
-        self.lfs = _new_fs()
+        if self._map is not None:
+            self._map[:] = _ERASED * BLOCK_COUNT
+            self.lfs = _lfs(FlashChip(self._map), True)
+        else:
+            self.lfs = _new_fs()
         self.dirty = True

@@ -51,16 +51,22 @@ def run_micropython(
     mounts: dict[str | os.PathLike[str], str] | None = None,
     heap_bytes: int = 8 * 1024 * 1024,
     timeout_s: float = 600.0,
+    then: list[str] | None = None,
 ) -> MicroPythonResult:
     """Run SCRIPT under MicroPython. ``mounts`` maps host directories to interpreter paths
     (default: firmware/ at /firmware); each mount is on sys.path. Arguments reach the script as the
-    global ``ARGV``. Never raises for a failing script: inspect ``returncode``/``stderr``."""
+    global ``ARGV``. ``then``: code run after the script, each piece as its own top-level call in
+    the script's globals; this build's garbage collector frees nothing while Python code runs,
+    only between such calls (runner.mjs). Never raises for a failing script: inspect
+    ``returncode``/``stderr``."""
     check_available()
     if mounts is None:
         mounts = {FIRMWARE_DIR: "/firmware"}
     cmd = [node_executable(), str(RUNNER), "--heap", str(heap_bytes)]
     for host_dir, mp_dir in mounts.items():
         cmd += ["--mount", f"{Path(host_dir).resolve()}:{mp_dir}"]
+    for code in then or ():
+        cmd += ["--then", code]
     cmd += [str(script), *(args or [])]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, cwd=REPO_ROOT)
     return MicroPythonResult(proc.returncode, proc.stdout, proc.stderr)

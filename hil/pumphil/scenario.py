@@ -51,7 +51,8 @@ SEVERITIES = ("partial", "complete")
 # also takes the prescription of a new admixture, and `set_clock` takes a local date and time
 # (`wall`) that the runner sends as the command's day and ms of day.
 TABLE_ACTIONS = tuple(c for c in _commands.COMMANDS if c.changes and c.name not in (
-    _commands.STAGE, _commands.STAGE_CHUNK, _commands.COMMIT))
+    _commands.STAGE, _commands.STAGE_CHUNK, _commands.COMMIT, _commands.LIBRARY_STAGE,
+    _commands.LIBRARY_CHUNK, _commands.LIBRARY_COMMIT))   # programs: `program`; libraries: none
 #: table commands whose scenario keys are not the table's (parsed by their own branch below)
 OWN_KEYS = frozenset({_commands.SET_CLOCK})
 

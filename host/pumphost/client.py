@@ -52,9 +52,9 @@ from .errors import (
     TransportError,
     error_for,
 )
+from .units import wall_clock_of
 
 DEFAULT_BAUD = 115200
-EPOCH = _dt.date(2000, 1, 1)  # wall-clock day 0 (docs/architecture.md "Time")
 MAX_COUNTER = (1 << 48) - 1
 Event = dict[str, Any]
 # the role a hello is tagged with, and the roles tried for a command: least privilege first
@@ -79,14 +79,6 @@ def _open_url(url: str, read_timeout: float) -> SerialLike:
     except (serial.SerialException, OSError, ValueError) as e:
         raise TransportError(f"cannot open {url}: {e}") from None
     return port
-
-
-def wall_clock_of(moment: _dt.datetime) -> tuple[int, int]:
-    """(day since 2000-01-01, ms of day) of a naive/local datetime, as `set_clock` expects."""
-    day = (moment.date() - EPOCH).days
-    ms = ((moment.hour * 60 + moment.minute) * 60 + moment.second) * 1000 \
-        + moment.microsecond // 1000
-    return day, ms
 
 
 def command_args(row: _commands.Command, pos: Sequence[Any], kw: dict[str, Any]) -> dict[str, Any]:
@@ -583,21 +575,32 @@ class PumpClient:
     def stage(self, rx: dict[str, Any]) -> dict[str, Any]:
         """Stage a prescription (rx dict); returns the pump's review. Programs too long for one
         line are sent as ``stage_chunk`` pieces (docs/protocol.md)."""
-        if self._fits("stage", {"rx": rx}):
-            return self._all_changes(self.request("stage", {"rx": rx}))
-        text = wire.encode(rx)
+        return self._all_changes(self._send_object(_commands.STAGE, _commands.STAGE_CHUNK, "rx",
+                                                   rx))
+
+    def stage_library(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Stage a drug library record (pumpcore.library); returns the pump's review (checksum,
+        added/removed/changed/loosened drugs). Sent in ``library_chunk`` pieces when long."""
+        return self._send_object(_commands.LIBRARY_STAGE, _commands.LIBRARY_CHUNK, "library",
+                                 record)
+
+    def _send_object(self, cmd: str, chunk_cmd: str, arg: str,
+                     obj: dict[str, Any]) -> dict[str, Any]:
+        if self._fits(cmd, {arg: obj}):
+            return self.request(cmd, {arg: obj})
+        text = wire.encode(obj)
         for count in range(2, _commands.MAX_CHUNKS + 1):
             size = -(-len(text) // count)
             parts = [text[i * size:(i + 1) * size] for i in range(count)]
-            if all(self._fits("stage_chunk", {"index": count - 1, "count": count, "text": p})
+            if all(self._fits(chunk_cmd, {"index": count - 1, "count": count, "text": p})
                    for p in parts):
                 break
         else:
-            raise ProtocolError("prescription too large even in 16 chunks", reasons.BAD_ARGS)
+            raise ProtocolError(f"{arg} too large even in 16 chunks", reasons.BAD_ARGS)
         data: dict[str, Any] = {}
         for i, part in enumerate(parts):
-            data = self.request("stage_chunk", {"index": i, "count": count, "text": part})
-        return self._all_changes(data)
+            data = self.request(chunk_cmd, {"index": i, "count": count, "text": part})
+        return data
 
     @staticmethod
     def _fits(cmd: str, args: dict[str, Any]) -> bool:

@@ -14,10 +14,13 @@ clinical guidance); ``drug.*_limit_ug_per_day`` = none (use the pump's drug libr
 from __future__ import annotations
 
 import tomllib
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+
+from . import units
 from .errors import PumpError
 
 DEFAULT_EMPTY_ML = "0.5"
@@ -58,25 +61,18 @@ class _Conv:
 
     def scaled(self, obj: dict[str, Any], key: str, field: str, factor: int,
                required: bool = True, default: str | None = None) -> int | None:
-        """Number (int/float/decimal string) x factor -> exact int, else an error."""
+        """Number (int or float; a string such as "20" is refused) x factor -> exact int, else
+        an error (pumphost.units.to_wire)."""
         name = f"{field}.{key}"
         if key not in obj:
             if default is not None:
-                return int(Decimal(default) * factor)
+                return units.to_wire(Decimal(default), factor)
             return None  # a missing required key was reported by table()
-        v = obj[key]
-        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
-            self.bad(name, "must be a number")
-            return None
         try:
-            d = Decimal(str(v)) * factor
-        except InvalidOperation:
-            self.bad(name, "must be a number")
+            return units.to_wire(obj[key], factor)
+        except units.UnitError as e:
+            self.bad(name, str(e))
             return None
-        if not d.is_finite() or d != d.to_integral_value():
-            self.bad(name, f"too many decimals (resolution is 1/{factor} of the unit)")
-            return None
-        return int(d)
 
     def integer(self, obj: dict[str, Any], key: str, field: str) -> int | None:
         v = obj.get(key)
@@ -214,3 +210,56 @@ def load(path: str | Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as e:
         raise PrescriptionError(str(p), [("toml", str(e))]) from None
     return convert(doc, str(p))
+
+
+def _human(n: int, per: int) -> int | float:
+    # a wire value in the file's unit: an int when whole, else the exact decimal as a float
+    # (its shortest repr reads back exactly through Decimal(str(float)))
+    d = Decimal(n) / per
+    return int(d) if d == d.to_integral_value() else float(d)
+
+
+def _hhmm(minute: int) -> str:
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+def dump(rx: dict[str, Any], comment: str = "") -> str:
+    """An rx dict as a prescription file (the inverse of convert: convert(tomllib.loads(dump(rx)))
+    == normalize(rx)). comment: lines put first as TOML comments."""
+    doc: dict[str, Any] = {}
+    r = rx["reservoir"]
+    doc["reservoir"] = {"capacity_ml": _human(r["capacity_nl"], units.NL_PER_ML),
+                        "fill_ml": _human(r["fill_nl"], units.NL_PER_ML),
+                        "low_alert_ml": _human(r["low_alert_nl"], units.NL_PER_ML),
+                        "empty_ml": _human(r["empty_nl"], units.NL_PER_ML)}
+    doc["catheter"] = {"volume_ul": _human(rx["catheter"]["volume_nl"], units.NL_PER_UL)}
+    drugs = []
+    for d in rx["drugs"]:
+        e: dict[str, Any] = {"name": d["name"], "concentration_ug_per_ml": d["conc_ug_per_ml"]}
+        if d.get("hard_ng_per_day") is not None:
+            e["hard_limit_ug_per_day"] = _human(d["hard_ng_per_day"], units.NG_PER_UG)
+        if d.get("soft_ng_per_day") is not None:
+            e["soft_limit_ug_per_day"] = _human(d["soft_ng_per_day"], units.NG_PER_UG)
+        drugs.append(e)
+    doc["drug"] = drugs
+
+    def steps(st: list[list[int]]) -> list[dict[str, Any]]:
+        return [{"start": _hhmm(a), "rate_ul_per_h": _human(b, units.NL_PER_UL)} for a, b in st]
+    basal: dict[str, Any] = {"steps": steps(rx["basal"]["steps"])}
+    days = rx["basal"].get("days")
+    if days:
+        basal["days"] = {k: steps(v) for k, v in days.items() if v is not None}
+    doc["basal"] = basal
+    if rx.get("periodic"):
+        doc["periodic_bolus"] = [{"times": [_hhmm(t) for t in p["times_min"]],
+                                  "volume_ul": _human(p["volume_nl"], units.NL_PER_UL),
+                                  "duration_min": _human(p["duration_ms"], units.MS_PER_MIN)}
+                                 for p in rx["periodic"]]
+    pat = rx.get("patient")
+    if pat is not None:
+        doc["patient_bolus"] = {"volume_ul": _human(pat["volume_nl"], units.NL_PER_UL),
+                                "duration_min": _human(pat["duration_ms"], units.MS_PER_MIN),
+                                "lockout_min": _human(pat["lockout_ms"], units.MS_PER_MIN),
+                                "max_per_24h": pat["max_per_24h"]}
+    head = "".join(f"# {line}\n" for line in comment.splitlines())
+    return head + tomli_w.dumps(doc)

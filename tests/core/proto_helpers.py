@@ -49,7 +49,8 @@ class FakePump:
             return reasons.NOTHING_STAGED, None
         return reasons.OK, {"checksum": "c%d" % len(wire.encode(self.staged))}
 
-    def commit(self, checksum, confirm_soft=False, bridge=False):
+    def commit(self, checksum, confirm_soft=False, bridge=False, continuing=False,
+               refill_nl=None):
         self._call("commit", checksum, confirm_soft, bridge)
         if self.staged is None:
             return reasons.NOTHING_STAGED, None
@@ -113,6 +114,25 @@ class FakePump:
     def silence(self):
         self._call("silence")
         return reasons.OK, {"until_s": 120}
+
+    def show_program(self):
+        self._call("show_program")
+        if self.committed is None:
+            return reasons.NO_PROGRAM, {}
+        return reasons.OK, {"rx": self.committed}
+
+    def library_show(self):
+        self._call("library_show")
+        return reasons.OK, {"name": "fake", "version": "1", "checksum": "0" * 16}
+
+    def library_stage(self, record):
+        self._call("library_stage", record)
+        self.staged_library = record
+        return reasons.OK, {"checksum": "l%d" % len(wire.encode(record))}
+
+    def library_commit(self, checksum, confirm_loosening=False):
+        self._call("library_commit", checksum, confirm_loosening)
+        return reasons.OK, {"checksum": checksum}
 
     def set_clock(self, day, ms_of_day):
         self._call("set_clock", day, ms_of_day)

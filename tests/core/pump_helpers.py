@@ -1,4 +1,5 @@
 # Helpers for the Pump facade tests (plain functions; run under CPython and MicroPython).
+from library_helpers import core_library
 from pumpcore.clock import from_ymd_hms
 from pumpcore.pump import Pump
 
@@ -10,7 +11,7 @@ DAY = 86400000
 
 def programmed(rx, primed=True, start=True, at=MONDAY, stroke_nl=250):
     """A booted pump with the clock set, rx committed, catheter primed and (by default) running."""
-    p = Pump(stroke_nl=stroke_nl)
+    p = Pump(stroke_nl=stroke_nl, library=core_library())
     assert p.boot() == ("ok", None)
     code, review = p.stage(rx)
     assert code == "ok", (code, review)

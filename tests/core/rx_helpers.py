@@ -1,6 +1,7 @@
 # Example prescriptions (rx dicts, docs/architecture.md) shared by every helper's tests.
 # Each function returns a NEW dict (tests may mutate it).  All are valid against
-# pumpcore.library.default_library() unless the name says otherwise.  Research/education only:
+# the core tests' library (library_helpers.core_library()) and the shipped example library
+# (host/pumphost/data/library-example.toml) unless the name says otherwise.  Research/education only:
 # the doses are examples, not clinical guidance.
 
 
@@ -60,7 +61,7 @@ def admixture_rx():
     given).  Basal 12500 nL/h -> 300000 nL/day -> 150000 ng/day of each drug."""
     rx = baclofen_rx(12500)
     rx["drugs"].append({"name": "clonidine", "conc_ug_per_ml": 500,
-                        "hard_ng_per_day": 1000000, "soft_ng_per_day": 800000})
+                        "hard_ng_per_day": 600000, "soft_ng_per_day": 480000})
     return rx
 
 

@@ -76,13 +76,18 @@ def test_every_command_reaches_the_pump():
     expect_ok(d.handle_line(s.line("stop")))
     st = expect_ok(d.handle_line(s.line("status", role="readonly")))
     assert st == {"state": "stopped", "boluses": 1, "patient_boluses": 1}
+    assert expect_ok(d.handle_line(s.line("show_program", role="readonly")))["rx"] == RX
+    assert expect_ok(d.handle_line(s.line("library_show", role="readonly")))["name"] == "fake"
+    lr = expect_ok(d.handle_line(s.line("library_stage", {"library": {"name": "x"}})))
+    expect_ok(d.handle_line(s.line("library_commit", {"checksum": lr["checksum"]})))
     names = [c[0] for c in pump.calls]
     assert names == ["set_clock", "stage", "review", "commit", "commit", "prime", "start",
                      "clinician_bolus", "patient_bolus", "suspend", "resume", "refill", "ack",
-                     "ack", "silence", "stop", "status"]
+                     "ack", "silence", "stop", "status", "show_program", "library_show",
+                     "library_stage", "library_commit"]
     assert ("refill", 18000000, True) in pump.calls and ("ack", None) in pump.calls
     # every row of the command table was exercised (hello and log have their own tests)
-    exercised = set(names) | {"hello", "log", "stage_chunk"}
+    exercised = set(names) | {"hello", "log", "stage_chunk", "library_chunk"}
     assert set(commands.names()) == exercised
 
 

@@ -1,18 +1,21 @@
 # Plain-assert tests of pumpcore.prescription (run by pytest and under real MicroPython).
 # Every rule at its edge (exactly at the limit passes, one over fails) and every reason code.
 import rx_helpers as H
+from library_helpers import core_library
 from pumpcore import prescription as P
 from pumpcore import reasons as R
-from pumpcore.library import default_library
 
-LIB = default_library()
+LIB = core_library()
 H48 = 48 * 3600000
 H24 = 24 * 3600000
 
 
 def probs(rx, **kw):
+    # [reason, field] of each problem (their details are tested in test_problem_details_*)
     problems, review = P.validate(rx, LIB, **kw)
-    return problems
+    for p in problems:
+        assert len(p) == 3 and isinstance(p[2], dict), p
+    return [p[:2] for p in problems]
 
 
 def has(problems, reason, field=None):
@@ -23,7 +26,7 @@ def has(problems, reason, field=None):
 
 
 def only(problems, reason, field):
-    return problems == [[reason, field]]
+    return [p[:2] for p in problems] == [[reason, field]]
 
 
 def ok(rx, **kw):
@@ -88,7 +91,7 @@ def test_projection_rolling_24h_over_weekdays():
 def test_non_dict_and_missing_parts_are_invalid():
     for bad in (None, 5, "rx", [], [1, 2], True):
         problems, rv = P.validate(bad, LIB)
-        assert problems == [[R.INVALID, ""]], problems
+        assert [q[:2] for q in problems] == [[R.INVALID, ""]], problems
         assert len(rv["checksum"]) == 16
     for key in ("reservoir", "catheter", "drugs", "basal"):
         rx = H.morphine_rx()
@@ -292,9 +295,25 @@ def test_explicit_limits_only_tighten():
     assert ok(rx)
     rx["drugs"][0]["hard_ng_per_day"] = 30000001
     assert only(probs(rx), R.LIMIT_LOOSENS_LIBRARY, "drugs[0].hard_ng_per_day")
+
+def test_own_soft_limit_up_to_the_hard_limit_needs_confirmation():
+    # a prescription may set its own soft limit anywhere up to the hard limit; above the
+    # library's soft limit that is listed in review["soft_raised"] (commit needs confirm_soft)
     rx = H.morphine_rx()
     rx["drugs"][0]["soft_ng_per_day"] = 20000001
-    assert only(probs(rx), R.LIMIT_LOOSENS_LIBRARY, "drugs[0].soft_ng_per_day")
+    problems, rv = P.validate(rx, LIB)
+    assert problems == [] and rv["soft_raised"] == ["morphine"]
+    assert rv["limits"]["morphine"] == [20000001, 30000000]
+    rx["drugs"][0]["soft_ng_per_day"] = 30000000            # at the hard limit: still fine
+    problems, rv = P.validate(rx, LIB)
+    assert problems == [] and rv["soft_raised"] == ["morphine"]
+    rx["drugs"][0]["soft_ng_per_day"] = 30000001            # above the hard limit: refused
+    problems, rv = P.validate(rx, LIB)
+    assert [q[:2] for q in problems] == [[R.LIMIT_LOOSENS_LIBRARY, "drugs[0].soft_ng_per_day"]]
+    assert problems[0][2] == {"drug": "morphine", "value": 30000001, "limit": 30000000,
+                              "unit": "ng/day"}
+    rx["drugs"][0]["soft_ng_per_day"] = 20000000            # at the library's: nothing to confirm
+    assert P.validate(rx, LIB)[1]["soft_raised"] == []
 
 
 def test_explicit_soft_above_explicit_hard_is_invalid():
@@ -330,7 +349,7 @@ def test_hard_and_soft_limits_at_edges():
     p, rv = clon(30000)
     assert p == [] and rv["soft_breaches"] == ["clonidine"]
     p, rv = clon(30001)
-    assert p == [[R.HARD_LIMIT, "drugs[0]"]]
+    assert [q[:2] for q in p] == [[R.HARD_LIMIT, "drugs[0]"]]
     assert rv["daily_ng"]["clonidine"] == 720024          # review still computed
 
 
@@ -342,7 +361,7 @@ def test_morphine_library_soft_and_hard():
     p, rv = P.validate(H.simple_rx(125000), LIB)           # 30000000 ng: at hard
     assert p == []
     p, rv = P.validate(H.simple_rx(125001), LIB)
-    assert p == [[R.HARD_LIMIT, "drugs[0]"]]
+    assert [q[:2] for q in p] == [[R.HARD_LIMIT, "drugs[0]"]]
 
 
 def test_each_drug_limited_separately_in_admixture():
@@ -536,7 +555,7 @@ def test_bolus_amount_vs_library_max():
     # unknown drug: no library bolus rule
     rx = H.admixture_rx()
     rx["drugs"] = rx["drugs"][1:]
-    rx["periodic"] = [{"times_min": [0], "volume_nl": 1000000, "duration_ms": 3600000}]
+    rx["periodic"] = [{"times_min": [0], "volume_nl": 500000, "duration_ms": 1800000}]
     assert ok(rx)
 
 

@@ -2,6 +2,7 @@
 # only while every drug's rolling-24-h amount plus what the stroke pushes out of the tip stays
 # within its hard limit; held strokes are dropped, never made up; dose_limit_hold (medium).
 import rx_helpers as RXH
+from library_helpers import core_library
 from pump_helpers import DAY, HOUR, MIN, kinds, programmed, run
 
 MORPHINE_HARD_NG = 30000000       # library hard limit, 30 mg/day
@@ -122,7 +123,7 @@ def test_the_guard_survives_a_snapshot_and_restore():
     p = programmed(RXH.morphine_rx())
     _fill_with_clinician_boluses(p)
     run(p, 2 * HOUR)
-    q = Pump()
+    q = Pump(library=core_library())
     assert q.restore(p.snapshot()) == "ok"
     q.note_reset("power_on")
     q.boot(resume=q.was_running())

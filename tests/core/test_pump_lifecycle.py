@@ -1,36 +1,37 @@
 # Pump facade: boot, programming transaction, start/stop/suspend/resume, priming, refill,
 # events without a row.
 import rx_helpers as RXH
+from library_helpers import core_library
 from pump_helpers import DAY, HOUR, MIN, MONDAY, kinds, programmed, run
 from pumpcore.pump import Pump
 
 
 def test_boot_then_start_refusals_name_what_is_missing():
-    p = Pump()
+    p = Pump(library=core_library())
     assert p.state == "booting"
-    assert p.start() == ("not_allowed", None)           # no row in booting
+    assert p.start()[0] == "not_allowed"           # no row in booting
     p.boot()
     assert p.state == "stopped"
-    assert p.start() == ("no_program", None)
+    assert p.start()[0] == "no_program"
     code, review = p.stage(RXH.morphine_rx())
     assert p.commit(review["checksum"]) == ("ok", {"checksum": review["checksum"]})
-    assert p.start() == ("clock_not_set", None)
+    assert p.start()[0] == "clock_not_set"
     p.set_clock(MONDAY[0], MONDAY[1])
-    assert p.start() == ("not_primed", None)
+    assert p.start()[0] == "not_primed"
     assert p.state == "stopped"
     assert p.motor_enabled() is False
 
 
 def test_failed_self_test_enters_safe_state_with_alarm():
-    p = Pump()
+    p = Pump(library=core_library())
     p.boot(self_test_ok=False)
     assert p.state == "safe_state"
     assert p.status()["alarms"][0][0] == "self_test"
-    assert p.start() == ("not_allowed", None)
+    assert p.start()[0] == "not_allowed"
 
 
 def test_commit_needs_staged_program_and_matching_checksum():
-    p = Pump()
+    p = Pump(library=core_library())
     p.boot()
     assert p.commit("0" * 16)[0] == "nothing_staged"
     code, review = p.stage(RXH.morphine_rx())
@@ -44,7 +45,7 @@ def test_commit_needs_staged_program_and_matching_checksum():
 
 
 def test_hard_limit_breach_is_refused_at_stage_and_changes_nothing():
-    p = Pump()
+    p = Pump(library=core_library())
     p.boot()
     rx = RXH.simple_rx(200000)                            # 200 uL/h x 10 mg/mL = 48 mg/day
     code, data = p.stage(rx)
@@ -56,7 +57,7 @@ def test_hard_limit_breach_is_refused_at_stage_and_changes_nothing():
 
 
 def test_soft_limit_breach_needs_confirmation():
-    p = Pump()
+    p = Pump(library=core_library())
     p.boot()
     rx = RXH.simple_rx(90000)                             # 21.6 mg/day > 20 mg soft, < 30 mg hard
     code, review = p.stage(rx)
@@ -67,7 +68,7 @@ def test_soft_limit_breach_needs_confirmation():
 
 
 def test_prime_fills_catheter_without_patient_dose_then_stops():
-    p = Pump()
+    p = Pump(library=core_library())
     p.boot()
     code, review = p.stage(RXH.morphine_rx())
     p.commit(review["checksum"])
@@ -84,7 +85,7 @@ def test_prime_fills_catheter_without_patient_dose_then_stops():
 
 
 def test_prime_refuses_absurd_volume():
-    p = Pump()
+    p = Pump(library=core_library())
     p.boot()
     code, review = p.stage(RXH.morphine_rx())
     p.commit(review["checksum"])
@@ -97,13 +98,13 @@ def test_prime_refuses_absurd_volume():
 def test_start_stop_and_events_without_row():
     p = programmed(RXH.simple_rx(10000))
     assert p.state == "running"
-    assert p.start() == ("not_allowed", None)
-    assert p.resume() == ("not_allowed", None)
+    assert p.start()[0] == "not_allowed"
+    assert p.resume()[0] == "not_allowed"
     assert p.stop() == ("ok", None)
     assert p.state == "stopped" and not p.motor_enabled()
     assert p.stop_mode == "finish_stroke"
     assert run(p, HOUR) == 0
-    assert p.suspend(10) == ("not_allowed", None)
+    assert p.suspend(10)[0] == "not_allowed"
     ev = kinds(p.pop_events())
     assert ("refused", "suspend") in ev
 
@@ -147,7 +148,7 @@ def test_refill_with_new_admixture_requires_a_new_program():
     p = programmed(RXH.morphine_rx())
     p.stop()
     assert p.refill(18000000, new_admixture=True)[0] == "ok"
-    assert p.start() == ("program_required", None)
+    assert p.start()[0] == "program_required"
     rx = RXH.morphine_rx()
     rx["drugs"][0]["conc_ug_per_ml"] = 20000
     rx["basal"]["steps"] = [[0, 10000], [480, 15000]]

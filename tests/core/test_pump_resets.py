@@ -3,12 +3,13 @@
 # cause, three within an hour are a reset loop (safe state), an interrupted bolus is reported and
 # not resumed.
 import rx_helpers as RXH
+from library_helpers import core_library
 from pump_helpers import HOUR, MIN, kinds, programmed, run
 from pumpcore.pump import Pump
 
 
 def _rebooted(p, cause="power_on"):
-    q = Pump()
+    q = Pump(library=core_library())
     assert q.restore(p.snapshot()) == "ok"
     q.note_reset(cause)
     q.boot(resume=q.was_running())
@@ -125,7 +126,7 @@ def test_a_version_1_record_restores_with_the_full_reservation_presumed():
               "resets", "reset_count"):
         del snap[k]
     snap["v"] = 1
-    q = Pump()
+    q = Pump(library=core_library())
     assert q.restore(snap) == "ok"
     q.note_reset("power_on")
     assert q.status()["presumed"]["strokes"] == 40

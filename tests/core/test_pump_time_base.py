@@ -2,6 +2,7 @@
 # base"): a start time never starts again within 23 h of monotonic time, whatever is done to the
 # wall clock; DST and travel behave as documented.
 import rx_helpers as RXH
+from library_helpers import core_library
 from pump_helpers import DAY, HOUR, MIN, MONDAY, kinds, programmed, run
 from pumpcore.pump import Pump
 
@@ -85,7 +86,7 @@ def test_periodic_spacing_survives_a_reset():
     p = programmed(_periodic_rx(), at=(MONDAY[0], 5 * HOUR))
     run(p, HOUR + MIN)                              # 06:01: the 06:00 bolus runs
     assert len(_starts(p.pop_events())) == 1
-    q = Pump()
+    q = Pump(library=core_library())
     assert q.restore(p.snapshot()) == "ok"
     q.note_reset("power_on")
     q.boot(resume=q.was_running())

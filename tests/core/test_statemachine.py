@@ -1,6 +1,7 @@
 # The state table: every row well-formed, decisions follow table order and guards, events without
 # a row are refused with a reason code.
 import rx_helpers as RXH
+from library_helpers import core_library
 from pump_helpers import HOUR, MIN, MONDAY, run
 from pumpcore import reasons as R
 from pumpcore import statemachine as SM
@@ -77,7 +78,7 @@ def test_motor_only_runs_in_running_or_priming():
     # in running and priming (the expectation is docs/therapy.md's, written out here, not read
     # from the state table), and the motor enabled exactly there.
     moves = {"running": True, "priming": True}
-    p = Pump()
+    p = Pump(library=core_library())
     seen = []
 
     def check():

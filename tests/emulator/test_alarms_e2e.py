@@ -22,7 +22,7 @@ HIGHEST_NL_PER_H = 1_000_000   # 1 mL/h: a stroke every 0.9 s
 
 def rx_at(rate_nl_per_h: int) -> dict[str, Any]:
     rx = rx_helpers.simple_rx(rate_nl_per_h)
-    rx["drugs"] = [{"name": "clonidine", "conc_ug_per_ml": 100,
+    rx["drugs"] = [{"name": "midazolam", "conc_ug_per_ml": 100,
                     "hard_ng_per_day": 3_000_000, "soft_ng_per_day": 3_000_000}]
     return rx
 

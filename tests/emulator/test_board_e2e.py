@@ -36,12 +36,14 @@ def start_therapy(emu: Emulator, c: PumpClient, rx: dict[str, Any]) -> None:
 def test_boot_identify_and_status(emu: Emulator, client: PumpClient) -> None:
     hello = client.hello()
     assert hello["device_id"] == emu.device_id
-    assert hello["board"] == "rpi-pico" and hello["protocol"] == 2
+    assert hello["board"] == "emulator" and hello["protocol"] == 2
     st = client.status()
     assert st["state"] == "stopped" and st["alarms"] == []
     assert emu.board.app is not None
     assert emu.board.app.boot_report == {"self_test": None, "state": None, "state_file": "ok",
-                                         "reset_cause": "power_on", "security": "ok"}
+                                         "reset_cause": "power_on", "security": "ok",
+                                         "library": "ok"}
+    assert st["library"]["name"] == "itpump example library"      # provisioned as data
 
 
 def test_a_day_of_therapy_matches_the_schedule_and_the_plant(emu: Emulator, client: PumpClient) -> None:
@@ -146,7 +148,7 @@ def test_a_power_cut_never_hides_delivery_and_presumes_at_most_the_reservation(
     # backwards, and they over-count by at most the reservation: 40 strokes (10 uL) at a high rate,
     # the strokes of 30 min at the highest basal + 1 at a low one.
     rx = rx_helpers.simple_rx(rate)
-    rx["drugs"] = [{"name": "clonidine", "conc_ug_per_ml": 100,
+    rx["drugs"] = [{"name": "midazolam", "conc_ug_per_ml": 100,
                     "hard_ng_per_day": 3_000_000, "soft_ng_per_day": 3_000_000}]
     start_therapy(emu, client, rx)
     bound_nl = min(10_000, (rate * 30 // 60 // 250 + 1) * 250)
@@ -163,7 +165,7 @@ def test_a_power_cut_never_hides_delivery_and_presumes_at_most_the_reservation(
         n = after["delivered_nl"] - before["delivered_nl"]
         assert 0 <= n <= bound_nl, (offset_ms, n)
         assert before["reservoir_nl"] - after["reservoir_nl"] == n   # the same strokes, both ways
-        assert after["rolling_24h_ng"]["clonidine"] >= before["rolling_24h_ng"]["clonidine"]
+        assert after["rolling_24h_ng"]["midazolam"] >= before["rolling_24h_ng"]["midazolam"]
         assert after["last_reset"]["cause"] == "power_on"
         presumed.append(after["last_reset"]["presumed_strokes"] * 250)
         assert n <= presumed[-1]                     # what went up is what was presumed

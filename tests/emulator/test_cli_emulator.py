@@ -71,8 +71,7 @@ def test_simulate_bad_scenario_names_file_and_field(
     err = capsys.readouterr().err
     assert err.startswith("error: scenario: ") and str(f) in err and "duration:" in err
     assert cli.main(["simulate", str(tmp_path / "missing.toml")]) == 5
-    with pytest.raises(SystemExit):
-        cli.main(["simulate", str(f), "--sample-min", "0"])
+    assert cli.main(["simulate", str(f), "--sample-min", "0"]) == cli.EXIT_USAGE
 
 
 def test_emulate_serves_pump_and_instruments(tmp_path: Path) -> None:

@@ -241,7 +241,7 @@ def test_month_expectations_and_its_html_page(month_report: tuple[dict[str, Any]
     assert 'Verdict (every measurement within its limits): <span class="verdict pass">PASS' in text
     # doses in mg/day against both limits; the plant's peak beside them
     dose = next(r for r in page.rows if r and r[0][1] == "clonidine" and "%" in r[-1][1])
-    assert [c[1] for c in dose[5:]] == ["0.6 mg/day", "1 mg/day", "34.5 %"]
+    assert [c[1] for c in dose[5:]] == ["400 ug/day", "500 ug/day", "68.9 %"]
     assert f"input hash: sha256:{rep['scenario_sha256']}" in text
     assert "firmware: 0.1.0" in text and "schema version: 2" in text
     # the files beside it

@@ -81,8 +81,8 @@ concentration_ug_per_ml = 10000
 [[event.prescription.drug]]
 name = "clonidine"
 concentration_ug_per_ml = 500
-hard_limit_ug_per_day = 1000
-soft_limit_ug_per_day = 600
+hard_limit_ug_per_day = 600
+soft_limit_ug_per_day = 480
 [[event]]
 at = "0d 06:10"
 action = "resume"

@@ -12,19 +12,19 @@ from pumphil.hil.clock import RigClock
 MIN = 60_000
 HOUR = 3_600_000
 MONDAY = from_ymd_hms(2026, 1, 5)
-CONC_UG_PER_ML = 100          # clonidine 100 ug/mL: 1 uL carries 100 ng
+CONC_UG_PER_ML = 100          # midazolam 100 ug/mL: 1 uL carries 100 ng
 CATHETER_NL = 150_000
 
 
 def rx(rate_nl_per_h: int, patient: dict[str, int] | None = None,
        hard_ng_per_day: int = 3_000_000) -> dict[str, Any]:
-    """Clonidine 100 ug/mL (explicit limits: no library entry), one basal rate, optional patient
+    """Midazolam 100 ug/mL (explicit limits: no library entry), one basal rate, optional patient
     bolus. 1 mL/h for a day is 2.4 mg, inside the 3 mg hard limit."""
     return {
         "reservoir": {"capacity_nl": 20_000_000, "fill_nl": 20_000_000,
                       "low_alert_nl": 2_000_000, "empty_nl": 500_000},
         "catheter": {"volume_nl": CATHETER_NL},
-        "drugs": [{"name": "clonidine", "conc_ug_per_ml": CONC_UG_PER_ML,
+        "drugs": [{"name": "midazolam", "conc_ug_per_ml": CONC_UG_PER_ML,
                    "hard_ng_per_day": hard_ng_per_day, "soft_ng_per_day": hard_ng_per_day}],
         "basal": {"steps": [[0, rate_nl_per_h]], "days": None},
         "periodic": [],
@@ -66,7 +66,7 @@ def start_therapy(pump: Any, clock: RigClock, program: dict[str, Any],
 def ledger_ng(pump: Any) -> int:
     """The pump's rolling-24-h amount of the drug (ng), counted at the top of the mechanism's
     accuracy (docs/safety.md H25)."""
-    return int(pump.status()["rolling_24h_ng"]["clonidine"])
+    return int(pump.status()["rolling_24h_ng"]["midazolam"])
 
 
 def weighed_ul(grams: float, density_g_per_ml: float) -> float:

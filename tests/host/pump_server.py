@@ -20,7 +20,10 @@ from pumpcore.dispatch import Dispatcher
 from pumphost.keys import KeySet
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
+from library_helpers import core_library
 from proto_helpers import KIDS, FakePump
+
+__all__ = ["INFO", "PumpServer", "core_library"]
 
 INFO = {"firmware": "0.1.0-test", "device_id": "TESTPUMP01", "board": "tcp-test"}
 

@@ -28,6 +28,7 @@ from pumpcore.pump import Pump
 from pumphost import signing
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
+from library_helpers import core_library
 from proto_helpers import INFO, KIDS, WIRE, FakePump, Signer
 
 TOTAL = int(os.environ.get("ITPUMP_FUZZ_EXAMPLES", "104000"))
@@ -152,7 +153,7 @@ json_values = st.recursive(
                               max_size=10), inner, max_size=4),
     max_leaves=6)
 
-_REAL = Pump()
+_REAL = Pump(library=core_library())
 _REAL.boot()
 _REAL_AUTH = auth.Auth(WIRE, KIDS)
 _REAL_D = Dispatcher(_REAL, _REAL_AUTH, INFO)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import stat
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pump_server import PumpServer
+from pump_server import PumpServer, core_library
 from pumpcore.pump import Pump
 from pumphost import cli, keys
 
@@ -19,7 +20,7 @@ RX_FILE = str(DATA / "morphine.toml")
 
 @pytest.fixture
 def real(keyset: keys.KeySet) -> Iterator[PumpServer]:
-    pump = Pump()
+    pump = Pump(library=core_library())
     assert pump.boot()[0] == "ok"
     with PumpServer(keyset, pump=pump) as s:
         yield s
@@ -50,9 +51,9 @@ def test_program_review_then_confirm(real: PumpServer, capsys: pytest.CaptureFix
     assert code == 0 and real.pump.status()["clock"] == [9824, 28800000]
     code, out, err = run(capsys, "--port", real.url, "program", RX_FILE)
     assert code == 0, err
-    assert "morphine: 7300 ug/day" in out and "not committed" in out
-    assert "changes versus the current program" in out
-    assert "basal.steps[1].rate: None -> 30000" in out
+    assert "morphine   7.3 mg/day" in out and "not committed" in out
+    assert "Changes versus the current program" in out
+    assert re.search(r"basal step 2 rate +- +30 uL/h", out)
     assert real.pump.status()["program"] is None
     code, out, err = run(capsys, "--port", real.url, "--json", "program", RX_FILE, "--confirm")
     res = json.loads(out)
@@ -101,9 +102,10 @@ def test_therapy_flow_and_refusals(real: PumpServer, capsys: pytest.CaptureFixtu
     entries = json.loads(out)
     kinds = [e["kind"] for e in entries]
     assert code == 0 and "command" in kinds and "state" in kinds
-    code, out, _ = run(capsys, "--port", url, "log", "--since", str(entries[-2]["log_seq"]))
+    code, out, _ = run(capsys, "--port", url, "log", "--since", str(entries[-2]["log_seq"]),
+                       "--format", "csv")
     lines = out.strip().splitlines()
-    assert lines[0].startswith("log_seq,") and len(lines) == 2
+    assert lines[0] == "log_seq,time,kind,what,details" and len(lines) == 2
     assert lines[1].startswith(str(entries[-1]["log_seq"]) + ",")
 
 
@@ -192,9 +194,11 @@ def test_soft_limit_needs_explicit_confirmation(real: PumpServer, tmp_path: Path
     assert run(capsys, "--port", real.url, "set-clock")[0] == 0
     code, out, err = run(capsys, "--port", real.url, "program", str(rx_file))
     assert code == 0, err
-    assert "SOFT LIMIT BREACHES (commit needs --confirm-soft-limit)" in out
+    assert "ABOVE SOFT LIMIT: --confirm-soft-limit" in out
     code, _, err = run(capsys, "--port", real.url, "program", str(rx_file), "--confirm")
     assert code == cli.EXIT_REFUSED and err.startswith("error: soft_limit_unconfirmed: ")
+    assert "morphine 7.3 mg/day is above its soft limit of 5 mg/day" in err
+    assert "--confirm-soft-limit" in err
     assert real.pump.status()["program"] is None
     code, out, err = run(capsys, "--port", real.url, "program", str(rx_file), "--confirm",
                          "--confirm-soft-limit")
@@ -202,19 +206,33 @@ def test_soft_limit_needs_explicit_confirmation(real: PumpServer, tmp_path: Path
     assert real.pump.status()["program"] is not None
 
 
-def test_refill_with_new_admixture(real: PumpServer, capsys: pytest.CaptureFixture[str]) -> None:
+def test_refill_with_new_admixture_is_all_or_nothing(real: PumpServer, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
     url = real.url
-    assert run(capsys, "--port", url, "set-clock")[0] == 0
+    assert run(capsys, "--port", url, "set-clock", "2026-11-24T08:00")[0] == 0
     assert run(capsys, "--port", url, "program", RX_FILE, "--confirm")[0] == 0
+    before = real.pump.status()["reservoir_nl"]
+    # review only: nothing is recorded (the docs' two examples can follow each other)
     code, out, err = run(capsys, "--port", url, "refill", "--fill-ml", "18", "--prescription",
                          RX_FILE)
     assert code == 0, err
-    assert "refill of 18 mL recorded" in out and "not committed" in out
-    assert real.pump.status()["needs_program"]
+    assert "nothing recorded" in out
+    st = real.pump.status()
+    assert not st["needs_program"] and st["reservoir_nl"] == before
+    # a program the pump refuses (a titration step too large): neither is recorded
+    big = tmp_path / "big.toml"
+    big.write_text(Path(RX_FILE).read_text().replace("concentration_ug_per_ml = 10000",
+                                                     "concentration_ug_per_ml = 25000"))
+    code, _, err = run(capsys, "--port", url, "refill", "--fill-ml", "18", "--prescription",
+                       str(big), "--confirm")
+    assert code == cli.EXIT_REFUSED and err.startswith("error: titration_step: ")
+    assert "larger increase than the library allows" in err
+    st = real.pump.status()
+    assert not st["needs_program"] and st["reservoir_nl"] == before
     code, out, err = run(capsys, "--port", url, "--json", "refill", "--fill-ml", "17.5",
                          "--prescription", RX_FILE, "--confirm")
     res = json.loads(out)
-    assert code == 0 and res["committed"] and "refill" in res, err
+    assert code == 0 and res["committed"] and res["commit"]["checksum"], err
     st = real.pump.status()
     assert not st["needs_program"] and st["reservoir_nl"] == 17500000
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pump_server import PumpServer
+from pump_server import PumpServer, core_library
 from pumpcore import auth, reasons, wire
 from pumpcore.auth import wire_key
 from pumpcore.pump import Pump
@@ -23,7 +23,7 @@ RX = prescription_file.load(Path(__file__).parent / "data" / "morphine.toml")
 
 @pytest.fixture
 def running(keyset: keys.KeySet) -> Iterator[PumpServer]:
-    pump = Pump()
+    pump = Pump(library=core_library())
     pump.boot()
     with PumpServer(keyset, pump=pump) as s:
         with PumpClient.open(s.url, timeout_s=1.0) as c:

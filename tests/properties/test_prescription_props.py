@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
 
 import rx_helpers as H  # noqa: E402
+from library_helpers import core_library  # noqa: E402
 from pumpcore import prescription as P  # noqa: E402
 from pumpcore import schedule as S  # noqa: E402
-from pumpcore.library import default_library  # noqa: E402
 
-LIB = default_library()
+LIB = core_library()
 EXAMPLES = [H.morphine_rx, H.simple_rx, H.ziconotide_rx, H.baclofen_rx, H.admixture_rx, H.flex_rx]
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -61,7 +61,7 @@ def _set(obj: Any, path: tuple, value: Any) -> None:
 def _check_result(problems: Any, review: Any) -> None:
     assert isinstance(problems, list)
     for p in problems:
-        assert isinstance(p, list) and len(p) == 2
+        assert isinstance(p, list) and len(p) == 3 and isinstance(p[2], dict)
         assert isinstance(p[0], str) and isinstance(p[1], str)
         assert p[1] != P.INTERNAL_FIELD, problems
     assert isinstance(review, dict)

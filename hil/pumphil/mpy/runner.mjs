@@ -1,7 +1,11 @@
 // Runs a Python file under the real MicroPython interpreter (the official WebAssembly build from
 // npm, @micropython/micropython-webassembly-pyscript, pinned in package.json) inside Node.
 //
-// usage: node runner.mjs [--heap BYTES] [--mount HOSTDIR:/MPDIR]... SCRIPT.py [ARG...]
+// usage: node runner.mjs [--heap BYTES] [--mount HOSTDIR:/MPDIR]... [--then CODE]... SCRIPT.py [ARG...]
+//   --then runs CODE after the script, each as its own top-level runPython call, in the script's
+//   globals. This build's garbage collector frees nothing while Python code is running (it
+//   cannot scan the WebAssembly stack): gc.collect() inside a long script leaves every object
+//   allocated, so heap measurements need these top-level calls in between.
 //   --mount copies HOSTDIR recursively (files ending .py/.toml/.json/.txt) into the interpreter's
 //   in-memory filesystem at /MPDIR, so `import` works as on a board's flash.
 //   Every /MPDIR is put on sys.path. The script sees its arguments in the global `ARGV`
@@ -15,6 +19,7 @@ import path from "node:path";
 const argv = process.argv.slice(2);
 let heap = 8 * 1024 * 1024;
 const mounts = [];
+const then = [];
 while (argv.length && argv[0].startsWith("--")) {
   const flag = argv.shift();
   const value = argv.shift();
@@ -22,7 +27,8 @@ while (argv.length && argv[0].startsWith("--")) {
   else if (flag === "--mount") {
     const i = value.lastIndexOf(":");
     mounts.push([value.slice(0, i), value.slice(i + 1)]);
-  } else {
+  } else if (flag === "--then") then.push(value);
+  else {
     console.error(`runner.mjs: unknown option ${flag}`);
     process.exit(2);
   }
@@ -64,6 +70,7 @@ try {
   const paths = mounts.map(([, mpDir]) => JSON.stringify(mpDir)).join(", ");
   mp.runPython(`import sys\nfor _p in [${paths}]:\n    sys.path.append(_p)\nARGV = [str(a) for a in _RUNNER_ARGV]\ndel _RUNNER_ARGV\n`);
   mp.runPython(source);
+  for (const code of then) mp.runPython(code);
 } catch (err) {
   process.stderr.write(String(err && err.message ? err.message : err) + "\n");
   process.exit(1);
