@@ -34,14 +34,17 @@ _TEMPLATES: dict[str, tuple[bytes, host_keys.KeySet]] = {}
 
 def provisioned_image(device_id: str) -> tuple[bytes, host_keys.KeySet]:
     """A flash image provisioned as the emulator provisions a new board (identity, per-role keys,
-    factory state record) and its host key set. Made once per device id and process."""
+    factory state record, the example drug library) and its host key set. Made once per device
+    id and process."""
     got = _TEMPLATES.get(device_id)
     if got is None:
         from pumpfw.storage import provision  # firmware module (pumphil.board put it on the path)
+        from pumphost.library_file import example
 
         keyset = host_keys.generate(device_id)
         flash = Flash(None)
-        provision(flash, device_id, keyset.hex_keys())
+        # the project's example drug library, as the factory (and the emulator) loads it
+        provision(flash, device_id, keyset.hex_keys(), library=example().record)
         got = (bytes(flash.lfs.context.buffer), keyset)
         _TEMPLATES[device_id] = got
     return got

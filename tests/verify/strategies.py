@@ -16,11 +16,12 @@ from typing import Any
 from hypothesis import strategies as st
 from refmodel.rx import LIBRARY, MS_PER_H, MS_PER_MIN, Program, projected_daily_ng
 
-EXPLICIT = ("clonidine", "bupivacaine", "hydromorphone")
+# within the example library's ranges (prescription.md); midazolam has no entry: explicit limits,
+# any concentration up to 100 mg/mL, no titration rules
 CONCS = {
-    "ziconotide": (25, 100), "morphine": (10_000, 25_000), "baclofen": (50, 500, 2_000),
-    "clonidine": (4, 40, 1_000, 3_333), "bupivacaine": (10, 400, 1_000),
-    "hydromorphone": (100, 2_500),
+    "ziconotide": (25, 100), "morphine": (500, 10_000, 25_000), "baclofen": (50, 500, 2_000),
+    "clonidine": (10, 40, 1_000), "bupivacaine": (300, 7_500), "hydromorphone": (150, 2_500),
+    "midazolam": (4, 40, 1_000, 3_333),
 }
 RATES = (0, 2_000, 3_000, 5_000, 8_000, 12_000, 20_000, 40_000)
 FAST_RATES = (100_000,)
@@ -44,8 +45,8 @@ class Setup:
 def admixtures(draw: Any, names: tuple[str, ...] | None = None) -> tuple[tuple[str, int], ...]:
     if names is None:
         n = draw(st.sampled_from((1, 1, 2, 3)))
-        pool = list(CONCS)
-        names = tuple(draw(st.permutations(pool))[:n])
+        pool = list(CONCS) + ["midazolam"] * 2       # the free drug more often
+        names = tuple(dict.fromkeys(draw(st.permutations(pool))))[:n]
     return tuple((d, draw(st.sampled_from(CONCS[d]))) for d in names)
 
 

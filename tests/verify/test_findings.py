@@ -20,11 +20,11 @@ HOUR = 3_600_000
 
 def rx(rate: int, hard: int = 10**8, fill: int = 18_000_000, low: int = 2_000_000,
        empty: int = 500_000) -> dict[str, Any]:
-    """Clonidine 1 mg/mL (explicit limits, no titration rules), one basal rate."""
+    """Midazolam 1 mg/mL (no library entry: explicit limits, no titration), one basal rate."""
     return {"reservoir": {"capacity_nl": 20_000_000, "fill_nl": fill, "low_alert_nl": low,
                           "empty_nl": empty},
             "catheter": {"volume_nl": 5000},
-            "drugs": [{"name": "clonidine", "conc_ug_per_ml": 1000, "hard_ng_per_day": hard,
+            "drugs": [{"name": "midazolam", "conc_ug_per_ml": 1000, "hard_ng_per_day": hard,
                        "soft_ng_per_day": hard}],
             "basal": {"steps": [[0, rate]], "days": None}, "periodic": [], "patient": None}
 
@@ -168,14 +168,14 @@ def test_at_the_documented_plus_5_percent_the_true_24_h_stays_within_the_hard_li
         program["catheter"]["volume_nl"] = 60_000
         c.set_clock(9500, 0)
         commit(c, program)
-        rig.plant.refill(18_000_000, admixture={"clonidine": 1000.0})
+        rig.plant.refill(18_000_000, admixture={"midazolam": 1000.0})
         c.refill(18_000_000)
         c.prime(60_000)
         rig.advance(4 * MIN)
         c.start()
         rig.advance(30 * HOUR)
         t, cum, mix = rig.plant.drug_record()
-        peak = peak_24h_ng(t, cum, mix, 60_000)["clonidine"][0]
+        peak = peak_24h_ng(t, cum, mix, 60_000)["midazolam"][0]
         assert peak <= 48_000                    # the plant's own truth; firmware: ~50,250 ng
     finally:
         rig.close()
@@ -195,7 +195,7 @@ def test_a_superseded_program_never_runs_on_a_new_admixture() -> None:
         weak["drugs"][0]["conc_ug_per_ml"] = 4
         c.set_clock(9500, 0)
         commit(c, weak)
-        rig.plant.refill(18_000_000, admixture={"clonidine": 4.0})
+        rig.plant.refill(18_000_000, admixture={"midazolam": 4.0})
         c.refill(18_000_000)
         c.prime(5000)
         rig.advance(30 * MIN)
@@ -205,13 +205,13 @@ def test_a_superseded_program_never_runs_on_a_new_admixture() -> None:
         commit(c, weak_fast)                     # pending: the next stroke is minutes away
         c.stop()
         c.refill(18_000_000, new_admixture=True)
-        rig.plant.refill(18_000_000, admixture={"clonidine": 1000.0})
+        rig.plant.refill(18_000_000, admixture={"midazolam": 1000.0})
         strong = rx(2000, hard=48_000)           # 1 mg/mL, 48 ug/day: its projected dose
         latest = commit(c, strong)
         c.start()
         rig.advance(24 * HOUR)
         t, cum, mix = rig.plant.drug_record()
-        peak = peak_24h_ng(t, cum, mix, 5000)["clonidine"][0]
+        peak = peak_24h_ng(t, cum, mix, 5000)["midazolam"][0]
         assert c.status()["program"] == latest   # firmware: the superseded 4-ug/mL program
         assert peak <= 48_000                    # firmware: ~480 ug in 24 h (10x the limit)
     finally:

@@ -139,8 +139,10 @@ class PumpSequences(RuleBasedStateMachine):
         code, review = h.command("stage", {"rx": rx})
         if code != "ok":
             return
+        # a first program above a start rule is confirmed as continuing therapy (a pump
+        # replacement); later programs are not first programs
         h.command("commit", {"checksum": review["checksum"], "confirm_soft": confirm,
-                             "bridge": False})
+                             "bridge": False, "continuing": h.model.program is None})
 
     # -- steps ---------------------------------------------------------------------------------------
     @rule(ms=short_ms, restart=st.booleans(), data=st.data())

@@ -625,6 +625,8 @@ class RefPump:
             return Expect(None, "the review decides; compared by the harness")
         if name == "commit":
             return self._commit_expect(args)
+        if not verdict.accepted and self.program is None and name in ("start", "resume", "prime"):
+            return Expect(None, f"{name} without any program: reason not documented")
         if not verdict.accepted:
             if name in ("start", "resume") and self.state in (S.STOPPED, S.SUSPENDED):
                 why = self._can_run()
@@ -723,8 +725,11 @@ class RefPump:
             return Expect("checksum_mismatch")
         if problems:
             return Expect(None, "committing a program with problems")
-        if soft and not args.get("confirm_soft"):
+        from .rx import soft_raised, start_breaches
+        if (soft or soft_raised(prog)) and not args.get("confirm_soft"):
             return Expect("soft_limit_unconfirmed")
+        if self.program is None and start_breaches(prog) and not args.get("continuing"):
+            return Expect("start_dose_unconfirmed")
         return Expect("ok")
 
     def stage_prediction(self, rx: dict[str, Any]) -> tuple[set[str], dict[str, int], list[str]]:

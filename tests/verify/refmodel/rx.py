@@ -38,11 +38,17 @@ class Entry:
     start_max: int | None = None
 
 
+# The example library the factory loads (prescription.md "The example library", as
+# `itpump library show example` prints it), in ng/day, ng, ug/mL, ms. Drugs without an entry
+# (midazolam, ...) need explicit hard and soft limits.
 LIBRARY: dict[str, Entry] = {
-    "ziconotide": Entry(25, 100, 15_360, 19_200, 1_200, 2_400, None, 48 * MS_PER_H, 2_400),
-    "morphine": Entry(10_000, 25_000, 20_000_000, 30_000_000, 1_000_000, 1_000_000, 30,
-                      24 * MS_PER_H, None),
     "baclofen": Entry(50, 2_000, 800_000, 1_000_000, 100_000, None, 30, 24 * MS_PER_H, 300_000),
+    "bupivacaine": Entry(300, 30_000, 15_000_000, 20_000_000),
+    "clonidine": Entry(10, 1_000, 480_000, 600_000),
+    "hydromorphone": Entry(150, 15_000, 8_000_000, 10_000_000, None, None, 30, 24 * MS_PER_H),
+    "morphine": Entry(500, 25_000, 15_000_000, 30_000_000, 1_000_000, 1_000_000, 30,
+                      24 * MS_PER_H),
+    "ziconotide": Entry(25, 100, 15_360, 19_200, 1_200, 2_400, None, 48 * MS_PER_H, 2_400),
 }
 
 
@@ -137,8 +143,9 @@ class Program:
 
 
 def effective_limits(name: str, soft: int | None, hard: int | None) -> tuple[int | None, int | None]:
-    """prescription.md rules 9-11: explicit limits only tighten the library's; an explicit hard
-    below the library soft lowers the effective soft to it."""
+    """prescription.md rules 9-11: an explicit hard limit only tightens the library's; an
+    explicit soft limit may lie anywhere up to the hard limit; an explicit hard below the
+    library's soft lowers the effective soft to it."""
     e = LIBRARY.get(name)
     eff_hard = hard if hard is not None else (e.hard if e else None)
     eff_soft = soft if soft is not None else (e.soft if e else None)
@@ -197,7 +204,8 @@ def predict_problems(program: Program, current: Program | None,
                      last_increase_age_ms: dict[str, int | None],
                      ) -> tuple[set[str], dict[str, int], list[str]]:
     """The dose-related refusals (prescription.md rules 18, 19, 21-23) of a structurally valid
-    program, its daily dose per drug and its soft-limit breaches."""
+    program, its daily dose per drug and its soft-limit breaches. A first program above a start
+    rule is not refused: its commit needs `continuing` (see start_breaches)."""
     problems: set[str] = set()
     daily = projected_daily_ng(program)
     cur_daily = projected_daily_ng(current) if current is not None else {}
@@ -218,7 +226,7 @@ def predict_problems(program: Program, current: Program | None,
                 problems.add("bolus_amount")
         cur = cur_daily.get(d, 0)
         starts = current is None or d not in current.drugs or cur == 0
-        if starts:
+        if starts and current is not None:
             if e.start_max is not None and daily[d] > e.start_max:
                 problems.add("start_dose")
         # a starting drug has the start rule, not titration (prescription.md: "percent-only
@@ -232,3 +240,23 @@ def predict_problems(program: Program, current: Program | None,
             if e.interval_ms is not None and age is not None and age < e.interval_ms:
                 problems.add("titration_interval")
     return problems, daily, sorted(soft_breaches)
+
+
+def start_breaches(program: Program) -> list[str]:
+    """Drugs of a FIRST program above their start rule: the commit needs `continuing`
+    (therapy.md: a pump replacement continues an existing therapy)."""
+    daily = projected_daily_ng(program)
+    return sorted(d for d in program.drugs
+                  if (e := LIBRARY.get(d)) is not None and e.start_max is not None
+                  and daily[d] > e.start_max)
+
+
+def soft_raised(program: Program) -> list[str]:
+    """Drugs whose explicit soft limit lies above the library's (the commit needs confirm_soft)."""
+    out = []
+    for d in program.rx["drugs"]:
+        e = LIBRARY.get(d["name"])
+        soft = d.get("soft_ng_per_day")
+        if e is not None and e.soft is not None and soft is not None and soft > e.soft:
+            out.append(d["name"])
+    return sorted(out)
