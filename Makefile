@@ -9,7 +9,7 @@ PYTEST := $(VENV)/bin/pytest
 STAMP  := $(VENV)/.itpump-setup
 
 .PHONY: setup test test-fast demo bench fuzz lint typecheck flash clean hil-farm verify \
-        verify-powercut verify-mitigations
+        verify-powercut verify-mitigations verify-stateful
 
 ACCEL  := build/accel/STAMP
 ACCEL_SRC := hil/pumphil/plant/model.py hil/pumphil/board.py hil/pumphil/flash.py \
@@ -51,7 +51,13 @@ bench: setup
 	$(PY) bench/run_all.py
 
 # Long checks that print their figures (make test runs a share of each).
-verify: verify-powercut verify-mitigations
+verify: verify-powercut verify-mitigations verify-stateful
+
+# Model-based verification: 10,000 random sequences of 50 steps, the unchanged firmware against
+# the reference model written from the docs (tests/verify; make test runs 50); prints its counts.
+verify-stateful: setup
+	ITPUMP_VERIFY_SEQUENCES=10000 ITPUMP_VERIFY_STEPS=50 $(PYTEST) tests/verify/test_stateful.py \
+	  -s -rxs -p no:timeout
 
 # The every-write power-cut campaign with a real replay of the day for every cut and torn write
 # (make test replays a sample and boots every image).

@@ -21,7 +21,7 @@ from array import array
 from collections import deque
 from collections.abc import Callable, MutableSequence
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pumphil
 
@@ -160,6 +160,10 @@ class VirtualBoard:
         # called with each new App (power-on and every reset) before it boots: observers such as
         # the campaign's detector probe (pumphil.campaign.probe) attach there; None = nobody
         self.on_power_on: Callable[[App], None] | None = None
+        # test seam: wraps the HAL handed to each new App, to observe the firmware's HAL calls
+        # as it makes them (tests/verify: strokes, serial output, flash writes); None = the
+        # firmware gets the HAL itself
+        self.wrap_hal: Callable[[VirtualHal], Any] | None = None
         # pressure trace of the samples the firmware took: the newest captures, each kept as
         # (t0_ms, period_ms, samples) so recording costs one copy per capture, not per sample
         self._trace: deque[tuple[int, int, array[int]]] = deque(maxlen=trace_captures)
@@ -170,7 +174,7 @@ class VirtualBoard:
         self.cause = cause
         self.boots.append((self.clock.now_ms, cause))
         self.hal = VirtualHal(self)
-        self.app = App(self.hal)
+        self.app = App(self.hal if self.wrap_hal is None else self.wrap_hal(self.hal))
         if self.on_power_on is not None:
             self.on_power_on(self.app)
         self.last_feed_ms = self.clock.now_ms
