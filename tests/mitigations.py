@@ -55,6 +55,7 @@ GUARD = "tests/core/test_pump_dose_guard.py"
 TIME_BASE = "tests/core/test_pump_time_base.py"
 RESETS = "tests/core/test_pump_resets.py"
 SEQUENCES = "tests/emulator/test_dose_safety_sequences.py"
+FINDINGS = "tests/verify/test_findings.py"
 
 MUTATIONS: tuple[Mutation, ...] = (
     # H1: exact integer delivery engine
@@ -356,6 +357,30 @@ MUTATIONS: tuple[Mutation, ...] = (
                    "        self._record({\"kind\": \"auth_refused\", \"reason\": reason, \"role\": role})\n"
                    "        return self._safe_error(req_id, reason, msg, extra)\n"),),
              ("tests/emulator/test_protocol_attacks.py::test_refused_frames_cost_no_flash_write",)),
+    # H28: only the latest acknowledged program runs; a reset keeps what the clinician established
+    Mutation("H28", "waiting_not_superseded", "a commit leaves an earlier pending program waiting",
+             (Edit(PUMP, "        self._supersede_waiting(review[\"checksum\"])\n", ""),),
+             (f"{FINDINGS}::test_a_superseded_program_never_runs_on_a_new_admixture",
+              f"{FINDINGS}::test_a_later_commit_supersedes_a_program_waiting_for_its_stroke_boundary",
+              f"{FINDINGS}::test_a_replaced_pending_program_stops_holding_delivery")),
+    Mutation("H28", "waiting_not_recorded", "a program waiting to apply is not in the state record",
+             (Edit(PUMP, "\"waiting\": self._waiting_snapshot(),", "\"waiting\": None,"),),
+             (f"{FINDINGS}::test_a_program_waiting_for_its_stroke_boundary_survives_a_reset",)),
+    Mutation("H28", "reset_leaves_safe_state", "a reset boots a safe-state record into stopped",
+             (Edit(PUMP, "if self.alarms.safe_latched() or self._restored_state == SM.SAFE_STATE:",
+                   "if self.alarms.safe_latched():"),),
+             (f"{FINDINGS}::test_a_reset_does_not_leave_the_safe_state",)),
+    Mutation("H28", "reset_restarts_unknown_admixture",
+             "a reset restarts therapy after a new-admixture refill without its program",
+             (Edit(PUMP, "return R.PROGRAM_REQUIRED if self.needs_program else None", "return None"),),
+             (f"{FINDINGS}::test_a_reset_after_a_new_admixture_refill_does_not_restart_therapy",)),
+    Mutation("H28", "alarm_stop_stuck", "an ack with nothing left to acknowledge keeps alarm_stop",
+             (Edit(PUMP, "if code != R.OK and not leaving:", "if code != R.OK:"),),
+             (f"{FINDINGS}::test_alarm_stop_is_left_once_the_refill_clears_an_acknowledged_empty_reservoir",)),
+    Mutation("H28", "counted_strokes_dropped", "the shell drops counted strokes once the motor state ended",
+             (Edit(APP, "if enabled and not pump.motor_enabled():", "if not pump.motor_enabled():"),),
+             (f"{FINDINGS}::test_a_prime_counts_only_the_strokes_it_makes",
+              f"{BOARD_E2E}::test_priming_makes_every_stroke_it_counts")),
     # H22: periodic spacing on the monotonic clock
     Mutation("H22", "no_periodic_spacing", "a periodic start time may start again within 23 h",
              (Edit(PUMP, "        if last is not None and diff_ms(last[0], last[1], mono.day, mono.ms,\n",

@@ -1,7 +1,7 @@
-"""The shortest sequences behind the stateful test's known gaps (test_stateful.KNOWN_GAPS), as
-plain scripts on the in-process rig: each asserts what the docs say and is marked xfail(strict)
-with the behaviour the firmware lacks, so it starts failing (XPASS) the day the firmware is fixed
-and the marker (and the gap) must go.
+"""The shortest sequences behind what the stateful test found (test_stateful), as plain scripts
+on the in-process rig, each asserting what the docs say. The firmware now meets all but the ones
+marked xfail(strict) with the behaviour it still lacks (test_stateful.KNOWN_GAPS): such a test
+starts failing (XPASS) the day the firmware is fixed, and the marker and the gap must go.
 """
 
 from __future__ import annotations
@@ -57,7 +57,6 @@ def running(rig: InProcessRig, c: PumpClient, program: dict[str, Any]) -> None:
     c.start()
 
 
-@gap("made: the last stroke of a prime is counted, never made")
 def test_a_prime_counts_only_the_strokes_it_makes(pump: Any) -> None:
     rig, c = pump
     c.set_clock(9500, 0)
@@ -67,7 +66,6 @@ def test_a_prime_counts_only_the_strokes_it_makes(pump: Any) -> None:
     assert c.status()["strokes"] == rig.plant.strokes_ok       # firmware: 20 counted, 19 made
 
 
-@gap("commit: a superseded pending program takes effect later")
 def test_a_later_commit_supersedes_a_program_waiting_for_its_stroke_boundary(pump: Any) -> None:
     rig, c = pump
     running(rig, c, rx(2000))                    # a stroke every 7.5 min
@@ -80,7 +78,6 @@ def test_a_later_commit_supersedes_a_program_waiting_for_its_stroke_boundary(pum
     assert c.status()["program"] == latest       # firmware: B took over after C
 
 
-@gap("stale: a replaced pending program's limit keeps holding")
 def test_a_replaced_pending_program_stops_holding_delivery(pump: Any) -> None:
     rig, c = pump
     running(rig, c, rx(20000))
@@ -93,7 +90,6 @@ def test_a_replaced_pending_program_stops_holding_delivery(pump: Any) -> None:
     assert rig.plant.strokes_ok - s0 >= 150      # C's rate; firmware: held all along
 
 
-@gap("safe: a reset leaves the safe state without a commit")
 def test_a_reset_does_not_leave_the_safe_state(pump: Any) -> None:
     rig, c = pump
     running(rig, c, rx(2000))
@@ -108,7 +104,6 @@ def test_a_reset_does_not_leave_the_safe_state(pump: Any) -> None:
     assert c.status()["state"] == "safe_state"   # firmware: stopped, and start works
 
 
-@gap("stuck: alarm_stop cannot be left after an acked empty")
 def test_alarm_stop_is_left_once_the_refill_clears_an_acknowledged_empty_reservoir(
         pump: Any) -> None:
     rig, c = pump
@@ -125,7 +120,6 @@ def test_alarm_stop_is_left_once_the_refill_clears_an_acknowledged_empty_reservo
     assert c.status()["state"] == "stopped"      # firmware: alarm_stop, start/resume/stop refused
 
 
-@gap("admixture: a reset restarts therapy, reservoir unknown")
 def test_a_reset_after_a_new_admixture_refill_does_not_restart_therapy(pump: Any) -> None:
     rig, c = pump
     running(rig, c, rx(2000))
@@ -142,7 +136,6 @@ def test_a_reset_after_a_new_admixture_refill_does_not_restart_therapy(pump: Any
     assert rig.plant.strokes_ok == s0            # firmware: running the old program
 
 
-@gap("commit: a program waiting for its stroke boundary is lost at a reset")
 def test_a_program_waiting_for_its_stroke_boundary_survives_a_reset(pump: Any) -> None:
     rig, c = pump
     running(rig, c, rx(2000))                    # a stroke every 7.5 min
@@ -181,7 +174,6 @@ def test_at_the_documented_plus_5_percent_the_true_24_h_stays_within_the_hard_li
         rig.close()
 
 
-@gap("commit: the superseded program returns with the old admixture's concentration: overdose")
 def test_a_superseded_program_never_runs_on_a_new_admixture() -> None:
     # the shrunk sequence of make verify: commit while running (pending), stop, refill with a
     # new admixture 250x stronger and commit its program (at once), start: the pending program

@@ -45,29 +45,6 @@ SEED = os.environ.get("ITPUMP_VERIFY_SEED")    # set (e.g. "random"): not derand
 # the firmware's footing so that every other check goes on. Remove an entry once the firmware
 # meets it: test_known_gaps then reports the group as unobserved.
 KNOWN_GAPS: dict[str, str] = {
-    "made": "the stroke counter, ledger, reservoir and catheter model count a stroke the shell "
-            "never makes: the last stroke of a prime (the prime ends in the core's advance, the "
-            "motor is disabled and the shell's stroke loop stops), so the catheter is believed "
-            "primed one stroke early",
-    "safe": "a reset leaves the safe state: after a reset loop's alarm is acknowledged the next "
-            "boot restores `stopped` (safety.md: only a clinician's freshly committed program "
-            "leaves the safe state)",
-    "commit": "an acknowledged commit is undone: a program committed while running, still "
-              "waiting for its stroke boundary, survives a later commit made while stopped or "
-              "suspended and takes effect after it (the pump then runs the superseded program "
-              "and counts its concentrations), and a pending program can vanish at a reset",
-    "stale": "the guard and the bolus dose checks keep the hard limits of a pending program that "
-             "a later commit replaced (limits of a pending program only tighten, until a program "
-             "is applied, which waits for a made stroke: the hold can last until the window "
-             "drains)",
-    "stuck": "alarm_stop cannot be left when its stop alarm was acknowledged before a refill "
-             "cleared its condition: ack is refused unknown_alarm, start and resume not_allowed, "
-             "until a reset (therapy.md: alarm_stop is left to stopped once no flow-stopping "
-             "alarm is latched)",
-    "admixture": "a reset while suspended after a refill with a new admixture (no program "
-                 "committed since) restarts therapy with the old program and its concentrations "
-                 "(therapy.md: start and prime are refused program_required until a program is "
-                 "committed)",
     "margin": "the +5 % accuracy margin (safety.md) scales the counted amounts but the catheter "
               "model runs on nominal volumes: with the mechanism above nominal, drug reaches the "
               "tip up to that excess of the catheter volume earlier than counted (priming, "

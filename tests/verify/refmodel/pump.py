@@ -173,6 +173,7 @@ class RefPump:
         self.delivered_drug: Amounts = {}
         self.presumed_strokes = 0
         self.motor_stop_mono: int | None = None  # when the motor last stopped by itself
+        self.prime_done_mono: int | None = None  # when the last prime ended
         self.boot_mono = 0                       # monotonic time the last boot resumed from
         # patient
         self.patient_starts: list[int] = []
@@ -369,6 +370,7 @@ class RefPump:
             self.bolus = None
             if b.kind == "prime":
                 self.motor_stop_mono = self.mono
+                self.prime_done_mono = self.mono
                 self.sm.fire("prime_done")
                 self.note("prime_done")
             elif b.kind == "bridge":
@@ -485,7 +487,11 @@ class RefPump:
         written in that step counts it (the shell writes it before the strokes it covers).
         Returns what the pump believes left the tip."""
         self.advance_to(t)
-        if self.state not in S.MOTOR_STATES:
+        # the prime's last stroke ends priming when it is counted; the shell makes it in the same
+        # step, with the pump already stopped (therapy.md: every counted stroke is made)
+        last_of_prime = self.prime_done_mono is not None and self.state == S.STOPPED \
+            and self.mono - self.prime_done_mono <= STEP_LAG_MS
+        if self.state not in S.MOTOR_STATES and not last_of_prime:
             self.violate(f"stroke made in state {self.state} (therapy.md: the motor may run only "
                          "in running and priming)")
         concs = self.concs_in()
