@@ -32,7 +32,8 @@ AFTER_BOOT = (STOPPED, PRIMING, RUNNING, SUSPENDED, ALARM_STOP, SAFE_STATE)
 MOTOR_STATES = (RUNNING, PRIMING)
 
 COMMANDS = ("set_clock", "stage", "commit", "start", "stop", "suspend", "resume", "prime",
-            "refill", "clinician_bolus", "patient_bolus", "ack", "silence")
+            "refill", "clinician_bolus", "patient_bolus", "ack", "silence", "library_stage",
+            "library_commit")
 INTERNAL = ("self_test_passed", "self_test_failed", "restore_running", "suspend_expired",
             "prime_done", "stop_alarm", "fatal")
 EVENTS = COMMANDS + INTERNAL
@@ -103,6 +104,10 @@ def _rows() -> list[Row]:
     add(SAFE_STATE, "commit", STOPPED, PROGRAM_VERIFIED,
         "safety.md: only a clinician's freshly committed program leaves this state; therapy.md "
         "Alarms: a clinician must commit a verified program")
+    for ev in ("library_stage", "library_commit"):
+        add((STOPPED, RUNNING, SUSPENDED, ALARM_STOP, SAFE_STATE), ev, INTERNAL_MOVE, None,
+            "prescription.md Drug library: staged and committed like a program, in every state "
+            "after boot but priming; the state does not change")
     add((STOPPED, RUNNING, SUSPENDED, ALARM_STOP, SAFE_STATE), "set_clock", INTERNAL_MOVE, None,
         "therapy.md Time base: the wall clock is set by a clinician with set_clock (and must be "
         "set after a reset to clear clock_suspect, whatever the state)")
