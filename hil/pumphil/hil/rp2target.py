@@ -86,16 +86,23 @@ class Rp2Rig(Target):
             self._tmp.cleanup()
 
     def advance(self, ms: int) -> None:
-        """ms of virtual time on the chip; then the plant's clock (which the instruments read)
-        is brought to the chip's."""
+        """ms of virtual time on the chip; then the plant's clock (which the instruments read) is
+        brought to the chip's. While the supply has cut the chip's power only the plant's time
+        passes (the chip counts the time it was off when the supply turns it on again)."""
         assert self.board is not None and self.plant is not None
+        if not self.plant.powered:
+            with self.lock:
+                self.plant.advance_to(self.plant.now_ms + ms)
+            return
         reached = self.board.advance(ms)
         with self.lock:
             if reached > self.plant.now_ms:
                 self.plant.advance_to(reached)
 
     def now_ms(self) -> int:
-        assert self.board is not None
+        assert self.board is not None and self.plant is not None
+        if not self.plant.powered:
+            return int(self.plant.now_ms)
         return self.board.sim_ms()
 
     def describe(self) -> dict[str, str]:
