@@ -27,15 +27,14 @@ library's identity), the file says where each comes from.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pumpcore import library as _library
 
-from . import units
-from .errors import PumpError
+from . import tomlfile, units
+from .tomlfile import FileProblems
 
 EXAMPLE = Path(__file__).resolve().parent / "data" / "library-example.toml"
 
@@ -59,15 +58,10 @@ FILE_KEY["dose_unit"] = "dose_unit"
 FILE_KEY["name"] = "name"
 
 
-class LibraryFileError(PumpError):
+class LibraryFileError(FileProblems):
     """The library file is unreadable or invalid; ``problems`` lists (field, reason)."""
 
     reason = "library_file"
-
-    def __init__(self, path: str, problems: list[tuple[str, str]]) -> None:
-        self.path = path
-        self.problems = problems
-        super().__init__(f"{path}: " + "; ".join(f"{f}: {why}" for f, why in problems))
 
 
 @dataclass
@@ -166,15 +160,7 @@ def _file_problem(record: dict[str, Any], p: list[Any]) -> tuple[str, str]:
 
 
 def load(path: str | Path) -> LibraryFile:
-    p = Path(path)
-    try:
-        with p.open("rb") as f:
-            doc = tomllib.load(f)
-    except OSError as e:
-        raise LibraryFileError(str(p), [("file", e.strerror or str(e))]) from None
-    except tomllib.TOMLDecodeError as e:
-        raise LibraryFileError(str(p), [("toml", str(e))]) from None
-    return convert(doc, str(p))
+    return convert(tomlfile.read(path, LibraryFileError), str(Path(path)))
 
 
 def example() -> LibraryFile:

@@ -13,30 +13,23 @@ clinical guidance); ``drug.*_limit_ug_per_day`` = none (use the pump's drug libr
 
 from __future__ import annotations
 
-import tomllib
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import tomli_w
 
-from . import units
-from .errors import PumpError
+from . import tomlfile, units
+from .tomlfile import FileProblems
 
 DEFAULT_EMPTY_ML = "0.5"
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
-class PrescriptionError(PumpError):
+class PrescriptionError(FileProblems):
     """The prescription file is unreadable or invalid; ``problems`` lists (field, reason)."""
 
     reason = "prescription"
-
-    def __init__(self, path: str, problems: list[tuple[str, str]]) -> None:
-        self.path = path
-        self.problems = problems
-        text = "; ".join(f"{field}: {why}" for field, why in problems)
-        super().__init__(f"{path}: {text}")
 
 
 class _Conv:
@@ -201,15 +194,7 @@ def convert(doc: dict[str, Any], path: str = "<prescription>") -> dict[str, Any]
 
 def load(path: str | Path) -> dict[str, Any]:
     """Read a TOML prescription file -> rx dict (PrescriptionError names file and field)."""
-    p = Path(path)
-    try:
-        with p.open("rb") as f:
-            doc = tomllib.load(f)
-    except OSError as e:
-        raise PrescriptionError(str(p), [("file", e.strerror or str(e))]) from None
-    except tomllib.TOMLDecodeError as e:
-        raise PrescriptionError(str(p), [("toml", str(e))]) from None
-    return convert(doc, str(p))
+    return convert(tomlfile.read(path, PrescriptionError), str(Path(path)))
 
 
 def _human(n: int, per: int) -> int | float:

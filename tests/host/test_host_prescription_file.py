@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ def test_issue_example_converts_exactly() -> None:
 
 
 def test_limits_days_and_decimals() -> None:
-    doc = pf.tomllib.loads((DATA / "morphine.toml").read_text())
+    doc = tomllib.loads((DATA / "morphine.toml").read_text())
     doc["drug"][0]["hard_limit_ug_per_day"] = 12000.5
     doc["drug"][0]["soft_limit_ug_per_day"] = 8000
     doc["basal"]["days"] = {"sat": [{"start": "00:00", "rate_ul_per_h": 0.125}]}
@@ -43,7 +44,7 @@ def test_limits_days_and_decimals() -> None:
 
 
 def test_errors_name_file_field_and_reason(tmp_path: Path) -> None:
-    doc = pf.tomllib.loads((DATA / "morphine.toml").read_text())
+    doc = tomllib.loads((DATA / "morphine.toml").read_text())
     doc["reservoir"]["fill_ml"] = 18.0000001        # below 1 nL resolution
     doc["catheter"]["volum_ul"] = 1                  # typo
     doc["basal"]["steps"][1]["start"] = "8:00"       # not HH:MM
