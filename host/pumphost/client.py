@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Protocol, Self
 
 import serial
+import serial.rfc2217
 from pumpcore import commands as _commands
 from pumpcore import reasons, wire
 
@@ -190,6 +191,17 @@ class PumpClient:
         except (serial.SerialException, OSError) as e:
             raise TransportError(f"write failed: {e}") from None
 
+    def _set_timeout(self, t: float) -> None:
+        """The port's read timeout, changed only when it differs (over rfc2217:// every change
+        is negotiated with the port server, which under load took seconds per read)."""
+        assert self._port is not None
+        if self._port.timeout != t:
+            self._port.timeout = t
+
+    @property
+    def _rfc2217(self) -> bool:
+        return isinstance(self._port, serial.rfc2217.Serial)
+
     def _read_line(self, deadline: float) -> str | None:
         """Next complete printable line (without LF/CR) before ``deadline``, else None. Lines
         that are too long or not printable ASCII are dropped (wire.LineSplitter)."""
@@ -203,11 +215,17 @@ class PumpClient:
             try:
                 # block (briefly) for one byte, then take whatever else is already there
                 # (in_waiting is not a byte count on every transport, e.g. socket://)
-                self._port.timeout = min(0.05, max(0.0, deadline - now))
+                self._set_timeout(min(0.05, max(0.0, deadline - now)))
                 chunk = self._port.read(1)
                 if chunk:
-                    self._port.timeout = 0
-                    chunk += self._port.read(4096)
+                    if self._rfc2217:
+                        # a timeout change is a round trip to the port server there: what
+                        # is already received is counted exactly, so read that many bytes
+                        n = self._port.in_waiting
+                        chunk += self._port.read(n) if n else b""
+                    else:
+                        self._set_timeout(0)
+                        chunk += self._port.read(4096)
                 elif now >= deadline:
                     return None
             except (serial.SerialException, OSError, TypeError, AttributeError) as e:
