@@ -22,6 +22,8 @@ FIRMWARE_DIR = REPO_ROOT / "firmware"
 class MicroPythonUnavailable(RuntimeError):
     """Node or the pinned npm package is missing (run `make setup`)."""
 
+    reason = "micropython_unavailable"
+
 
 @dataclass(frozen=True)
 class MicroPythonResult:
