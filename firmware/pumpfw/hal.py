@@ -4,8 +4,8 @@
 #                                small drivers in pumpfw (motor, pressure, battery, indicators,
 #                                button, usb_link/uart_link, flashfs, resetcause)
 #   pumphil.board.VirtualHal     the emulator's virtual board (CPython, virtual time)
-#   the MicroPython-runtime HAL  the emulator's bridge when the firmware runs on a laptop
-#                                MicroPython (pumphil)
+#   BridgedHal (hil/pumphil/     the emulator's micropython runtime: the firmware on a laptop
+#     mpy/mp_board.py)           MicroPython, plant and flash bridged to CPython
 # tests/test_hal.py checks that each implements every call below with the same parameters, and
 # tests/rp2 checks PicoHal on the real rp2 port.
 #

@@ -84,7 +84,7 @@ class MpyBoard:
             cwd=FIRMWARE_DIR.parent)
         assert self._proc.stdin is not None and self._proc.stdout is not None
         self._w = self._proc.stdin
-        self._r = io.BufferedReader(self._proc.stdout, 1 << 16)   # type: ignore[arg-type]
+        self._r = io.BufferedReader(self._proc.stdout, 1 << 16)   # type: ignore[type-var]
         self._started = False
         self._command("from mp_board import B\nB.done()")
         self._started = True

@@ -17,8 +17,9 @@
 #                                 sync: power off)
 #   reply    [0, value] or [errno, None] (an OSError the flash raised, re-raised here)
 # Commands from CPython are top-level calls on the board object `B`; each ends with `done()`,
-# which sends [events, "done", the board's state] with no reply (itpump_bridge.send). This build's garbage collector frees nothing while
-# Python code runs, so run_until does at most SLICE_STEPS wake-ups per call (CPython calls again).
+# which sends [events, "done", the board's state] with no reply (itpump_bridge.send). This
+# build's garbage collector frees nothing while Python code runs, so run_until does at most
+# SLICE_STEPS wake-ups per call (CPython calls again).
 import json
 from binascii import hexlify, unhexlify
 
@@ -34,7 +35,7 @@ WDT_TIMEOUT_MS = fw_board.WDT_TIMEOUT_MS
 SLICE_STEPS = 200              # wake-ups per top-level call (the collector runs between calls)
 
 _call = itpump_bridge.call
-_events = []
+_events: list = []            # pending events (the protocol above)
 
 
 def cross(op, args):
