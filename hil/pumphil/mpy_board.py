@@ -36,7 +36,7 @@ from .plant import Plant
 
 BRIDGE = Path(__file__).resolve().parent / "mpy" / "bridge.mjs"
 MP_BOARD_DIR = Path(__file__).resolve().parent / "mpy"      # mp_board.py, mounted at /mpyboard
-HEAP_BYTES = 16 * 1024 * 1024
+HEAP_BYTES = 2 * 1024 * 1024     # grows when a call needs more; measured fastest (docs/emulator.md)
 
 
 class MicroPythonRuntimeUnsupported(ValueError):
