@@ -33,6 +33,25 @@ while (argv.length) {
   }
 }
 
+// The published build has Emscripten's assertions on: every call that can longjmp (MicroPython's
+// nlr, i.e. nearly every call the VM makes) re-reads the function table to check its mirror.
+// Table.get is memoised here (entries change only through set and grow, which drop the memo):
+// the same functions, about a tenth less time (docs/emulator.md, "Runtimes").
+{
+  const proto = WebAssembly.Table.prototype;
+  const get = proto.get, set = proto.set, grow = proto.grow;
+  const memo = new WeakMap();
+  proto.get = function (i) {
+    let m = memo.get(this);
+    if (m === undefined) memo.set(this, (m = []));
+    let f = m[i];
+    if (f === undefined) f = m[i] = get.call(this, i);
+    return f;
+  };
+  proto.set = function (...a) { memo.delete(this); return set.apply(this, a); };
+  proto.grow = function (...a) { memo.delete(this); return grow.apply(this, a); };
+}
+
 const mp = await loadMicroPython({
   heapsize: heap,
   stdout: (line) => process.stderr.write(line + "\n"),
