@@ -99,7 +99,15 @@ class Emulator:
         self.runtime = runtime
         self.board: VirtualBoard | MpyBoard
         if runtime == "micropython":
-            self.board = MpyBoard(self.plant, self.flash, self.clock, self._output)
+            try:
+                self.board = MpyBoard(self.plant, self.flash, self.clock, self._output)
+            except BaseException:
+                # no emulator after all: the state directory is free again
+                self.flash.close()
+                os.close(self._lock_fd)
+                if self._tmp is not None:
+                    self._tmp.cleanup()
+                raise
         else:
             self.board = VirtualBoard(self.plant, self.flash, self.clock, self._output)
         self.plant.add_power_listener(self._on_power)
@@ -183,7 +191,11 @@ class Emulator:
             self.plant.advance_to(self.clock.now_ms)
 
     def now_ms(self) -> int:
-        return self.clock.now_ms
+        """The virtual time once the board is between steps: a step in flight (serving a
+        request from a socket thread: its reply may already be out) moves the clock on, so
+        this waits for it."""
+        with self.lock:
+            return self.clock.now_ms
 
     def pressure_trace(self, t0_ms: int, t1_ms: int) -> list[tuple[int, int]]:
         with self.lock:

@@ -22,6 +22,7 @@ import io
 import json
 import subprocess
 import tempfile
+import threading
 from array import array
 from binascii import hexlify, unhexlify
 from collections import deque
@@ -76,6 +77,7 @@ class MpyBoard:
         self.steps = 0
         self.crossings = 0          # requests from the interpreter served (benchmarks)
         self.trace = PressureTrace(trace_captures)
+        self._lock = threading.Lock()   # one command at a time on the pipe, whoever calls
         self._stderr: IO[bytes] = tempfile.TemporaryFile()
         self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(
             [node_executable(), str(BRIDGE), "--heap", str(HEAP_BYTES),
@@ -127,7 +129,9 @@ class MpyBoard:
         self._command(f"B.reset({why!r})\nB.done()")
 
     def answers(self) -> bool:
-        return self.powered and not self.halted and self.hang_until_ms is None
+        """As VirtualBoard.answers, once a command in flight (another thread's) has ended."""
+        with self._lock:
+            return self.powered and not self.halted and self.hang_until_ms is None
 
     def hang(self, ms: int, every_boot: bool = False) -> None:
         """As VirtualBoard.hang: the firmware's main loop stops for ms (watchdog included)."""
@@ -157,6 +161,10 @@ class MpyBoard:
 
     def close(self) -> None:
         """End the interpreter's process (idempotent)."""
+        with self._lock:
+            self._end()
+
+    def _end(self) -> None:
         proc, self._proc = self._proc, None
         if proc is None:
             return
@@ -176,6 +184,10 @@ class MpyBoard:
     def _command(self, code: str) -> bool:
         """Run code as one top-level call in the interpreter (the clock first set to ours),
         serving its crossings until it reports done. Returns the board's `more` flag."""
+        with self._lock:
+            return self._exchange(code)
+
+    def _exchange(self, code: str) -> bool:
         if self._proc is None:
             raise MicroPythonRuntimeError("the micropython runtime is closed")
         if self._started:
@@ -211,7 +223,7 @@ class MpyBoard:
         rc = None if proc is None else proc.poll()
         self._stderr.seek(0)
         tail = self._stderr.read()[-2000:].decode(errors="replace")
-        self.close()
+        self._end()
         raise MicroPythonRuntimeError(f"the micropython runtime ended (exit {rc}): {tail}")
 
     def _events(self, events: list[list[Any]]) -> None:

@@ -33,9 +33,11 @@ class MicroPythonResult:
 
 
 def node_executable() -> str:
-    node = os.environ.get("ITPUMP_NODE") or shutil.which("node")
+    wanted = os.environ.get("ITPUMP_NODE") or "node"
+    node = shutil.which(wanted)
     if not node:
-        raise MicroPythonUnavailable("node not found on PATH (set ITPUMP_NODE)")
+        raise MicroPythonUnavailable(f"{wanted!r} not found: install Node.js >= 18 (or set "
+                                     "ITPUMP_NODE to its path)")
     return node
 
 

@@ -148,3 +148,19 @@ def test_what_the_micropython_runtime_cannot_offer_is_refused_by_name(
 
 def test_the_cli_offers_the_emulators_runtimes() -> None:
     assert cli_emulator.RUNTIMES == RUNTIMES
+
+
+def test_without_node_the_micropython_runtime_is_refused_and_leaves_nothing_held(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from pumphil.mpy_runtime import MicroPythonUnavailable
+    from pumphost import cli
+
+    monkeypatch.setenv("ITPUMP_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ITPUMP_NODE", str(tmp_path / "no-such-node"))
+    with pytest.raises(MicroPythonUnavailable):
+        Emulator(state_dir=tmp_path / "s", runtime="micropython")
+    Emulator(state_dir=tmp_path / "s").close()      # the state directory is not left locked
+    (tmp_path / "short.toml").write_text(
+        f'name = "short"\nduration = "1h"\nprescription = "{EXAMPLES / "rx-morphine.toml"}"\n')
+    assert cli.main(["simulate", str(tmp_path / "short.toml"), "--runtime", "micropython"]) == 2
+    assert "micropython_unavailable" in capsys.readouterr().err
