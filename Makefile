@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 STAMP  := $(VENV)/.itpump-setup
 
-.PHONY: setup test test-fast demo bench fuzz lint typecheck flash clean hil-farm verify \
+.PHONY: setup test test-fast demo bench fuzz lint typecheck flash clean hil-farm hil-rp2 verify \
         verify-powercut verify-mitigations verify-stateful
 
 ACCEL  := build/accel/STAMP
@@ -74,6 +74,11 @@ fuzz: setup
 
 # A labgrid farm on 127.0.0.1:20408 exporting the emulated rig as the place itpump-emu (docs/hil.md);
 # then, in another terminal: .venv/bin/pytest tests/hil --rig labgrid://127.0.0.1:20408/itpump-emu
+# The HIL suite on the real MicroPython rp2 port in an emulated RP2040 (tests that declare at most
+# 30 min of rig time; ~4 min of wall time each on a loaded 2-core machine).
+hil-rp2: setup
+	$(PYTEST) tests/hil --rig rp2 --rig-report build/hil-rp2 -p no:randomly
+
 hil-farm: setup
 	$(PY) -m pumphil.hil.farm --port 20408 --dir build/hil-farm
 

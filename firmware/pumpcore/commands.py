@@ -78,6 +78,7 @@ class Command:
 HELLO = "hello"
 STATUS = "status"
 LOG = "log"
+LOG_STORED = "log_stored"
 REVIEW = "review"
 STAGE = "stage"
 STAGE_CHUNK = "stage_chunk"
@@ -110,6 +111,13 @@ COMMANDS = (
         Arg("since", INT, default=0, lo=0, hi=MAX_SEQ, help="entries after this sequence number"),
         Arg("limit", INT, default=MAX_LOG_ENTRIES, lo=1, hi=MAX_LOG_ENTRIES),
     ), None, "the pump's event log (RAM ring)"),
+    Command(LOG_STORED, (C, R), False, (
+        Arg("seq", INT, default=0, lo=0, hi=MAX_SEQ,
+            help="entries after the position (seq, skip): seq, a pump event's sequence number"),
+        Arg("skip", INT, default=0, lo=0, hi=MAX_SEQ,
+            help="...and skip, the entries without a sequence number after it"),
+        Arg("limit", INT, default=MAX_LOG_ENTRIES, lo=1, hi=MAX_LOG_ENTRIES),
+    ), None, "the event log stored on flash (every entry kept, across resets), paged"),
     Command(REVIEW, (C,), False, (
         Arg("changes_offset", INT, default=0, lo=0, hi=MAX_SEQ),
     ), None, "the staged program's review"),

@@ -58,7 +58,8 @@ class _Link:
 
 
 class Dispatcher:
-    def __init__(self, pump, auth, info=None, persist=None, locked=None, table=None):
+    def __init__(self, pump, auth, info=None, persist=None, locked=None, table=None,
+                 stored_log=None):
         # info: {"firmware": str, "device_id": str, "board": str} reported by hello.
         # locked: None, or why the security state cannot be trusted (then only hello is served,
         # unauthenticated, until the pump is re-provisioned). table: the command table
@@ -69,6 +70,9 @@ class Dispatcher:
         self.persist = persist
         self.locked = locked
         self.table = table
+        # stored_log(seq, skip, limit, budget) -> (entries, last, more): the shell's reader of the
+        # event log on flash (pumpfw.storage.Storage.log_page); None: nothing stored (empty pages)
+        self.stored_log = stored_log
         self._links = {}
         self._held = False        # some link is throttled (advance() counts its time down)
         self._use = 0
@@ -386,6 +390,14 @@ class Dispatcher:
     def _cmd_log(self, args):
         return reasons.OK, self._log_reply(args.get("since", 0),
                                            args.get("limit", commands.MAX_LOG_ENTRIES))
+
+    def _cmd_log_stored(self, args):
+        if self.stored_log is None:
+            return reasons.OK, {"entries": [], "last": [0, 0], "more": False}
+        entries, last, more = self.stored_log(args.get("seq", 0), args.get("skip", 0),
+                                              args.get("limit", commands.MAX_LOG_ENTRIES),
+                                              LOG_REPLY_BUDGET)
+        return reasons.OK, {"entries": entries, "last": last, "more": more}
 
     def _cmd_review(self, args):
         code, data = self.pump.review()

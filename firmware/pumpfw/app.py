@@ -43,7 +43,8 @@ class App:
         self.info = {"firmware": board.FIRMWARE_VERSION,
                      "board": getattr(hal, "board_name", board.BOARD),
                      "device_id": self.identity[0] if self.identity else "unprovisioned"}
-        self.dispatcher = Dispatcher(self.pump, self.auth, self.info, persist=self._persist_auth)
+        self.dispatcher = Dispatcher(self.pump, self.auth, self.info, persist=self._persist_auth,
+                                     stored_log=self.storage.log_page)
         self.supervisor = Supervisor(self.pump, hal)
         self.last = 0
         self.to_snapshot_ms = board.SNAPSHOT_EVERY_MS

@@ -51,6 +51,7 @@ class Storage:
         self.fs = fs
         self._mac = _auth._Mac(key) if key else None
         self.writes = 0            # number of flash writes (benchmarks, wear estimate)
+        self._tails = []           # log files whose last line was checked since boot
 
     # -- records with a MAC ----------------------------------------------------------------------
     def save(self, name, obj):
@@ -139,8 +140,11 @@ class Storage:
         first = prefix + "0.txt"
         if self._size(first) >= board.LOG_FILE_MAX:
             self._rotate(prefix, files)
+        torn = self._torn_tail(first)
         f = self.fs.open(first, "ab")
         try:
+            if torn:
+                f.write(b"\n")     # a line torn by a power cut stays alone, never merged
             for e in entries:
                 f.write(json.dumps(e).encode() + b"\n")
         finally:
@@ -172,6 +176,76 @@ class Storage:
                 f.close()
         return out[:limit]
 
+    def _torn_tail(self, name):
+        """True when `name` ends in a partial line (power lost mid-append); checked once per
+        file and boot."""
+        if name in self._tails:
+            return False
+        self._tails.append(name)
+        size = self._size(name)
+        if not size:
+            return False
+        f = self.fs.open(name, "rb")
+        try:
+            f.seek(size - 1)
+            return f.read(1) != b"\n"
+        finally:
+            f.close()
+
+    def log_page(self, after_seq, after_skip, limit, budget):
+        """One page of the stored event log, oldest first, streamed line by line (never a whole
+        file in RAM). Position of an entry: (s, k) where s is the pump sequence number of the
+        last pump event at or before it ("seq", the only key of that name in any entry: pump events
+        carry it, command rows and security entries do not) and k counts the entries without one
+        since it (0 for the pump event itself). Returns ([[s, k], entry]...] after
+        (after_seq, after_skip): at most `limit` entries and `budget` bytes of stored lines; the
+        last position returned (the cursor for the next page); and whether more follow. A line
+        torn by a power cut (not ending in "}\n": _append keeps it alone on its line) is skipped
+        and takes no position."""
+        out = []
+        used = 0
+        more = False
+        last = [after_seq, after_skip]
+        cur = 0
+        k = 0
+        for i in range(board.LOG_FILES - 1, -1, -1):
+            try:
+                f = self.fs.open("/log%d.txt" % i, "rb")
+            except OSError:
+                continue
+            try:
+                while True:
+                    line = f.readline()
+                    if not line:
+                        break
+                    if line[-2:] != b"}\n":
+                        continue     # torn by a power cut mid-append: no entry, no position
+                    j = line.find(b'"seq":')
+                    if j >= 0:
+                        cur = _int_at(line, j + 6)
+                        k = 0
+                    else:
+                        k += 1
+                    if cur < after_seq or (cur == after_seq and k <= after_skip):
+                        continue
+                    if len(out) >= limit or (out and used + len(line) > budget):
+                        more = True
+                        break
+                    try:
+                        e = json.loads(line)
+                    except ValueError:
+                        e = {"kind": "unreadable", "bytes": len(line)}
+                    if len(line) > budget:
+                        e = {"kind": "too_long", "bytes": len(line)}
+                    used += len(line)
+                    out.append([[cur, k], e])
+                    last = [cur, k]
+            finally:
+                f.close()
+            if more:
+                break
+        return out, last, more
+
     def _size(self, name):
         try:
             return self.fs.stat(name)[6]
@@ -188,6 +262,18 @@ class Storage:
                 self.fs.rename("%s%d.txt" % (prefix, i), "%s%d.txt" % (prefix, i + 1))
             except OSError:
                 pass
+
+
+def _int_at(line, j):
+    """The decimal integer in bytes `line` from index j on (leading spaces skipped)."""
+    n = len(line)
+    while j < n and line[j] == 32:
+        j += 1
+    v = 0
+    while j < n and 48 <= line[j] <= 57:
+        v = v * 10 + line[j] - 48
+        j += 1
+    return v
 
 
 # -- identity -----------------------------------------------------------------------------------------

@@ -2,8 +2,8 @@
 
 :func:`evaluate` gives one :class:`Result` per [[expect]] row (per drug for ``peak_24h =
 "each"``): passed or not, the measured value in its unit, the limit, and what the measurement saw.
-The formatting helpers here (:func:`human_s`, :func:`amount_scale`) are the ones the summary and
-the HTML page use, so a value reads the same everywhere.
+The formatting helpers (:func:`human_s` here; amounts from pumphost.units, the one unit converter)
+are the ones the summary and the HTML page use, so a value reads the same everywhere.
 
 Definitions (docs/simulate.md, "Expectations"): a window ``[from, to)`` holds what happened in it
 (alarms by the time they were raised, log entries by their time, actions by their event time);
@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from pumphost.units import amount, amount_scale, dose_unit
 
 from .expect import Expectation, count_limit
 from .programme import program_ng
@@ -84,26 +86,6 @@ def show(v: float | int | str | None, unit: str) -> str:
     if unit == "ug":
         return amount(v, *amount_scale(v))
     return f"{v:g}" + (f" {unit}" if unit else "")
-
-
-def amount_scale(*ug: float | int | None) -> tuple[str, float]:
-    """("mg", 1000) when the largest of the amounts is 1 mg or more, else ("ug", 1): one scale
-    for a measured value and its limits."""
-    top = max((abs(float(v)) for v in ug if v is not None), default=0.0)
-    return ("mg", 1000.0) if top >= 1000 else ("ug", 1.0)
-
-
-def amount(ug: float | int, label: str, per: float) -> str:
-    return f"{ug / per:,.4g} mg" if label == "mg" else f"{ug:,.4g} ug"
-
-
-def dose_unit(hard_limit_ug: float | None) -> tuple[str, float]:
-    """(unit label, ug per unit) for a drug's dose axis: mg/day unless the hard limit is below
-    1 mg/day (then ug/day, so ziconotide's 19.2 ug/day does not read 0.0192)."""
-    if hard_limit_ug is not None and hard_limit_ug < 1000:
-        return "ug/day", 1.0
-    return "mg/day", 1000.0
-
 
 
 # --- evaluation ------------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .judge import dose_unit
+from pumphost.units import dose_unit
+
 from .recording import Recording, alarm_intervals
 from .report import DENIAL_KEYS, per_day_counts
 from .scenario import FAULT_ALARMS, MS_PER_DAY, MS_PER_H, format_ms

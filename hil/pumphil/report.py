@@ -28,6 +28,7 @@ from typing import Any
 
 from pumpcore import prescription as _prescription
 from pumpcore import reasons
+from pumphost import units as U
 
 from . import judge as _judge
 from .recording import (
@@ -57,13 +58,6 @@ class ReportDirError(OSError):
 
 
 # --- helpers --------------------------------------------------------------------------------------
-def _ul(nl: int) -> float:
-    return round(nl / 1000, 3)
-
-
-def _ug(ng: int) -> float:
-    return round(ng / 1000, 3)
-
 
 def _counters(status: dict[str, Any] | None) -> tuple[int, dict[str, int], dict[str, int]]:
     """(delivered_nl, drug ng, patient-bolus counters flattened) of one status."""
@@ -110,8 +104,8 @@ def build_report(rec: Recording) -> dict[str, Any]:
     per_day = []
     for k in range(sc.days):
         (v0, d0, _), (v1, d1, _) = cum[k], cum[k + 1]
-        per_day.append({"day": k, "delivered_ul": _ul(max(0, v1 - v0)),
-                        "drugs_ug": {n: _ug(max(0, d1.get(n, 0) - d0.get(n, 0))) for n in names}})
+        per_day.append({"day": k, "delivered_ul": U.microlitres(max(0, v1 - v0)),
+                        "drugs_ug": {n: U.micrograms(max(0, d1.get(n, 0) - d0.get(n, 0))) for n in names}})
     v_first, d_first, pb_first = cum[0]
     v_last, d_last, pb_last = cum[-1]
     denied = {k: pb_last.get("denied." + k, 0) - pb_first.get("denied." + k, 0)
@@ -131,7 +125,7 @@ def build_report(rec: Recording) -> dict[str, Any]:
         "verdict": NONE,
         "duration_s": sc.duration_ms // 1000,
         "stroke_nl": rec.stroke_nl,
-        "delivered_ul": _ul(max(0, v_last - v_first)),
+        "delivered_ul": U.microlitres(max(0, v_last - v_first)),
         "per_day": per_day,
         "drugs": {n: _drug_report(rec, n, d_last.get(n, 0) - d_first.get(n, 0)) for n in names},
         "patient_bolus": {
@@ -151,7 +145,7 @@ def build_report(rec: Recording) -> dict[str, Any]:
                    for f in fault_latencies(rec)],
         "resets": [{"t_s": t / 1000, "cause": cause} for t, cause in resets(rec)],
         "final": {"state": final.get("state"),
-                  "reservoir_ul": None if res_nl is None else _ul(int(res_nl))},
+                  "reservoir_ul": None if res_nl is None else U.microlitres(int(res_nl))},
         "expectations": [],
     }
     results = _judge.evaluate(rec, rep)
@@ -171,7 +165,7 @@ def _drug_report(rec: Recording, name: str, delivered_ng: int) -> dict[str, Any]
     peak, at = rec.peak_24h_ng.get(name, (0.0, None))
     hard = rec.hard_limit_ng.get(name)
     soft = rec.soft_limit_ng.get(name)
-    return {"delivered_ug": _ug(max(0, delivered_ng)),
+    return {"delivered_ug": U.micrograms(max(0, delivered_ng)),
             "peak_24h_ug": round(peak / 1000, 3),
             "peak_24h_end_s": None if at is None else at / 1000,
             "soft_limit_ug_per_day": None if soft is None else soft / 1000,
@@ -199,7 +193,7 @@ def summary_text(rec: Recording, report: dict[str, Any] | None = None) -> str:
     for name, d in rep["drugs"].items():
         per = [day["drugs_ug"].get(name, 0.0) for day in rep["per_day"]]
         hard, soft = d["hard_limit_ug_per_day"], d["soft_limit_ug_per_day"]
-        unit, k = _judge.dose_unit(hard)
+        unit, k = U.dose_unit(hard)
         mass = unit.split("/")[0]
         lim = "" if hard is None else f"; true peak 24 h {d['peak_24h_ug'] / k:.4g} {mass} (" \
             + ("" if soft is None else f"soft limit {soft / k:g}, ") \

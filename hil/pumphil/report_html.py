@@ -14,9 +14,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pumphost.units import amount_scale, dose_unit
+
 from . import htmlreport as H
 from . import plots
-from .judge import amount_scale, dose_unit, human_s
+from .judge import human_s
 from .recording import Recording
 from .report import HTML, PLOTS, SCHEMA_VERSION, per_day_counts
 from .scenario import MS_PER_DAY, format_ms

@@ -112,8 +112,9 @@ def _exact(d: Decimal, factor: int, what: str) -> int:
 
 
 # Commands of the command table the CLI does not offer as such: `version` says hello, `program`
-# stages (in chunks when long) and commits, `library push/show` stage, commit and show libraries.
-HIDDEN = frozenset({_commands.HELLO, _commands.STAGE, _commands.STAGE_CHUNK,
+# stages (in chunks when long) and commits, `library push/show` stage, commit and show libraries,
+# `log --stored` pages through the stored log.
+HIDDEN = frozenset({_commands.HELLO, _commands.STAGE, _commands.STAGE_CHUNK, _commands.LOG_STORED,
                     _commands.LIBRARY_STAGE, _commands.LIBRARY_CHUNK, _commands.LIBRARY_COMMIT,
                     _commands.LIBRARY_SHOW})
 
@@ -322,6 +323,10 @@ def _log_options(p: argparse.ArgumentParser) -> None:
                         "repeatable)")
     p.add_argument("--by-role", choices=ROLES, dest="by_role", metavar="ROLE",
                    help="only commands sent with this role (clinician, patient, readonly)")
+    p.add_argument("--stored", action="store_true",
+                   help="read the event log stored on the pump's flash (every entry it keeps, "
+                        "across resets and power cuts; slower) instead of its recent RAM ring; "
+                        "--since SEQ is then a pump event number (the entries' seq)")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
 
@@ -608,7 +613,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _run_log(args: argparse.Namespace, c: PumpClient) -> None:
-    entries = _log_entries(c, args.since)
+    entries = _stored_entries(c, args.since) if args.stored else _log_entries(c, args.since)
     if args.until:
         end = U.wall_clock_of(U.parse_local(args.until))
         entries = [[s, e] for s, e in entries if (_stamp(e) or end) < end]
@@ -709,6 +714,22 @@ def _log_entries(c: PumpClient, since: str) -> list[list[Any]]:
     # every entry carries the pump's wall clock as "day"/"ms" (-1 when it was not set; those
     # are left out of a time-filtered listing); command rows carry it too
     return [[s, e] for s, e in c.log_all(0) if (_stamp(e) or (-1, 0)) >= (day, ms)]
+
+
+def _stored_entries(c: PumpClient, since: str) -> list[list[Any]]:
+    """The flash log as [[position, entry]...]; a position reads "SEQ" for a pump event and
+    "SEQ+K" for the K-th entry without a number after it (a command row, a security entry)."""
+    def pos(p: list[int]) -> str:
+        return str(p[0]) if p[1] == 0 else f"{p[0]}+{p[1]}"
+
+    if since.isdigit():
+        return [[pos(p), e] for p, e in c.log_stored_all(int(since), _commands.MAX_SEQ)]
+    try:
+        day, ms = U.wall_clock_of(U.parse_local(since))
+    except U.UnitError as e:
+        raise CliError(f"--since: not a sequence number or ISO time: {since}") from e
+    return [[pos(p), e] for p, e in c.log_stored_all()
+            if (_stamp(e) or (-1, 0)) >= (day, ms)]
 
 
 def _print_log(args: argparse.Namespace, entries: list[list[Any]]) -> None:

@@ -572,6 +572,21 @@ class PumpClient:
             if not page["more"] or not page["entries"]:
                 return entries
 
+    def log_stored_all(self, seq: int = 0, skip: int = 0) -> list[list[Any]]:
+        """Every entry of the event log stored on the pump's flash (what it keeps across resets)
+        after position (seq, skip), oldest first, fetched page by page: [[[seq, skip], entry]...]
+        (pumpfw.storage.Storage.log_page says what a position is)."""
+        entries: list[list[Any]] = []
+        while True:
+            page = self.request(_commands.LOG_STORED, {"seq": seq, "skip": skip})
+            entries.extend(page["entries"])
+            if page["more"] and page["entries"] and list(page["last"]) <= [seq, skip]:
+                raise ProtocolError("log_stored: the pump's page did not move past "
+                                    f"({seq}, {skip})", "bad_reply")
+            seq, skip = page["last"]
+            if not page["more"] or not page["entries"]:
+                return entries
+
     def stage(self, rx: dict[str, Any]) -> dict[str, Any]:
         """Stage a prescription (rx dict); returns the pump's review. Programs too long for one
         line are sent as ``stage_chunk`` pieces (docs/protocol.md)."""

@@ -194,3 +194,35 @@ def at_after(ms: int, now: _dt.datetime | None = None) -> str:
     when = now + _dt.timedelta(milliseconds=ms)
     fmt = "%H:%M" if when.date() == now.date() else "%Y-%m-%d %H:%M"
     return f"{when.strftime(fmt)} (in {duration(ms)})"
+
+
+# --- numbers for reports (simulate/HIL reports, plots): floats in a fixed unit and the scale a
+# report reads a drug amount in. People-facing text above; these feed JSON fields and axes.
+def microlitres(nl: int) -> float:
+    """nL as uL, 3 decimals (a report's volume fields)."""
+    return round(nl / NL_PER_UL, 3)
+
+
+def micrograms(ng: int) -> float:
+    """ng as ug, 3 decimals (a report's drug amount fields)."""
+    return round(ng / NG_PER_UG, 3)
+
+
+def amount_scale(*ug: float | int | None) -> tuple[str, float]:
+    """("mg", 1000) when the largest of the amounts (ug) is 1 mg or more, else ("ug", 1): one
+    scale for a measured value and its limits."""
+    top = max((abs(float(v)) for v in ug if v is not None), default=0.0)
+    return ("mg", 1000.0) if top >= 1000 else ("ug", 1.0)
+
+
+def amount(ug: float | int, label: str, per: float) -> str:
+    """An amount (ug) in the scale amount_scale chose."""
+    return f"{ug / per:,.4g} mg" if label == "mg" else f"{ug:,.4g} ug"
+
+
+def dose_unit(hard_limit_ug: float | None) -> tuple[str, float]:
+    """(unit label, ug per unit) for a drug's dose axis: mg/day unless the hard limit is below
+    1 mg/day (then ug/day, so ziconotide's 19.2 ug/day does not read 0.0192)."""
+    if hard_limit_ug is not None and hard_limit_ug < 1000:
+        return "ug/day", 1.0
+    return "mg/day", 1000.0

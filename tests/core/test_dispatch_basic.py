@@ -87,8 +87,30 @@ def test_every_command_reaches_the_pump():
                      "library_stage", "library_commit"]
     assert ("refill", 18000000, True) in pump.calls and ("ack", None) in pump.calls
     # every row of the command table was exercised (hello and log have their own tests)
-    exercised = set(names) | {"hello", "log", "stage_chunk", "library_chunk"}
+    exercised = set(names) | {"hello", "log", "log_stored", "stage_chunk", "library_chunk"}
     assert set(commands.names()) == exercised
+
+
+def test_log_stored_pages_through_the_shells_reader_for_readers_only():
+    d, _, _ = make()
+    s = Signer()
+    page = expect_ok(d.handle_line(s.line("log_stored", role="readonly")))
+    assert page == {"entries": [], "last": [0, 0], "more": False}     # no reader: nothing stored
+    calls = []
+
+    def reader(seq, skip, limit, budget):
+        calls.append((seq, skip, limit, budget))
+        return [[[seq + 1, 0], {"kind": "boot"}]], [seq + 1, 0], True
+
+    d.stored_log = reader
+    page = expect_ok(d.handle_line(s.line("log_stored", {"seq": 7, "skip": 2, "limit": 5},
+                                          role="readonly")))
+    assert page == {"entries": [[[8, 0], {"kind": "boot"}]], "last": [8, 0], "more": True}
+    assert calls == [(7, 2, 5, 1700)]
+    expect_error(d.handle_line(s.line("log_stored", role="patient")), reasons.ROLE_FORBIDDEN)
+    expect_error(d.handle_line(s.line("log_stored", {"seq": -1}, role="readonly")),
+                 reasons.BAD_VALUE)
+    assert len(calls) == 1                                   # refusals never reach the reader
 
 
 def test_every_reply_to_an_authentic_request_is_tagged_and_bound_to_it():

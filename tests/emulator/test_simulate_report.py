@@ -147,6 +147,6 @@ def test_figures_say_what_they_show() -> None:
     ax = plots.pressure(rec, rep).axes[0]
     assert legend(ax) == ["pressure samples", "alarm raised", "occlusion injected"]
     # a ziconotide-sized limit reads in ug/day
-    from pumphil.judge import dose_unit
+    from pumphost.units import dose_unit
 
     assert dose_unit(19.2) == ("ug/day", 1.0) and dose_unit(30000.0)[0] == "mg/day"

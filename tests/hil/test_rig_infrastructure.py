@@ -211,3 +211,41 @@ def test_targets_register_by_name_and_reject_unknown_rigs(tmp_path: Path) -> Non
     with pytest.raises(ValueError, match="path or URL"):
         T.register_target("a/b", factory)
     assert isinstance(T.make_target(None), T.EmulatedRig)
+
+
+@pytest.mark.timeout(300)
+def test_the_rp2_target_runs_the_real_port_with_its_instruments_on_one_plant() -> None:
+    """`--rig rp2` without the suite's long tests (`make hil-rp2` runs those): the target boots the
+    real rp2 port provisioned, its time advances the chip and the plant together, and the
+    supply's output cuts the chip's power (a reset the pump reports with its cause)."""
+    import pyvisa
+    from pumphil.drivers import PowerSupply
+    from pumphil.hil.target import make_target
+
+    t = make_target("rp2", {"seed": "3"})
+    assert t.kind == "rp2" and "firmware_hang" not in t.capabilities
+    t.start()
+    try:
+        with PumpClient.open(t.config.pump_url, key_file=t.config.key_file, timeout_s=10.0,
+                             retries=3, reconnect_s=60.0) as c:
+            assert c.hello()["board"] != "emulator"              # the Pico shell answers
+            t0 = t.now_ms()
+            t.advance(30_000)
+            assert t.now_ms() - t0 >= 30_000
+            assert t.plant.now_ms >= t0 + 30_000                   # the instruments' clock too
+            rm = pyvisa.ResourceManager("@py")
+            try:
+                psu = PowerSupply.open(rm, t.config.instruments["psu"].resource)
+                psu.output(False)
+                t.advance(2_000)
+                psu.output(True)
+                t.advance(5_000)
+                psu.close()
+            finally:
+                rm.close()
+            c.reconnect()
+            st = c.status()
+            assert st["last_reset"]["cause"] == "power_on"
+            assert "unexpected_reset" in [a[0] for a in st["alarms"]]
+    finally:
+        t.close()
