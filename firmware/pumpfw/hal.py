@@ -107,8 +107,9 @@ class Fs:
     # ("/state.json"). Errors: OSError (ENOENT for a missing file) as MicroPython's os raises.
 
     def open(self, path, mode):
-        """A file object (read/write/close, context manager) as open() returns; modes "rb",
-        "wb", "ab". Raises OSError when a file to read is missing."""
+        """A file object (read/write/close, context manager; read files also readline and seek)
+        as open() returns; modes "rb", "wb", "ab". Raises OSError when a file to read is
+        missing."""
         raise NotImplementedError
 
     def rename(self, src, dst):

@@ -53,6 +53,9 @@ class BoardReset(BaseException):
 
 
 class ReadFile:
+    """A file opened "rb": its content, fetched in one crossing at open (a log file is at most
+    pumpfw.board.LOG_FILE_MAX bytes; the Pico streams it, this runtime's heap holds it)."""
+
     def __init__(self, data):
         self._data = data
         self._pos = 0
@@ -62,6 +65,18 @@ class ReadFile:
         end = len(self._data) if size is None or size < 0 else min(len(self._data), start + size)
         self._pos = end
         return self._data[start:end]
+
+    def readline(self):
+        start = self._pos
+        nl = self._data.find(b"\n", start)
+        end = len(self._data) if nl < 0 else nl + 1
+        self._pos = end
+        return self._data[start:end]
+
+    def seek(self, offset, whence=0):
+        base = (0, self._pos, len(self._data))[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
 
     def close(self):
         pass
