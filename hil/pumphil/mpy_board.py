@@ -153,9 +153,6 @@ class MpyBoard:
         self.button = False
         self._command(f"B.poke({items!r}, {button})")
 
-    def record_pressure(self, t0: int, period: int, buf: array[int], n: int) -> None:
-        self.trace.record(t0, period, buf, n)
-
     def pressure_trace(self, t0_ms: int, t1_ms: int) -> list[tuple[int, int]]:
         return self.trace.window(t0_ms, t1_ms)
 
