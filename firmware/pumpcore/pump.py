@@ -944,6 +944,13 @@ class Pump:
             return R.STATE_CORRUPT
         return R.OK
 
+    def continue_log_after(self, seq):
+        """The stored log already holds entries numbered up to seq (a cut can fall between the
+        log's append and the state record that carries the counter): numbering continues after
+        it, so no two stored entries share a number. Called by the shell at boot."""
+        if _is_int(seq) and seq > self._seq:
+            self._seq = seq
+
     def was_running(self):
         return self._restored_state in (SM.RUNNING, SM.SUSPENDED)
 

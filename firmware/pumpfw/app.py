@@ -68,6 +68,7 @@ class App:
         code_s, snap = self.storage.load(STATE)
         problem = None
         cause = hal.reset_cause()
+        logged = self.storage.last_logged_seq()
         if locked or code_s != OK:
             problem = locked or "state " + code_s
         else:
@@ -75,12 +76,14 @@ class App:
                 if pump.restore(snap.get("pump")) != R.OK:
                     problem = "state corrupt"
                 else:
+                    pump.continue_log_after(logged)
                     pump.note_reset(cause)
                     if snap.get("supervisor"):
                         try:
                             self.supervisor.load(snap["supervisor"])
                         except Exception:
                             problem = "supervisor state corrupt"
+        pump.continue_log_after(logged)
         if failure:
             pump.boot(self_test_ok=False)
         elif problem:

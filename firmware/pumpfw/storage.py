@@ -192,6 +192,31 @@ class Storage:
         finally:
             f.close()
 
+    def last_logged_seq(self):
+        """The highest pump sequence number in the newest event-log file that has one (0: none):
+        read line by line at boot."""
+        for i in range(board.LOG_FILES):
+            try:
+                f = self.fs.open("/log%d.txt" % i, "rb")
+            except OSError:
+                continue
+            best = 0
+            try:
+                while True:
+                    line = f.readline()
+                    if not line:
+                        break
+                    j = line.find(b'"seq":')
+                    if j >= 0:
+                        s = _int_at(line, j + 6)
+                        if s > best:
+                            best = s
+            finally:
+                f.close()
+            if best:
+                return best
+        return 0
+
     def log_page(self, after_seq, after_skip, limit, budget):
         """One page of the stored event log, oldest first, streamed line by line (never a whole
         file in RAM). Position of an entry: (s, k) where s is the pump sequence number of the

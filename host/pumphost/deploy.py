@@ -228,7 +228,9 @@ class Board:
             ser.write(b"\r\x03\x03")
             self._drain(0.3)
             ser.write(b"\r\x01")
-            data = self.t.read_until(1, banner, timeout=2, timeout_overall=self.timeout_s)
+            # up to 5 s without a byte: a board slowed down (an emulated chip on a loaded host)
+            # still answers within it; a real one answers at once
+            data = self.t.read_until(1, banner, timeout=5, timeout_overall=self.timeout_s)
             if data.endswith(banner):
                 self.t.in_raw_repl = True
                 break

@@ -110,3 +110,27 @@ def test_itpump_log_stored_filters_by_kind_and_since(emu: Emulator, client: Pump
     assert cli.main([*key, "log", "--stored", "--kind", "command", "--by-role", "clinician"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert {r["cmd"] for r in rows} >= {"set_clock", "commit", "prime", "start"}
+
+
+def test_numbering_continues_after_entries_the_state_record_missed(emu: Emulator,
+                                                                  client: PumpClient) -> None:
+    """A cut between the log's append and the state record leaves logged numbers the record's
+    counter does not know: the pump numbers on after them, so positions never repeat."""
+    _history(emu, client)
+    last = max(e["seq"] for _, e in client.log_stored_all() if "seq" in e)
+    emu.plant.power(False)
+    with emu.lock:
+        with emu.flash.open("/log0.txt", "ab") as f:
+            f.write(json.dumps({"seq": last + 5, "up_s": 0, "day": -1, "ms": -1,
+                                "kind": "alarm_raised", "code": "occlusion",
+                                "data": {"priority": "high"}}).encode() + b"\n")
+        emu.flash.sync()
+    emu.plant.power(True)
+    emu.advance(MIN)
+    client.reconnect()
+    stored = client.log_stored_all()
+    after = [e["seq"] for _, e in stored if "seq" in e and e["seq"] != last + 5]
+    assert after == sorted(after) and len(set(after)) == len(after)
+    assert min(s for s in after if s > last) > last + 5
+    positions = [tuple(p) for p, _ in stored]
+    assert positions == sorted(positions) and len(set(positions)) == len(positions)

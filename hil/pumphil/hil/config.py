@@ -193,3 +193,13 @@ def driver_class(name: str) -> type[Driver]:
     if not isinstance(cls, type) or not issubclass(cls, drivers.Driver):
         raise RigConfigError(f"driver {name!r} is not a class of pumphil.drivers")
     return cls
+
+
+def virtual_instruments(resources: dict[str, str]) -> dict[str, Instrument]:
+    """The instruments of a rig whose instruments are the emulator's virtual ones
+    (pumphil.instruments.VirtualRig), given their VISA resources by role: default drivers, the
+    pyvisa-py backend, water density and the balance model's uncertainty."""
+    return {role: Instrument(role, resources[role], DEFAULT_DRIVERS[role], "@py",
+                             {"density_g_per_ml": 1.0, "uncertainty_mg": 0.05}
+                             if role == "balance" else {})
+            for role in ROLES}

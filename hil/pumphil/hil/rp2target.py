@@ -23,7 +23,7 @@ from pumphost.deploy import build_firmware, wait_for_hello
 from ..plant import Plant
 from ..rp2.image import build_image
 from ..rp2.target import Rp2Board
-from .config import DEFAULT_DRIVERS, Instrument, RigConfig, SafeState
+from .config import RigConfig, SafeState, virtual_instruments
 from .target import EmulatedRig, Target
 
 DEVICE_ID = "RP2-HIL"
@@ -69,10 +69,7 @@ class Rp2Rig(Target):
         res = self.instruments.resources
         self.config = RigConfig(
             name="emulated RP2040 rig", pump_url=self.board.serial_url, key_file=key_file,
-            instruments={role: Instrument(role, res[role], DEFAULT_DRIVERS[role], "@py",
-                                          {"density_g_per_ml": 1.0, "uncertainty_mg": 0.05}
-                                          if role == "balance" else {})
-                         for role in ("psu", "balance", "pressure", "switch")},
+            instruments=virtual_instruments(res),
             safe_state=SafeState(), time_scale=1.0)
         return self
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import tomli_w
 
-from .config import DEFAULT_DRIVERS, ROLES, Instrument, RigConfig, SafeState
+from .config import RigConfig, SafeState, virtual_instruments
 from .rfc2217 import Rfc2217Server
 
 
@@ -58,9 +58,7 @@ class ServedRig:
         return RigConfig(
             name=f"served emulated rig (x{self.speed:g})", pump_url=self.rfc2217.url,
             key_file=self.emu.key_file if key_file else None,
-            instruments={r: Instrument(r, res[r], DEFAULT_DRIVERS[r], "@py",
-                                       {"density_g_per_ml": 1.0, "uncertainty_mg": 0.05}
-                                       if r == "balance" else {}) for r in ROLES},
+            instruments=virtual_instruments(res),
             safe_state=SafeState(), time_scale=self.speed)
 
     def write_rig_file(self, path: Path) -> Path:

@@ -131,13 +131,10 @@ class EmulatedRig(Target):
                                       balance_container_g=self.BALANCE["balance_container_g"]
                                       ).start()
         res = self.instruments.resources
-        from .config import DEFAULT_DRIVERS, Instrument
+        from .config import virtual_instruments
         self.config = RigConfig(
             name="emulated rig", pump_url=self.emu.serial_url, key_file=self.emu.key_file,
-            instruments={role: Instrument(role, res[role], DEFAULT_DRIVERS[role], "@py",
-                                          {"density_g_per_ml": 1.0, "uncertainty_mg": 0.05}
-                                          if role == "balance" else {})
-                         for role in ("psu", "balance", "pressure", "switch")},
+            instruments=virtual_instruments(res),
             safe_state=SafeState(), time_scale=1.0)
         return self
 

@@ -988,9 +988,10 @@ class RefPump:
         self.queue.clear()
         # what becomes of a pending program across a reset the docs do not say: held aside
         # (its limits count as possible) until the harness sees what the firmware did
-        self.pending_at_boot = self.pending is not None
+        # (resets in a row before the harness has seen the firmware: the program stays held)
         if self.pending is not None:
             self.ghost, self.pending = self.pending, None
+            self.pending_at_boot = True
         recent = [x for x in self.resets if self.mono - x.mono < RESET_LOOP_WINDOW_MS]
         if state == S.SAFE_STATE:
             self.set_state(S.SAFE_STATE)
