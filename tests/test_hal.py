@@ -1,7 +1,9 @@
 """Every HAL implements all of pumpfw.hal: the Pico's (pumpfw.hal_rp2.PicoHal, read from its
 source here since `machine` exists only on the device; tests/rp2 checks the running one on the
-real port), the emulator's (pumphil.board.VirtualHal) and, once it exists, the MicroPython-runtime
-bridge's (add it to IMPLEMENTATIONS). Same names, same parameters; the `fs` object too."""
+real port), the emulator's (pumphil.board.VirtualHal) and the MicroPython runtime's
+(pumphil/mpy/mp_board.py BridgedHal, read from its source: it imports the bridge that exists only
+inside the interpreter; tests/emulator/test_runtime_conformance.py runs it). Same names, same
+parameters; the `fs` object too."""
 
 from __future__ import annotations
 
@@ -81,18 +83,26 @@ def _class_members(path: Path, cls_name: str) -> dict[str, list[str] | None]:
 
 PICO = _class_members(PUMPFW / "hal_rp2.py", "PicoHal")
 PICO_FS = _class_members(PUMPFW / "flashfs.py", "FlashFs")
+MP_BOARD = ROOT / "hil" / "pumphil" / "mpy" / "mp_board.py"
+# the HALs read from their source: (class members, fs class members) per implementation
+FROM_SOURCE = {
+    "pico": (PICO, PICO_FS),
+    "micropython-runtime": (_class_members(MP_BOARD, "BridgedHal"),
+                            _class_members(MP_BOARD, "BridgedFs")),
+}
 
 
-@pytest.mark.parametrize("name", sorted(HAL))
-def test_the_pico_hal_implements(name: str) -> None:
-    assert name in PICO, f"PicoHal lacks {name}"
-    if HAL[name] is not None and PICO[name] is not None:
-        assert PICO[name] == HAL[name]
+@pytest.mark.parametrize("impl,name", [(i, n) for i in FROM_SOURCE for n in sorted(HAL)])
+def test_the_hals_read_from_source_implement(impl: str, name: str) -> None:
+    members = FROM_SOURCE[impl][0]
+    assert name in members, f"{impl} HAL lacks {name}"
+    if HAL[name] is not None and members[name] is not None:
+        assert members[name] == HAL[name]
 
 
-@pytest.mark.parametrize("name", sorted(FS))
-def test_the_pico_fs_implements(name: str) -> None:
-    assert PICO_FS.get(name) == FS[name], f"FlashFs.{name}"
+@pytest.mark.parametrize("impl,name", [(i, n) for i in FROM_SOURCE for n in sorted(FS)])
+def test_the_fs_read_from_source_implement(impl: str, name: str) -> None:
+    assert FROM_SOURCE[impl][1].get(name) == FS[name], f"{impl} fs.{name}"
 
 
 def test_the_source_reading_sees_a_missing_call(tmp_path: Path) -> None:

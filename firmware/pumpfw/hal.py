@@ -4,8 +4,8 @@
 #                                small drivers in pumpfw (motor, pressure, battery, indicators,
 #                                button, usb_link/uart_link, flashfs, resetcause)
 #   pumphil.board.VirtualHal     the emulator's virtual board (CPython, virtual time)
-#   the MicroPython-runtime HAL  the emulator's bridge when the firmware runs on a laptop
-#                                MicroPython (pumphil)
+#   BridgedHal (hil/pumphil/     the emulator's micropython runtime: the firmware on a laptop
+#     mpy/mp_board.py)           MicroPython, plant and flash bridged to CPython
 # tests/test_hal.py checks that each implements every call below with the same parameters, and
 # tests/rp2 checks PicoHal on the real rp2 port.
 #
@@ -107,8 +107,9 @@ class Fs:
     # ("/state.json"). Errors: OSError (ENOENT for a missing file) as MicroPython's os raises.
 
     def open(self, path, mode):
-        """A file object (read/write/close, context manager) as open() returns; modes "rb",
-        "wb", "ab". Raises OSError when a file to read is missing."""
+        """A file object (read/write/close, context manager; read files also readline and seek)
+        as open() returns; modes "rb", "wb", "ab". Raises OSError when a file to read is
+        missing."""
         raise NotImplementedError
 
     def rename(self, src, dst):

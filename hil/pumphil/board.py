@@ -123,11 +123,43 @@ class VirtualHal:
         return self.board.cause
 
     def self_test(self) -> str | None:
-        one = [0]
-        self.board.plant.capture(self.board.clock.now_ms, 0, one, 1)
-        if not -1500 <= one[0] <= 15000:
-            return "pressure sensor out of range"
-        return None
+        return sensor_self_test(self.board.plant, self.board.clock.now_ms)
+
+
+def sensor_self_test(plant: Plant, t_ms: int) -> str | None:
+    """The HAL's self_test on the emulator: one pressure sample at t_ms in the sensor's range
+    (both runtimes' HALs use it)."""
+    one = [0]
+    plant.capture(t_ms, 0, one, 1)
+    if not -1500 <= one[0] <= 15000:
+        return "pressure sensor out of range"
+    return None
+
+
+class PressureTrace:
+    """The pressure samples the firmware took: the newest captures, each kept as (t0_ms,
+    period_ms, samples) so recording costs one copy per capture, not per sample."""
+
+    def __init__(self, captures: int) -> None:
+        self._trace: deque[tuple[int, int, array[int]]] = deque(maxlen=captures)
+
+    def record(self, t0: int, period: int, buf: MutableSequence[int], n: int) -> None:
+        # a slice of an array is already a copy; a memoryview's (read_pressure with start > 0) is
+        # a view and is copied into an array
+        part = buf[:n]
+        self._trace.append((t0, period, part if isinstance(part, array) else array("i", part)))
+
+    def window(self, t0_ms: int, t1_ms: int) -> list[tuple[int, int]]:
+        """(t_ms, Pa) of every recorded sample with t0_ms <= t <= t1_ms, in order."""
+        out = []
+        for start, period, samples in self._trace:
+            if start > t1_ms or start + period * len(samples) < t0_ms:
+                continue
+            for i, pa in enumerate(samples):
+                t = start + i * period
+                if t0_ms <= t <= t1_ms:
+                    out.append((t, pa))
+        return out
 
 
 class VirtualBoard:
@@ -164,9 +196,7 @@ class VirtualBoard:
         # as it makes them (tests/verify: strokes, serial output, flash writes); None = the
         # firmware gets the HAL itself
         self.wrap_hal: Callable[[VirtualHal], Any] | None = None
-        # pressure trace of the samples the firmware took: the newest captures, each kept as
-        # (t0_ms, period_ms, samples) so recording costs one copy per capture, not per sample
-        self._trace: deque[tuple[int, int, array[int]]] = deque(maxlen=trace_captures)
+        self.trace = PressureTrace(trace_captures)   # the samples the firmware took
 
     # -- power and reset -------------------------------------------------------------------------
     def power_on(self, cause: str = "power_on") -> None:
@@ -279,18 +309,10 @@ class VirtualBoard:
 
     # -- pressure trace ------------------------------------------------------------------------------
     def record_pressure(self, t0: int, period: int, buf: MutableSequence[int], n: int) -> None:
-        # a slice of an array is already a copy; a memoryview's (read_pressure with start > 0) is
-        # a view and is copied into an array
-        part = buf[:n]
-        self._trace.append((t0, period, part if isinstance(part, array) else array("i", part)))
+        self.trace.record(t0, period, buf, n)
 
     def pressure_trace(self, t0_ms: int, t1_ms: int) -> list[tuple[int, int]]:
-        out = []
-        for start, period, samples in self._trace:
-            if start > t1_ms or start + period * len(samples) < t0_ms:
-                continue
-            for i, pa in enumerate(samples):
-                t = start + i * period
-                if t0_ms <= t <= t1_ms:
-                    out.append((t, pa))
-        return out
+        return self.trace.window(t0_ms, t1_ms)
+
+    def close(self) -> None:
+        """Nothing to release (the micropython runtime's board ends its interpreter here)."""

@@ -34,6 +34,7 @@ from pumphost import keys as host_keys
 
 from .board import VirtualBoard, VirtualClock
 from .flash import Flash
+from .mpy_board import MpyBoard
 from .plant import Plant, PlantParams
 
 MAX_CONNECTIONS = 8       # simultaneous socket connections; one more is closed at once
@@ -64,8 +65,10 @@ def lock_state_dir(state_dir: Path) -> int:
     os.ftruncate(fd, 0)
     os.write(fd, str(os.getpid()).encode())
     return fd
-RUNTIMES = ("cpython",)   # "micropython" (the firmware under the WebAssembly interpreter) is the
-                          # seam for the real-MicroPython runtime issue
+# The interpreter the firmware runs on: "cpython" (this process, pumphil.board.VirtualBoard) or
+# "micropython" (the real MicroPython WebAssembly build in Node, pumphil.mpy_board.MpyBoard;
+# docs/emulator.md, "Runtimes").
+RUNTIMES = ("cpython", "micropython")
 
 
 class Emulator:
@@ -93,7 +96,20 @@ class Emulator:
         self.clock = VirtualClock()
         self.plant = Plant(seed=seed, params=plant_params)
         self.flash = Flash(self.state_dir / "flash.img")
-        self.board = VirtualBoard(self.plant, self.flash, self.clock, self._output)
+        self.runtime = runtime
+        self.board: VirtualBoard | MpyBoard
+        if runtime == "micropython":
+            try:
+                self.board = MpyBoard(self.plant, self.flash, self.clock, self._output)
+            except BaseException:
+                # no emulator after all: the state directory is free again
+                self.flash.close()
+                os.close(self._lock_fd)
+                if self._tmp is not None:
+                    self._tmp.cleanup()
+                raise
+        else:
+            self.board = VirtualBoard(self.plant, self.flash, self.clock, self._output)
         self.plant.add_power_listener(self._on_power)
         self.device_id = ""
         self.key_file = self.state_dir / "keys.json"
@@ -151,6 +167,7 @@ class Emulator:
         for t in self._threads:
             t.join(timeout=2)
         with self.lock:
+            self.board.close()
             self.flash.close()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
@@ -174,7 +191,11 @@ class Emulator:
             self.plant.advance_to(self.clock.now_ms)
 
     def now_ms(self) -> int:
-        return self.clock.now_ms
+        """The virtual time once the board is between steps: a step in flight (serving a
+        request from a socket thread: its reply may already be out) moves the clock on, so
+        this waits for it."""
+        with self.lock:
+            return self.clock.now_ms
 
     def pressure_trace(self, t0_ms: int, t1_ms: int) -> list[tuple[int, int]]:
         with self.lock:

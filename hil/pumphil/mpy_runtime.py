@@ -22,6 +22,8 @@ FIRMWARE_DIR = REPO_ROOT / "firmware"
 class MicroPythonUnavailable(RuntimeError):
     """Node or the pinned npm package is missing (run `make setup`)."""
 
+    reason = "micropython_unavailable"
+
 
 @dataclass(frozen=True)
 class MicroPythonResult:
@@ -31,9 +33,11 @@ class MicroPythonResult:
 
 
 def node_executable() -> str:
-    node = os.environ.get("ITPUMP_NODE") or shutil.which("node")
+    wanted = os.environ.get("ITPUMP_NODE") or "node"
+    node = shutil.which(wanted)
     if not node:
-        raise MicroPythonUnavailable("node not found on PATH (set ITPUMP_NODE)")
+        raise MicroPythonUnavailable(f"{wanted!r} not found: install Node.js >= 18 (or set "
+                                     "ITPUMP_NODE to its path)")
     return node
 
 

@@ -91,6 +91,8 @@ class Recording:
     resets: list[tuple[int, str]] | None = None
     # the firmware version the pump's verified hello named (None: never asked)
     firmware: str | None = None
+    # the interpreter the firmware ran on (pumphil.emulator.RUNTIMES)
+    runtime: str = "cpython"
 
 
 def drug_ng(status: dict[str, Any] | None) -> dict[str, int]:

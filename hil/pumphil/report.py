@@ -121,6 +121,7 @@ def build_report(rec: Recording) -> dict[str, Any]:
         "seed": sc.seed,
         "start_time": sc.start_time.isoformat(timespec="seconds"),
         "firmware": rec.firmware,
+        "runtime": rec.runtime,
         "verdict": NONE,
         "duration_s": sc.duration_ms // 1000,
         "stroke_nl": rec.stroke_nl,
@@ -181,6 +182,8 @@ def summary_text(rec: Recording, report: dict[str, Any] | None = None) -> str:
     rep = report if report is not None else build_report(rec)
     sc = rec.scenario
     fw = f"; firmware {rep['firmware']}" if rep.get("firmware") else ""
+    if rep.get("runtime", "cpython") != "cpython":
+        fw += f" on {rep['runtime']}"
     lines = [f"Scenario: {rep['scenario']}  ({sc.path})",
              (f"  {sc.days} day(s) of virtual time from {sc.start_time:%Y-%m-%d %H:%M} "
              f"(seed {sc.seed}); stroke {rep['stroke_nl']} nL{fw}; research/education "

@@ -58,6 +58,7 @@ def build(rec: Recording, rep: dict[str, Any]) -> H.Report:
         ("scenario", f"{rep['scenario']} ({sc.path})"),
         ("seed", sc.seed),
         ("firmware", rep["firmware"]),
+        ("runtime", rep["runtime"]),
         ("delivered", f"{rep['delivered_ul'] / 1000:.3f} mL left the pump"),
         ("alarms", len(rep["alarms"])),
         ("resets", len(rep["resets"])),

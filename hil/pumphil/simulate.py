@@ -123,7 +123,8 @@ class Runner:
         # host traffic in progress: [next request (ms from t=0), every_ms, requests left, role]
         self._traffic: list[list[Any]] = []
         self.traffic_sent = 0
-        self.rec = Recording(scenario=scenario, stroke_nl=self._stroke_nl())
+        self.rec = Recording(scenario=scenario, stroke_nl=self._stroke_nl(),
+                             runtime=str(getattr(emu, "runtime", "cpython")))
         client.on_event(self._on_event)
 
     # --- helpers --------------------------------------------------------------------------------

@@ -19,6 +19,12 @@ EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_FILE = 0, 1, 2, 5
 #: `simulate` only: the run completed and an expectation of the scenario failed
 EXIT_EXPECTATION = 6
 
+#: --runtime: the interpreter the firmware runs on (pumphil.emulator.RUNTIMES, which a test holds
+#: equal; not imported from there: the CLI loads the emulator only when a handler runs)
+RUNTIMES = ("cpython", "micropython")
+RUNTIME_HELP = ("interpreter the firmware runs on: cpython (default, fastest) or micropython (the "
+                "real MicroPython WebAssembly build in Node; docs/emulator.md, \"Runtimes\")")
+
 EMULATE_HELP = "run the pump emulator (virtual rig: board, plant, instruments) on a TCP port"
 EMULATE_DESC = """\
 Start a virtual rig: the unchanged firmware on a virtual board with simulated hardware and plant
@@ -75,6 +81,7 @@ def _minutes(text: str) -> int:
 
 def emulate(args: argparse.Namespace) -> int:
     from pumphil.emulator import Emulator, StateDirInUse
+    from pumphil.mpy_runtime import MicroPythonUnavailable
 
     from .keys import default_key_path
 
@@ -83,6 +90,9 @@ def emulate(args: argparse.Namespace) -> int:
         emu = Emulator(state_dir=state_dir, seed=args.seed, speed=args.speed, listen=args.listen,
                        pty=args.pty, runtime=args.runtime, instruments=not args.no_instruments)
     except StateDirInUse as e:
+        print(f"error: {e.reason}: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except MicroPythonUnavailable as e:
         print(f"error: {e.reason}: {e}", file=sys.stderr)
         return EXIT_USAGE
     emu.start()
@@ -96,6 +106,7 @@ def emulate(args: argparse.Namespace) -> int:
                                 "device_id": emu.device_id, "key_file": str(emu.key_file),
                                 "cli_key_file": str(default_key_path(emu.device_id)),
                                 "visa": emu.visa_resources, "speed": args.speed,
+                                "runtime": args.runtime,
                                 "state_dir": str(emu.state_dir)}
         if getattr(args, "json", False):
             print(json.dumps(info, sort_keys=True), flush=True)
@@ -105,6 +116,7 @@ def emulate(args: argparse.Namespace) -> int:
             print(f"  pump:      {info['url']}" + (f"  (pty {info['pty']})" if info["pty"]
                                                    else ""))
             print(f"  device id: {info['device_id']}")
+            print(f"  runtime:   {info['runtime']}")
             print(f"  key file:  {info['key_file']}")
             print(f"             (copy where the CLI looks: {info['cli_key_file']})")
             print(f"  speed:     {args.speed:g} x real time"
@@ -128,6 +140,7 @@ def emulate(args: argparse.Namespace) -> int:
 def simulate(args: argparse.Namespace) -> int:
     from pumphil import report, scenario
     from pumphil import simulate as sim
+    from pumphil.mpy_runtime import MicroPythonUnavailable
     from pumphil.progress import day_progress
 
     try:
@@ -149,6 +162,9 @@ def simulate(args: argparse.Namespace) -> int:
     except sim.SimulationError as e:
         print(f"error: {e.reason}: {e.message}", file=sys.stderr)
         return EXIT_REFUSED
+    except MicroPythonUnavailable as e:
+        print(f"error: {e.reason}: {e}", file=sys.stderr)
+        return EXIT_USAGE
     wall = time.perf_counter() - t
     try:
         rep = report.write_report(rec, args.report) if args.report else report.build_report(rec)
@@ -180,8 +196,7 @@ def register(sub: Any) -> None:
     p.add_argument("--state-dir", metavar="DIR",
                    help="keep the flash image and keys here (default: a temporary directory)")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="plant noise seed (0)")
-    p.add_argument("--runtime", choices=("cpython",), default="cpython",
-                   help="interpreter the firmware runs on (cpython)")
+    p.add_argument("--runtime", choices=RUNTIMES, default="cpython", help=RUNTIME_HELP)
     p.add_argument("--no-instruments", action="store_true",
                    help="do not start the virtual lab instruments")
     p.add_argument("--exit-after", type=_positive, default=None, metavar="S",
@@ -199,6 +214,5 @@ def register(sub: Any) -> None:
                    help="write index.html, report.json, summary.txt and PNG plots into DIR")
     p.add_argument("--sample-min", type=_minutes, default=None, metavar="M",
                    help="status sample interval in minutes (default: 1-12 h by duration)")
-    p.add_argument("--runtime", choices=("cpython",), default="cpython",
-                   help="interpreter the firmware runs on (cpython)")
+    p.add_argument("--runtime", choices=RUNTIMES, default="cpython", help=RUNTIME_HELP)
     p.set_defaults(handler=simulate)

@@ -34,10 +34,14 @@ def scenario_file(tmp_path: Path) -> Path:
     return f
 
 
-def test_simulate_json_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["simulate", str(scenario_file(tmp_path)), "--json"]) == 0
+@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
+def test_simulate_json_only(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                            runtime: str) -> None:
+    assert cli.main(["simulate", str(scenario_file(tmp_path)), "--json",
+                     "--runtime", runtime]) == 0
     out = capsys.readouterr().out
     rep = json.loads(out)     # only the JSON report on stdout
+    assert rep["runtime"] == runtime
     assert rep["scenario"] == "short" and rep["duration_s"] == 6 * 3600
     assert rep["patient_bolus"]["requested"] == 2
     assert rep["patient_bolus"]["delivered"] == 1
@@ -123,3 +127,26 @@ def test_demo_runs_a_scenario_and_says_where_the_report_is(
     assert (out_dir / "report.json").exists() and (out_dir / "index.html").exists()
     assert "\r" not in err and "day" not in err      # no progress counter when not on a TTY
     assert demo.DEFAULT_SCENARIO.exists()
+
+
+def test_emulate_on_the_micropython_runtime_serves_the_pump(tmp_path: Path) -> None:
+    env = dict(os.environ, ITPUMP_HOME=str(tmp_path / "home"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pumphost.cli", "emulate", "--json", "--speed", "50",
+         "--runtime", "micropython", "--no-instruments", "--state-dir", str(tmp_path / "state"),
+         "--exit-after", "60"],
+        stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        info = json.loads(proc.stdout.readline())
+        assert info["runtime"] == "micropython"
+        st = subprocess.run([sys.executable, "-m", "pumphost.cli", "--port", info["url"],
+                             "--json", "status"], capture_output=True, text=True, env=env,
+                            timeout=60, check=False)
+        assert st.returncode == 0, st.stderr
+        status = json.loads(st.stdout)
+        assert status["state"] == "stopped" and status["uptime_s"] >= 0
+    finally:
+        proc.terminate()
+        rc = proc.wait(timeout=30)
+    assert rc == 0

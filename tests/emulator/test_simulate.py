@@ -59,7 +59,7 @@ action = "stop"
 """
 
 CONTRACT_KEYS = ["schema_version", "scenario", "scenario_file", "scenario_sha256",
-                 "prescription_checksum", "seed", "start_time", "firmware", "verdict",
+                 "prescription_checksum", "seed", "start_time", "firmware", "runtime", "verdict",
                  "duration_s", "stroke_nl", "delivered_ul", "per_day", "drugs", "patient_bolus",
                  "alarms", "faults", "resets", "final", "expectations"]
 
@@ -77,6 +77,7 @@ def test_report_has_the_contract_shape(three_days: tuple[R.Recording, dict[str, 
     assert rep["scenario"] == "three days"
     assert rep["duration_s"] == 3 * 86400
     assert rep["stroke_nl"] == 250
+    assert rep["runtime"] == "cpython"
     assert [d["day"] for d in rep["per_day"]] == [0, 1, 2]
     assert all(list(d) == ["day", "delivered_ul", "drugs_ug"] for d in rep["per_day"])
     assert list(rep["drugs"]) == ["morphine"]

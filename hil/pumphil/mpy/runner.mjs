@@ -14,7 +14,7 @@
 // stdout and stderr of the script are passed through line by line.
 import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
 import fs from "node:fs";
-import path from "node:path";
+import { copyTree, sysPathCode } from "./mount.mjs";
 
 const argv = process.argv.slice(2);
 let heap = 8 * 1024 * 1024;
@@ -45,30 +45,12 @@ const mp = await loadMicroPython({
   stderr: (line) => process.stderr.write(line + "\n"),
 });
 
-function mkdirs(dir) {
-  let cur = "";
-  for (const part of dir.split("/").filter(Boolean)) {
-    cur += "/" + part;
-    try { mp.FS.mkdir(cur); } catch (e) { /* exists */ }
-  }
-}
-function copyTree(hostDir, mpDir) {
-  mkdirs(mpDir);
-  for (const entry of fs.readdirSync(hostDir, { withFileTypes: true })) {
-    if (entry.name.startsWith(".") || entry.name === "__pycache__") continue;
-    const src = path.join(hostDir, entry.name);
-    const dst = mpDir.replace(/\/$/, "") + "/" + entry.name;
-    if (entry.isDirectory()) copyTree(src, dst);
-    else if (/\.(py|toml|json|txt)$/.test(entry.name)) mp.FS.writeFile(dst, fs.readFileSync(src));
-  }
-}
-for (const [hostDir, mpDir] of mounts) copyTree(hostDir, mpDir);
+for (const [hostDir, mpDir] of mounts) copyTree(mp, hostDir, mpDir);
 
 mp.globals.set("_RUNNER_ARGV", argv);
 const source = fs.readFileSync(script, "utf8");
 try {
-  const paths = mounts.map(([, mpDir]) => JSON.stringify(mpDir)).join(", ");
-  mp.runPython(`import sys\nfor _p in [${paths}]:\n    sys.path.append(_p)\nARGV = [str(a) for a in _RUNNER_ARGV]\ndel _RUNNER_ARGV\n`);
+  mp.runPython(sysPathCode(mounts) + "ARGV = [str(a) for a in _RUNNER_ARGV]\ndel _RUNNER_ARGV\n");
   mp.runPython(source);
   for (const code of then) mp.runPython(code);
 } catch (err) {
