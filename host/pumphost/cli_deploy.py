@@ -17,6 +17,7 @@ from pumpcore.wire import ROLES
 from . import deploy
 from . import keys as _keys
 from . import library_file as _library_file
+from .cliargs import positive_float
 from .client import PumpClient
 from .errors import PumpError
 
@@ -172,23 +173,13 @@ def _check_and_save(args: argparse.Namespace, port: str, keyset: _keys.KeySet, k
     return EXIT_OK
 
 
-def _positive(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text}") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0: {text}")
-    return v
-
-
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", default=argparse.SUPPRESS, metavar="PORT",
                    help="the board's serial port: /dev/ttyACM0, a pty, socket://HOST:PORT "
                         "(default $ITPUMP_PORT)")
-    p.add_argument("--timeout", type=_positive, default=10.0, metavar="S",
+    p.add_argument("--timeout", type=positive_float, default=10.0, metavar="S",
                    help="seconds to wait for the board's REPL at each step (10)")
-    p.add_argument("--hello-timeout", type=_positive, default=60.0, metavar="S",
+    p.add_argument("--hello-timeout", type=positive_float, default=60.0, metavar="S",
                    help="seconds to wait for the pump's hello after the reset (60)")
     p.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
                    help="print only a JSON summary")

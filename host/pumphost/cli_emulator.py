@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .cliargs import positive_float
+
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_FILE = 0, 1, 2, 5
 #: `simulate` only: the run completed and an expectation of the scenario failed
 EXIT_EXPECTATION = 6
@@ -57,16 +59,6 @@ def _host_port(text: str) -> tuple[str, int]:
     if not 0 <= n <= 65535:
         raise argparse.ArgumentTypeError(f"port out of range: {text}")
     return host or "127.0.0.1", n
-
-
-def _positive(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text}") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0: {text}")
-    return v
 
 
 def _minutes(text: str) -> int:
@@ -191,7 +183,7 @@ def register(sub: Any) -> None:
     p.add_argument("--listen", type=_host_port, default=("127.0.0.1", 0), metavar="HOST:PORT",
                    help="serial endpoint address (default 127.0.0.1 and a free port)")
     p.add_argument("--pty", action="store_true", help="also offer the serial port as a pty")
-    p.add_argument("--speed", type=_positive, default=1.0, metavar="X",
+    p.add_argument("--speed", type=positive_float, default=1.0, metavar="X",
                    help="virtual time runs X times real time (default 1)")
     p.add_argument("--state-dir", metavar="DIR",
                    help="keep the flash image and keys here (default: a temporary directory)")
@@ -199,7 +191,7 @@ def register(sub: Any) -> None:
     p.add_argument("--runtime", choices=RUNTIMES, default="cpython", help=RUNTIME_HELP)
     p.add_argument("--no-instruments", action="store_true",
                    help="do not start the virtual lab instruments")
-    p.add_argument("--exit-after", type=_positive, default=None, metavar="S",
+    p.add_argument("--exit-after", type=positive_float, default=None, metavar="S",
                    help="stop after S seconds of real time (scripts, tests)")
     p.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
                    help="print the endpoints as one JSON line")
