@@ -20,10 +20,18 @@
 # which sends [events, "done", the board's state] with no reply (itpump_bridge.send). This
 # build's garbage collector frees nothing while Python code runs, so run_until does at most
 # SLICE_STEPS wake-ups per call (CPython calls again).
+import binascii
 import json
 from binascii import hexlify, unhexlify
 
 import itpump_bridge
+import mp_binascii
+
+# This build's binascii is micropython-lib's pure Python (the Pico's is C): its base64 is
+# swapped for linear code giving the same bytes (mp_binascii.py) before the firmware imports it.
+binascii.b2a_base64 = mp_binascii.b2a_base64
+binascii.a2b_base64 = mp_binascii.a2b_base64
+
 from pumpfw import board as fw_board
 from pumpfw.app import App
 
