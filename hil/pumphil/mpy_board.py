@@ -21,10 +21,10 @@ import errno
 import io
 import json
 import subprocess
+import sys
 import tempfile
 import threading
 from array import array
-from binascii import hexlify, unhexlify
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -147,7 +147,7 @@ class MpyBoard:
 
     def poke(self) -> None:
         """Input arrived (rx, button): the firmware wakes now if it answers."""
-        items = [[link, hexlify(data).decode()] for link, data in self.rx]
+        items = [[link, data.hex()] for link, data in self.rx]
         self.rx.clear()
         button = self.button
         self.button = False
@@ -223,14 +223,19 @@ class MpyBoard:
         self._end()
         raise MicroPythonRuntimeError(f"the micropython runtime ended (exit {rc}): {tail}")
 
-    def _events(self, events: list[list[Any]]) -> None:
+    def _events(self, events: list[Any]) -> None:
         """What happened in the interpreter since the last crossing, in its order."""
+        wake = self.plant.wake
         for ev in events:
+            if type(ev) is int:
+                if ev >= 0:
+                    wake(ev, True)
+                else:
+                    wake(-1 - ev, False)
+                continue
             kind = ev[0]
-            if kind == "w":
-                self.plant.wake(ev[1], ev[2])
-            elif kind == "o":
-                self.output(unhexlify(ev[2]), ev[1])
+            if kind == "o":
+                self.output(bytes.fromhex(ev[2]), ev[1])
             elif kind == "i":
                 self.indications.append((ev[1], ev[2]))
             elif kind == "b":
@@ -248,7 +253,9 @@ class MpyBoard:
             out = array("i", bytes(4 * n))
             plant.capture(t, period, out, n)
             self.trace.record(t, period, out, n)
-            return out.tolist()
+            if sys.byteorder != "little":
+                out.byteswap()
+            return out.tobytes().hex()      # the interpreter's int32 array (wasm32: little-endian)
         if op == "stroke":
             return plant.stroke(args[0])
         if op == "battery":
@@ -258,11 +265,11 @@ class MpyBoard:
         flash = self.flash
         if op == "read":
             with flash.open(args[0], "rb") as f:
-                return hexlify(f.read()).decode()
+                return f.read().hex()
         if op == "write":
             path, mode, data = args
             with flash.open(path, mode) as f:
-                f.write(unhexlify(data))
+                f.write(bytes.fromhex(data))
             return None
         if op == "rename":
             flash.rename(args[0], args[1])

@@ -11,8 +11,9 @@
 #
 # Crossing protocol (itpump_bridge.call(str) -> str, one JSON array each way):
 #   request  [events, op, args]   events: what happened since the last crossing, in order, that
-#                                 needs no answer: ["w", t, own_wake] (plant.wake), ["o", link,
-#                                 hex bytes] (serial output), ["i", t, pattern] (indication),
+#                                 needs no answer: t (an int: plant.wake(t, True)), -1 - t
+#                                 (plant.wake(t, False): a wake-up host input caused), ["o",
+#                                 link, hex bytes] (serial output), ["i", t, pattern] (indication),
 #                                 ["b", t, cause] (boot), ["r", t, why] (reset), ["s"] (flash
 #                                 sync: power off)
 #   reply    [0, value] or [errno, None] (an OSError the flash raised, re-raised here)
@@ -22,7 +23,7 @@
 # SLICE_STEPS wake-ups per call (CPython calls again).
 import binascii
 import json
-from binascii import hexlify, unhexlify
+from array import array
 
 import itpump_bridge
 import mp_binascii
@@ -112,7 +113,7 @@ class WriteFile:
     def close(self):
         if self._parts is not None:
             data, self._parts = b"".join(self._parts), None
-            cross("write", [self._path, self._mode, hexlify(data).decode()])
+            cross("write", [self._path, self._mode, data.hex()])
 
     def __enter__(self):
         return self
@@ -126,7 +127,7 @@ class BridgedFs:
 
     def open(self, path, mode):
         if "r" in mode:
-            return ReadFile(unhexlify(cross("read", [path])))
+            return ReadFile(bytes.fromhex(cross("read", [path])))
         return WriteFile(path, mode)
 
     def rename(self, src, dst):
@@ -163,7 +164,7 @@ class BridgedHal:
         return rx.pop(0) if rx else None
 
     def serial_write(self, data, link=None):
-        _events.append(["o", link, hexlify(data).decode()])
+        _events.append(["o", link, bytes(data).hex()])
 
     def button_pressed(self):
         p = self.board.button
@@ -185,9 +186,13 @@ class BridgedHal:
         b = self.board
         t = b.now_ms
         b.block(t, n * period_ms)
-        samples = cross("capture", [t, period_ms, n])
-        for i in range(n):
-            buf[start + i] = samples[i]
+        # the samples as the hex of their int32 array: one C call each way, no per-sample work
+        samples = array("i", bytes.fromhex(cross("capture", [t, period_ms, n])))
+        if type(buf) is array:
+            buf[start:start + n] = samples
+        else:
+            for i in range(n):
+                buf[start + i] = samples[i]
         b.now_ms = t + n * period_ms
 
     def battery_mv(self):
@@ -301,7 +306,7 @@ class Board:
         """Input arrived (items: [link, hex bytes] each; button: a press): one step now when the
         firmware answers (pumphil.board.VirtualBoard.poke)."""
         for link, data_hex in items:
-            self.rx.append((link, unhexlify(data_hex)))
+            self.rx.append((link, bytes.fromhex(data_hex)))
         if button:
             self.button = True
         if self.answers():
@@ -311,7 +316,7 @@ class Board:
     def _step(self, own_wake=True):
         app = self.app
         self.steps += 1
-        _events.append(["w", self.now_ms, own_wake])
+        _events.append(self.now_ms if own_wake else -1 - self.now_ms)
         try:
             ms = app.step()
         except BoardReset:
