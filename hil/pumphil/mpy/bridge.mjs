@@ -16,6 +16,7 @@
 import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
 import fs from "node:fs";
 import { copyTree, sysPathCode } from "./mount.mjs";
+import { registerNative } from "./native.mjs";
 
 const argv = process.argv.slice(2);
 let heap = 8 * 1024 * 1024;
@@ -58,6 +59,7 @@ const mp = await loadMicroPython({
   stderr: (line) => process.stderr.write(line + "\n"),
 });
 for (const [hostDir, mpDir] of mounts) copyTree(mp, hostDir, mpDir);
+registerNative(mp);
 
 let pending = Buffer.alloc(0);
 const chunk = Buffer.alloc(1 << 16);

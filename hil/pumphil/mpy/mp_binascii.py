@@ -4,9 +4,15 @@
 # Why: that build (@micropython/micropython-webassembly-pyscript) has no C binascii; its
 # `binascii` is micropython-lib's pure-Python module, whose b2a_base64 allocates O(n**2) (3.2 MB
 # and ~13 ms for the 1,156 bytes of one ledger slot, so ~20 ms per state record: a third of the
-# reference month). The Pico's rp2 port has the C module (linear, a few hundred bytes). These
-# are linear and give the same bytes as CPython's binascii (tests/emulator/test_mpy_binascii.py);
-# the firmware calling them is unchanged.
+# reference month). The Pico's rp2 port has the C module. Encoding goes to Node's C++ base64
+# (itpump_native, pumphil/mpy/native.mjs: ~0.05 ms a slot; a linear Python loop took 1.7 ms)
+# when the host registered it; decoding (a boot's restore only) is linear Python here. Both
+# give CPython's binascii's bytes (tests/emulator/test_mpy_binascii.py); the firmware calling
+# them is unchanged.
+try:
+    from itpump_native import b64encode as _native_b64
+except ImportError:
+    _native_b64 = None
 
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _PAD = 61                   # "="
@@ -17,6 +23,9 @@ for _i in range(64):
 
 def b2a_base64(data, newline=True):
     """As binascii.b2a_base64(data, *, newline=True): bytes, "\\n"-terminated by default."""
+    if _native_b64 is not None:
+        out = _native_b64(bytes(data).hex()).encode() if len(data) else b""
+        return out + b"\n" if newline else out
     n = len(data)
     full = n - n % 3
     out = bytearray((n + 2) // 3 * 4 + (1 if newline else 0))

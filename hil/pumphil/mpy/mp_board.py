@@ -47,6 +47,11 @@ _call = itpump_bridge.call
 _events: list = []            # pending events (the protocol above)
 
 
+def hexstr(data):
+    """Lowercase hex of bytes-like data as str (this build's b"".hex() returns b"")."""
+    return bytes(data).hex() if len(data) else ""
+
+
 def cross(op, args):
     """One synchronous request to the CPython side, carrying the pending events."""
     msg = json.dumps([_events, op, args])
@@ -113,7 +118,7 @@ class WriteFile:
     def close(self):
         if self._parts is not None:
             data, self._parts = b"".join(self._parts), None
-            cross("write", [self._path, self._mode, data.hex()])
+            cross("write", [self._path, self._mode, hexstr(data)])
 
     def __enter__(self):
         return self
@@ -164,7 +169,7 @@ class BridgedHal:
         return rx.pop(0) if rx else None
 
     def serial_write(self, data, link=None):
-        _events.append(["o", link, bytes(data).hex()])
+        _events.append(["o", link, hexstr(data)])
 
     def button_pressed(self):
         p = self.board.button

@@ -15,6 +15,7 @@
 import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
 import fs from "node:fs";
 import { copyTree, sysPathCode } from "./mount.mjs";
+import { registerNative } from "./native.mjs";
 
 const argv = process.argv.slice(2);
 let heap = 8 * 1024 * 1024;
@@ -46,6 +47,7 @@ const mp = await loadMicroPython({
 });
 
 for (const [hostDir, mpDir] of mounts) copyTree(mp, hostDir, mpDir);
+registerNative(mp);
 
 mp.globals.set("_RUNNER_ARGV", argv);
 const source = fs.readFileSync(script, "utf8");
