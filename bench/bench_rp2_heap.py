@@ -8,8 +8,9 @@ programmed over the protocol and runs ITPUMP_BENCH_RP2_HOURS virtual hours (defa
 growth is the slope from hour 1 to hour 13, scaled to a day).
 Laptop: bench/mp_shell_heap.py runs the unchanged App on a bench HAL for ITPUMP_BENCH_MP_DAYS
 days (default 3), the collector run between days at top level (that build frees nothing while
-Python code runs). Allocation per step is measured on the real port only: the bench HAL's own
-float arithmetic and that build's allocator make the laptop's counts meaningless.
+Python code runs); bench/mp_step_alloc.py meters the bytes each steady-state step allocates, step
+by step with the collector off, on an integer HAL that allocates nothing itself (the same check
+tests/test_shell_alloc_on_micropython.py makes).
 
 "Live heap" is gc.mem_alloc() right after gc.collect(); "largest free block" is mem_info's
 "max free sz" (16-B blocks). Goals (issue 12): live heap <= 96 KB, no growth over days, no
@@ -18,6 +19,7 @@ allocation in the steady-state step.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -27,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "core"))
 
+from pumphil.mpy_board import MP_BOARD_DIR
 from pumphil.mpy_runtime import run_micropython
 from pumphil.plant import Plant
 from pumphil.rp2.image import build_image
@@ -34,6 +37,7 @@ from pumphil.rp2.target import Rp2Board
 from pumphost import keys
 from pumphost.client import PumpClient
 from pumphost.deploy import build_firmware
+from pumphost.library_file import example
 
 HOUR = 3_600_000
 RATE_NL_PER_H = 30_000          # 0.72 mL/day: a stroke every 30 s
@@ -123,7 +127,8 @@ def micropython_figures(days: int) -> None:
     for _ in range(days):
         then += ["day()", "gc.collect()", "heap('day')"]
     t0 = time.perf_counter()
-    res = run_micropython(ROOT / "bench" / "mp_shell_heap.py", args=[str(RATE_NL_PER_H)],
+    res = run_micropython(ROOT / "bench" / "mp_shell_heap.py",
+                          args=[str(RATE_NL_PER_H), json.dumps(example().record)],
                           mounts={ROOT / "firmware": "/firmware"}, then=then, timeout_s=3600)
     wall = time.perf_counter() - t0
     if res.returncode != 0:
@@ -142,6 +147,18 @@ def micropython_figures(days: int) -> None:
     if len(days_live) > 1:
         per_day = (days_live[-1] - days_live[0]) / (len(days_live) - 1)
         print(f"  growth: {per_day / KIB:+.2f} KiB per simulated day")
+    res = run_micropython(ROOT / "bench" / "mp_step_alloc.py",
+                          args=[str(RATE_NL_PER_H), "2000", json.dumps(example().record)],
+                          mounts={ROOT / "firmware": "/firmware", MP_BOARD_DIR: "/mpyboard"},
+                          heap_bytes=8 * 1024 * 1024, timeout_s=600)
+    if res.returncode != 0:
+        print("  laptop MicroPython step allocation failed:", res.stderr[-800:])
+        return
+    names = {"wake": "wake-up (watchdog only)", "stroke": "stroke step (with capture)",
+             "sense": "sensing window", "save": "step writing a record"}
+    for kind, steps, nbytes in re.findall(r"^alloc (\w+) (\d+) (-?\d+)$", res.stdout, re.M):
+        per = f"{int(nbytes) / int(steps):,.0f} B/step net" if int(steps) else "none seen"
+        print(f"  allocation per {names[kind]} (integer bench HAL): {per} ({steps} steps)")
 
 
 if __name__ == "__main__":

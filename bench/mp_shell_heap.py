@@ -6,8 +6,9 @@
 # This build's collector frees nothing while Python code runs (it cannot scan the WebAssembly
 # stack), so this script only defines the phases; the bench runs each phase, `gc.collect()` and
 # `heap(name)` as separate top-level calls (mpy_runtime's `then`). Prints "key value..." lines.
-# ARGV: [script, rate_nl_per_h]
+# ARGV: [script, rate_nl_per_h, library record as JSON]
 import gc
+import json
 import math
 import os
 
@@ -18,6 +19,7 @@ from pumpfw.app import App
 from pumpfw.storage import provision
 
 RATE = int(ARGV[1]) if len(ARGV) > 1 else 30000  # noqa: F821  (set by the runner)
+LIBRARY = json.loads(ARGV[2]) if len(ARGV) > 2 else None  # noqa: F821
 TICKS_MASK = (1 << 30) - 1
 DAY_MS = 86400000
 
@@ -133,7 +135,7 @@ def _not_random_hex(n):
 
 
 storage._random_hex = _not_random_hex
-provision(fs, "MP-BENCH", KEYS)
+provision(fs, "MP-BENCH", KEYS, library=LIBRARY)
 hal = BenchHal(fs)
 app = None
 counter = [0]
