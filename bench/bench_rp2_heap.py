@@ -89,8 +89,7 @@ def rp2_figures(hours: int) -> None:
              re.findall(r"HEAP (\d+) (\d+) (\d+)", console)]
     largest = [int(n) * 16 for n in re.findall(r"max free sz: (\d+)", console)]
     allocs = [tuple(map(int, m)) for m in
-              re.findall(r"ALLOC (\d+) (-?\d+) (\d+) (-?\d+) (\d+) (-?\d+) (\d+) (-?\d+)",
-                         console)]
+              re.findall(r"ALLOC" + r" (\d+) (-?\d+)" * 5, console)]
     print(f"rp2 port (MicroPython 1.28.0 RPI_PICO in rp2040js; firmware as .mpy): {hours} h of "
           f"therapy at {RATE_NL_PER_H // 1000} uL/h ({st['strokes']} strokes, state "
           f"{st['state']}) in {wall:.0f} s wall")
@@ -110,11 +109,11 @@ def rp2_figures(hours: int) -> None:
         per_day = (heaps[-1][1] - heaps[1][1]) * 24 / (len(heaps) - 2)
         print(f"  growth: {per_day / KIB:+.2f} KiB per simulated day (hour 1 to hour "
               f"{len(heaps) - 1}, linear)")
-    steady = allocs[1:]     # the first window covers boot and programming (host traffic)
+    steady = allocs[1:]     # the first window covers boot
     if steady:
-        n = [sum(a[i] for a in steady) for i in range(8)]
+        n = [sum(a[i] for a in steady) for i in range(10)]
         names = ("wake-up (watchdog only)", "stroke step (with capture)", "sensing window",
-                 "step writing a record")
+                 "step writing a record", "step with host input (command and reply)")
         for k, name in enumerate(names):
             steps, nbytes = n[2 * k], n[2 * k + 1]
             per = f"{nbytes / steps:,.0f} B/step net" if steps else "none seen"
