@@ -16,7 +16,9 @@
 #                                 link, hex bytes] (serial output), ["i", t, pattern] (indication),
 #                                 ["b", t, cause] (boot), ["r", t, why] (reset), ["s"] (flash
 #                                 sync: power off)
-#   reply    [0, value] or [errno, None] (an OSError the flash raised, re-raised here)
+#   reply    [0, value] or [errno, None] (an OSError the flash raised, re-raised here); bytes
+#            cross as lowercase hex, a capture's samples as the hex of their int32 array
+#            (little-endian, as this interpreter's)
 # Commands from CPython are top-level calls on the board object `B`; each ends with `done()`,
 # which sends [events, "done", the board's state] with no reply (itpump_bridge.send). This
 # build's garbage collector frees nothing while Python code runs, so run_until does at most
@@ -28,13 +30,13 @@ from array import array
 import itpump_bridge
 import mp_binascii
 
-# This build's binascii is micropython-lib's pure Python (the Pico's is C): its base64 is
-# swapped for linear code giving the same bytes (mp_binascii.py) before the firmware imports it.
+# This build's binascii is micropython-lib's pure Python (the Pico's is C; its b2a_base64 is
+# O(n**2)): base64 is swapped for mp_binascii's (the same bytes) before the firmware imports it.
 binascii.b2a_base64 = mp_binascii.b2a_base64
 binascii.a2b_base64 = mp_binascii.a2b_base64
 
-from pumpfw import board as fw_board
-from pumpfw.app import App
+from pumpfw import board as fw_board  # noqa: E402  (after the swap above)
+from pumpfw.app import App  # noqa: E402
 
 TICKS_PERIOD = 1 << 30
 TICKS_MAX = TICKS_PERIOD - 1
