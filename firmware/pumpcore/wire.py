@@ -94,8 +94,9 @@ def crc32_hex_tables(data):
 
 
 try:
-    # binascii.crc32 is the same CRC in C: CPython always has it, MicroPython ports with the
-    # "extra features" level (rp2, the WebAssembly build the tests run) too. Decision: a line of
+    # binascii.crc32 is the same CRC in C: CPython always has it, the rp2 port too (the
+    # WebAssembly build's binascii is micropython-lib's Python module, crc32 included: the same
+    # CRC, slower). Decision: a line of
     # 1-2 kB costs ~1 ms through the tables on CPython, and the host and the emulator check every
     # line. The result may be a big int on the Pico: fine here, nothing in this module runs in the
     # control step.
