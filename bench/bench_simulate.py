@@ -19,7 +19,6 @@ from typing import Any
 
 from pumphil import accel, report, scenario, simulate
 from pumphil.emulator import Emulator
-from pumphost.client import PumpClient
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "docs" / "examples" / "month-morphine-clonidine.toml"
@@ -38,7 +37,7 @@ def once(sc: scenario.Scenario) -> dict[str, float]:
 
     emu.advance = timed_advance  # type: ignore[method-assign]
     try:
-        with PumpClient.open(emu.serial_url, key_file=emu.key_file, timeout_s=10.0) as c:
+        with simulate.open_client(emu) as c:      # as `itpump simulate` does
             request = c.request
 
             def timed_request(*a: Any, **kw: Any) -> dict[str, Any]:
