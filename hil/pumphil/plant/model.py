@@ -214,11 +214,14 @@ class Plant:
         # the tone table in rows by sample period (compiled fast path): row r holds the entries
         # r, r + period, r + 2 * period, ... as floats of their own, next to each other in
         # memory, so a capture reads consecutive entries of one row instead of one entry per
-        # period_ms of the table (the table is larger than the CPU's caches: a month spent ~40 %
-        # of capture() waiting for those reads). The same floats: the same readings.
+        # period_ms of the table (the tables are larger than the CPU's caches: a month spent
+        # ~40 % of capture() waiting for those reads). The same floats: the same readings.
         self._rows_of: list[float] | None = None     # the table the rows were made from
         self._rows_period = 0
         self._rows: list[list[float]] = []
+        # the noise table likewise in rows by stride (made at a stride's first use):
+        # _noise_rows[stride][r] = entries r, r + stride, ... of self._noise
+        self._noise_rows: list[list[list[float]] | None] = [None] * (2 << _NOISE_STRIDE_BITS)
         self._slow_samples = 0
         self._recompute()
 
@@ -505,7 +508,10 @@ class Plant:
             if _COMPILED:
                 # compiled (pumphil/accel.py): an indexed loop over unboxed floats beats the slices
                 # below; the same float operations in the same order, so the same readings
-                noise = self._noise
+                rows = self._noise_rows[stride]
+                if rows is None:
+                    rows = self._make_noise_rows(stride)
+                noise = rows[pos % stride]              # noise[pos + j * stride] = row[ni + j]
                 if period_ms > 0:
                     if self._rows_of is not tones or self._rows_period != period_ms:
                         self._make_rows(tones, period_ms)
@@ -516,13 +522,13 @@ class Plant:
                     row = tones
                     ti = ts
                     step = 0
-                ni = pos
+                ni = pos // stride
                 if -_NEGLIGIBLE_CODES < ad < _NEGLIGIBLE_CODES:
                     for j in range(n):
                         out[j] = level[int(c + (row[ti] + noise[ni]))]
                         c += ds
                         ti += step
-                        ni += stride
+                        ni += 1
                 else:
                     q = _exp(-period_ms / tau)
                     for j in range(n):
@@ -530,7 +536,7 @@ class Plant:
                         c += ds
                         ad *= q
                         ti += step
-                        ni += stride
+                        ni += 1
             else:
                 if period_ms:
                     xs = map(add, tones[ts:ts + span + 1:period_ms], self._noise[pos:noise_end:stride])
@@ -559,6 +565,13 @@ class Plant:
         self._rows = [list(array("d", tones[r::period_ms])) for r in range(period_ms)]
         self._rows_of = tones
         self._rows_period = period_ms
+
+    def _make_noise_rows(self, stride: int) -> list[list[float]]:
+        """The noise table in rows by stride (see __init__), bit-for-bit copies."""
+        noise = self._noise
+        rows = [list(array("d", noise[r::stride])) for r in range(stride)]
+        self._noise_rows[stride] = rows
+        return rows
 
     def _drift_piece(self, i: int) -> None:
         """Cache the drift between knots i and i+1 for the fast capture path (code units)."""
