@@ -576,7 +576,8 @@ class Plant:
     def _drift_piece(self, i: int) -> None:
         """Cache the drift between knots i and i+1 for the fast capture path (code units)."""
         knot_ms = self._knot_ms
-        self._drift_at(i * knot_ms + knot_ms)  # makes sure both knots exist
+        if len(self._drift_knots) <= i + 2:
+            self._drift_at(i * knot_ms + knot_ms)  # draws the knots up to i + 2, as it always did
         v = self._drift_knots[i]
         k = self._k
         self._drift_t = i * knot_ms
