@@ -42,6 +42,9 @@ STORAGE = "firmware/pumpfw/storage.py"
 ALARMS = "firmware/pumpcore/alarms.py"
 DISPATCH = "firmware/pumpcore/dispatch.py"
 AUTH = "firmware/pumpcore/auth.py"
+CATHETER = "firmware/pumpcore/catheter.py"
+BAND_IN = "        self.band_in_nl = ceil_mul_div(volume_nl, tol_pct, 100 + tol_pct)\n"
+BAND_OUT = "        self.band_out_nl = ceil_mul_div(volume_nl, tol_pct, 100 - tol_pct)\n"
 
 LIFECYCLE = "tests/core/test_pump_lifecycle.py"
 GATE = "tests/core/test_pump_bolus_gate.py"
@@ -56,6 +59,7 @@ TIME_BASE = "tests/core/test_pump_time_base.py"
 RESETS = "tests/core/test_pump_resets.py"
 SEQUENCES = "tests/emulator/test_dose_safety_sequences.py"
 FINDINGS = "tests/verify/test_findings.py"
+CATHETER_PROPS = "tests/properties/test_catheter_guard_props.py"
 
 MUTATIONS: tuple[Mutation, ...] = (
     # H1: exact integer delivery engine
@@ -439,6 +443,17 @@ MUTATIONS: tuple[Mutation, ...] = (
              (f"{LIFECYCLE}::test_day_of_delivery_matches_schedule_integral_exactly",
               f"{SEQUENCES}::test_basal_and_periodic_delivery_stop_at_the_hard_limit_with_a_medium_alarm"),
              quick=True),
+    Mutation("H25", "boundaries_at_nominal",
+             "the catheter's boundaries move by the nominal stroke (no band)",
+             (Edit(CATHETER, BAND_IN, "        self.band_in_nl = 0\n"),
+              Edit(CATHETER, BAND_OUT, "        self.band_out_nl = 0\n")),
+             (f"{CATHETER_PROPS}::test_within_the_band_what_truly_leaves_never_exceeds_what_is_counted",
+              f"{FINDINGS}::test_at_the_documented_plus_5_percent_the_true_24_h_stays_within_the_hard_limit",
+              f"{LIFECYCLE}::test_prime_fills_catheter_without_patient_dose_then_stops")),
+    Mutation("H25", "tail_forgotten",
+             "what left the tip is forgotten at once (a slow mechanism's late exit uncounted)",
+             (Edit(CATHETER, BAND_OUT, "        self.band_out_nl = 0\n"),),
+             (f"{CATHETER_PROPS}::test_within_the_band_what_truly_leaves_never_exceeds_what_is_counted",)),
 )
 
 

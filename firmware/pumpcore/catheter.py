@@ -19,9 +19,26 @@
 #   is never taken for the current admixture by volume_holding_old() unless both parts were.
 #   Merging the oldest keeps the error where it leaves the catheter first.
 #
+# Two figures per push (docs/therapy.md, "The catheter's uncertainty band"):
+# - out_ng, out_nl: the NOMINAL model: every push moved exactly the volume asked. Reports
+#   (delivered amounts) use it.
+# - guard_ng: what the DOSE LIMITS count. The mechanism moves each stroke within +-tol_pct of
+#   nominal, so a boundary between two fluids that entered p nL of pushes ago truly lies anywhere
+#   within p*(1 +- tol) of the pump end. At the tip (p about volume_nl) fluid the nominal model
+#   places up to band_in_nl = volume_nl*tol/(100+tol) inside the catheter may already be leaving
+#   (a fast mechanism), and fluid it places up to band_out_nl = volume_nl*tol/(100-tol) beyond the
+#   tip may still be leaving (a slow one), both rounded up. So every nL the nominal model moves past
+#   the tip is counted, per drug, at the HIGHEST concentration within that band around it, blank
+#   (unprimed) catheter included: a drug front is counted from the push that brings it within
+#   band_in_nl of the tip. The fluid that left the tip up to band_out_nl ago is kept (the tail) for
+#   this. With tol_pct = 0 the bands are empty and guard_ng equals out_ng.
+#   Coordinates used below: s = nL from the tip towards the pump (the tail at s < 0); the ring's
+#   oldest fluid starts at s = volume_nl - fill_nl - tail_nl; the blank (if any) is [0, that).
+#
 # Overflow bound: volume * conc is computed per piece of at most CHUNK_NL nL with conc <=
 # MAX_CONC_UG_PER_ML, so every product stays below 2**30 (CHUNK_NL * MAX_CONC = 1e9).
-# Allocation: push() with unchanged concentrations does only small-int arithmetic in place.
+# Allocation: push() with unchanged concentrations, the band wholly inside one segment, does only
+# small-int arithmetic in place.
 
 from pumpcore.delivery import MS_PER_HOUR, ceil_mul_div
 
@@ -29,30 +46,42 @@ MAX_DRUGS = 4
 MAX_CONC_UG_PER_ML = 100_000  # 100 mg/mL, above every labelled IT concentration (DOMAIN.md)
 CHUNK_NL = 10_000
 MAX_VOLUME_NL = 10_000_000  # 10 mL: far above any IT catheter dead volume
+MAX_TOL_PCT = 20
 
 
 class Catheter:
-    """Fields: volume_nl, n_drugs, fill_nl, out_ng (list: ng per drug that left the tip in the
-    last push(); overwritten by every push), out_nl (nL that left the tip in the last push)."""
+    """Fields: volume_nl, n_drugs, fill_nl, tail_nl (nL kept of what left the tip), out_ng (list:
+    ng per drug that left the tip in the last push(), nominal; overwritten by every push), out_nl
+    (nL that left the tip in the last push, nominal), guard_ng (list: ng per drug the dose limits
+    count for the last push), band_in_nl, band_out_nl (the uncertainty band, see above)."""
 
-    def __init__(self, volume_nl, n_drugs=1, filled=False, concs=None, max_segments=8):
+    def __init__(self, volume_nl, n_drugs=1, filled=False, concs=None, max_segments=8, tol_pct=0):
         if not isinstance(volume_nl, int) or volume_nl < 0 or volume_nl > MAX_VOLUME_NL:
             raise ValueError("catheter volume_nl out of range")
         if not (1 <= n_drugs <= MAX_DRUGS):
             raise ValueError("n_drugs out of range")
         if max_segments < 2:
             raise ValueError("max_segments must be >= 2")
+        if not isinstance(tol_pct, int) or not (0 <= tol_pct <= MAX_TOL_PCT):
+            raise ValueError("tol_pct out of range")
         self.volume_nl = volume_nl
         self.n_drugs = n_drugs
         self.max_segments = max_segments
+        self.tol_pct = tol_pct
+        self.band_in_nl = ceil_mul_div(volume_nl, tol_pct, 100 + tol_pct)
+        self.band_out_nl = ceil_mul_div(volume_nl, tol_pct, 100 - tol_pct)
         self._vol = [0] * max_segments
         self._conc = [0] * (max_segments * MAX_DRUGS)
         self._head = 0  # index of the oldest segment
         self._count = 0
         self.fill_nl = 0
+        self.tail_nl = 0
         self.out_ng = [0] * MAX_DRUGS
         self.out_nl = 0
-        self._pg_rem = [0] * MAX_DRUGS  # carried remainders (pg = nL*µg/mL, < 1000)
+        self.guard_ng = [0] * MAX_DRUGS
+        self._pg_rem = [0] * MAX_DRUGS  # carried remainders (pg = nL*µg/mL, < 1000), nominal
+        self._guard_rem = [0] * MAX_DRUGS  # the same for guard_ng
+        self._rem_scratch = [0] * MAX_DRUGS
         if filled:
             if concs is None:
                 raise ValueError("filled catheter needs concs")
@@ -65,6 +94,7 @@ class Catheter:
         self._count = 0
         self._head = 0
         self.fill_nl = 0
+        self.tail_nl = 0
         if self.volume_nl:
             self._new_segment(concs)
             self._vol[self._head] = self.volume_nl
@@ -75,6 +105,7 @@ class Catheter:
         self._count = 0
         self._head = 0
         self.fill_nl = 0
+        self.tail_nl = 0
 
     def _check_concs(self, concs):
         if len(concs) < self.n_drugs:
@@ -121,63 +152,94 @@ class Catheter:
 
     def push(self, volume_nl, concs):
         """The pump moved volume_nl of fluid with concentrations concs (per drug, µg/mL) into the
-        catheter. Returns nL that left the tip; out_ng[d] = ng of drug d that left (this push).
+        catheter. Returns nL that left the tip; out_ng[d] = ng of drug d that left (this push,
+        nominal); guard_ng[d] = ng of drug d the dose limits count for it.
 
-        Allocation-free when concs equals the newest segment's (pass the same preallocated list).
+        Allocation-free when concs equals the newest segment's (pass the same preallocated list)
+        and the band lies in one segment.
         """
         out = self.out_ng
         for d in range(MAX_DRUGS):
             out[d] = 0
         self.out_nl = 0
         if volume_nl <= 0:
+            for d in range(MAX_DRUGS):
+                self.guard_ng[d] = 0
             return 0
-        if self.volume_nl == 0:
-            # No catheter dead volume: fluid goes straight to the tip (concs checked every push;
-            # the check does not allocate).
-            self._check_concs(concs)
-            self._emit_conc(volume_nl, concs)
-            self.out_nl = volume_nl
-            return volume_nl
         same = self._newest_matches(concs)
         if not same:
             self._check_concs(concs)  # a refused push changes nothing
-        # Fluid entering pushes the oldest content out first: drain, then append (so a push that
-        # flushes whole old segments frees their slots before a new segment needs one).
+        self._counted(volume_nl, concs, self.guard_ng, True)
+        if self.volume_nl == 0:
+            # No catheter dead volume: fluid goes straight to the tip.
+            self._emit_conc(volume_nl, concs)
+            self.out_nl = volume_nl
+            return volume_nl
+        # Fluid entering pushes the oldest content out first (the nominal figures), then the ring
+        # takes the push at the pump end; what left joins the tail, kept to band_out_nl.
         excess = self.fill_nl + volume_nl - self.volume_nl
-        keep = volume_nl
-        if excess > 0:
-            from_old = excess if excess < self.fill_nl else self.fill_nl
-            self._drain(from_old)
-            self.fill_nl -= from_old
-            if excess > from_old:
+        if excess < 0:
+            excess = 0
+        departed = 0           # nL of fluid already in the ring that leaves the tip
+        if excess:
+            departed = excess if excess < self.fill_nl else self.fill_nl
+            self._emit_ring(self.tail_nl, departed)
+            if excess > departed:
                 # the push is larger than the whole catheter: part of it passes straight through
-                self._emit_conc(excess - from_old, concs)
-                keep = volume_nl - (excess - from_old)
+                self._emit_conc(excess - departed, concs)
             self.out_nl = excess
-            # a drain takes from the oldest end: the newest segment is still there (and still
-            # matches) unless the drain emptied the catheter
+        tail = self.tail_nl + excess
+        drop = tail - self.band_out_nl
+        if drop > 0:
+            first = self.tail_nl + departed   # what of the ring's content is now beyond the tip
+            if first > drop:
+                first = drop
+            self._drop_oldest(first)
+            drop -= first
+            tail -= first
+            # the drop may have taken the newest segment with it (the whole catheter flushed)
             same = same and self._count > 0
         if not same:
             self._new_segment(concs)
-        tail = (self._head + self._count - 1) % self.max_segments
-        self._vol[tail] += keep
-        self.fill_nl += keep
+        self._vol[(self._head + self._count - 1) % self.max_segments] += volume_nl
+        self.fill_nl += volume_nl - excess
+        if drop > 0:
+            self._drop_oldest(drop)
+            tail -= drop
+        self.tail_nl = tail
         return self.out_nl
 
-    def _drain(self, excess):
-        # Take `excess` nL (<= fill_nl) out of the tip, oldest segments first; emptied segments go.
-        while excess > 0:
+    def _emit_ring(self, offset, volume_nl):
+        # Nominal amounts of volume_nl of the ring's content starting offset nL from its oldest
+        # end (the tail is skipped by passing tail_nl): into out_ng.
+        k = 0
+        while volume_nl > 0 and k < self._count:
+            i = (self._head + k) % self.max_segments
+            v = self._vol[i]
+            k += 1
+            if offset >= v:
+                offset -= v
+                continue
+            take = v - offset
+            if take > volume_nl:
+                take = volume_nl
+            offset = 0
+            self._emit_segment(take, i * MAX_DRUGS)
+            volume_nl -= take
+
+    def _drop_oldest(self, n):
+        # Forget n nL (<= the ring's content) at the oldest end; emptied segments go.
+        while n > 0 and self._count:
             h = self._head
             v = self._vol[h]
-            take = v if v < excess else excess
-            self._emit_segment(take, h * MAX_DRUGS)
-            excess -= take
-            if take == v:
+            if v <= n:
+                n -= v
                 self._vol[h] = 0
                 self._head = (h + 1) % self.max_segments
                 self._count -= 1
             else:
-                self._vol[h] = v - take
+                self._vol[h] = v - n
+                n = 0
 
     def _emit_segment(self, volume_nl, base):
         conc = self._conc
@@ -210,72 +272,94 @@ class Catheter:
 
     # --- dose guard and reset accounting -----------------------------------------------------------
     def would_emit(self, volume_nl, concs, out):
-        """ng of each drug that push(volume_nl, concs) would send out of the tip, into out[d]
-        (exact: the same pieces and carried remainders as push). Changes nothing; allocation-free.
-        The dose guard asks this before every stroke."""
+        """ng of each drug the dose limits would count for push(volume_nl, concs) (what push then
+        puts in guard_ng: the same pieces and carried remainders), into out[d]. Changes nothing;
+        allocation-free in the steady state. The dose guard asks this before every stroke."""
+        if volume_nl <= 0:
+            for d in range(MAX_DRUGS):
+                out[d] = 0
+            return
+        self._counted(volume_nl, concs, out, False)
+
+    def _counted(self, volume_nl, concs, out, commit):
+        # The guard's amounts for a push of volume_nl (> 0) of concs, in the geometry before it:
+        # the nL at s0 in [0, volume_nl) pass the tip, each counted at the highest concentration
+        # within [s0 - band_out_nl, s0 + band_in_nl]; the push's own fluid lies at s >= volume_nl
+        # of the catheter. Carried remainders: _guard_rem, written back only when commit.
         for d in range(MAX_DRUGS):
             out[d] = 0
-        if volume_nl <= 0:
-            return
-        if self.volume_nl == 0:
-            self._would_emit_conc(volume_nl, concs, out)
-            return
-        excess = self.fill_nl + volume_nl - self.volume_nl
-        if excess <= 0:
-            return
-        from_old = excess if excess < self.fill_nl else self.fill_nl
-        rem = self._pg_rem
-        conc = self._conc
+        rem = self._rem_scratch
+        grem = self._guard_rem
+        for d in range(MAX_DRUGS):
+            rem[d] = grem[d]
+        n_drugs = self.n_drugs
+        b_in = self.band_in_nl
+        b_out = self.band_out_nl
+        ms = self.max_segments
         h = self._head
-        if excess == from_old and excess <= self._vol[h] and excess <= CHUNK_NL:
-            # the common stroke: all of it from the tip segment, one piece per drug
+        count = self._count
+        conc = self._conc
+        vol = self._vol
+        start = self.volume_nl - self.fill_nl - self.tail_nl
+        if count and start + vol[h] >= volume_nl + b_in:
+            # the common stroke: only the oldest segment lies within the band of any nL passing;
+            # before it there is only blank (nothing counted until it comes within band_in_nl)
+            lo = start - b_in
+            if lo < 0:
+                lo = 0
             base = h * MAX_DRUGS
-            for d in range(self.n_drugs):
-                out[d] = (rem[d] + excess * conc[base + d]) // 1000
-            return
-        for d in range(self.n_drugs):
-            # walk the segments from the tip, the same pieces push() would emit
-            left = from_old
-            k = 0
-            r = rem[d]
-            total = 0
-            while left > 0 and k < self._count:
-                i = (self._head + k) % self.max_segments
-                v = self._vol[i]
-                take = v if v < left else left
-                c = conc[i * MAX_DRUGS + d]
-                while take > 0 and c:
-                    piece = CHUNK_NL if take > CHUNK_NL else take
-                    pg = r + piece * c
-                    total += pg // 1000
-                    r = pg % 1000
-                    take -= piece
-                left -= v if v < left else left
-                k += 1
-            c = concs[d]
-            through = excess - from_old  # a push larger than the catheter passes straight through
-            while through > 0 and c:
-                piece = CHUNK_NL if through > CHUNK_NL else through
-                pg = r + piece * c
-                total += pg // 1000
-                r = pg % 1000
-                through -= piece
-            out[d] = total
+            for d in range(n_drugs):
+                if lo < volume_nl:
+                    out[d] = self._count_piece(volume_nl - lo, conc[base + d], d, rem)
+        else:
+            x = 0
+            while x < volume_nl:
+                # the next s0 where a fluid edge enters or leaves the band
+                nxt = volume_nl
+                pos = start
+                for k in range(count + 1):
+                    a = pos
+                    if k < count:
+                        pos += vol[(h + k) % ms]
+                        e = pos + b_out
+                        if x < e < nxt:
+                            nxt = e
+                    e = a - b_in
+                    if x < e < nxt:
+                        nxt = e
+                for d in range(n_drugs):
+                    top = 0
+                    pos = start
+                    for k in range(count + 1):
+                        a = pos
+                        if k < count:
+                            i = (h + k) % ms
+                            pos += vol[i]
+                            c = conc[i * MAX_DRUGS + d]
+                            inside = pos > x - b_out
+                        else:
+                            c = concs[d]       # the push's own fluid, beyond the pump end
+                            inside = True
+                        if inside and a <= x + b_in and c > top:
+                            top = c
+                    if top:
+                        out[d] += self._count_piece(nxt - x, top, d, rem)
+                x = nxt
+        if commit:
+            for d in range(MAX_DRUGS):
+                grem[d] = rem[d]
 
-    def _would_emit_conc(self, volume_nl, concs, out):
-        rem = self._pg_rem
-        for d in range(self.n_drugs):
-            c = concs[d]
-            r = rem[d]
-            v = volume_nl
-            total = 0
-            while v > 0 and c:
-                piece = CHUNK_NL if v > CHUNK_NL else v
-                pg = r + piece * c
-                total += pg // 1000
-                r = pg % 1000
-                v -= piece
-            out[d] = total
+    def _count_piece(self, volume_nl, c, d, rem):
+        total = 0
+        r = rem[d]
+        while volume_nl > 0 and c:
+            piece = CHUNK_NL if volume_nl > CHUNK_NL else volume_nl
+            pg = r + piece * c
+            total += pg // 1000
+            r = pg % 1000
+            volume_nl -= piece
+        rem[d] = r
+        return total
 
     def presume_hidden_pushes(self, width_nl, incoming):
         """After a reset that may have hidden up to width_nl of pushes of `incoming` (the
@@ -283,8 +367,9 @@ class Catheter:
         later output never fall below the truth, wherever between 0 and width_nl the truth is:
         - an unfilled catheter is taken as filled by up to width_nl more (it may be primed
           sooner than it really is: more is counted as leaving the tip, never less);
-        - every point of the catheter takes, per drug, the highest concentration found within
-          width_nl behind it (towards the pump, the incoming fluid included).
+        - every point of the catheter (and of the tail) takes, per drug, the highest
+          concentration found within width_nl behind it (towards the pump, the incoming fluid
+          included).
         What the hidden pushes sent out of the tip is booked by the facade, not here. Event time
         (may split segments; a full ring merges conservatively, as _new_segment does)."""
         if width_nl <= 0:
@@ -300,10 +385,10 @@ class Catheter:
             self.fill_nl += extra
         if self._count == 0:
             return
-        segs = self.segments()       # tip first
+        segs = self._ring()          # oldest (tail) first
         segs.append((width_nl, [incoming[d] for d in range(self.n_drugs)]))
         n = len(segs) - 1            # the real segments; the last entry is the incoming fluid
-        out = []                     # rebuilt list, tip first: [vol, concs]
+        out = []                     # rebuilt list, oldest first: [vol, concs]
         end = 0
         for k in range(n):
             vol, concs = segs[k]
@@ -326,22 +411,20 @@ class Catheter:
                 if vol > near:
                     out.append([vol - near, concs])
                 out.append([near, seen])
-        merged = []                  # neighbours that ended up equal become one segment
-        for vol, concs in out:
-            if merged and merged[-1][1] == concs:
-                merged[-1][0] += vol
-            else:
-                merged.append([vol, concs])
-        fill = self.fill_nl
+        self._rebuild(out)
+
+    def _rebuild(self, segs):
+        # Event time: the ring from [vol, concs] oldest first; equal neighbours become one
+        # segment; fill_nl and tail_nl are the caller's.
         self._count = 0
         self._head = 0
-        for vol, concs in merged:
-            full = [0] * MAX_DRUGS
-            for d in range(self.n_drugs):
-                full[d] = concs[d]
-            self._new_segment(full)
+        for vol, concs in segs:
+            if not self._newest_matches(concs):
+                full = [0] * MAX_DRUGS
+                for d in range(self.n_drugs):
+                    full[d] = concs[d]
+                self._new_segment(full)
             self._vol[(self._head + self._count - 1) % self.max_segments] += vol
-        self.fill_nl = fill
 
     # --- queries ------------------------------------------------------------------------------
     def is_primed(self):
@@ -355,8 +438,9 @@ class Catheter:
     def segment_count(self):
         return self._count
 
-    def segments(self):
-        """[(volume_nl, [conc per drug]), ...] oldest (at the tip) first. Event time (allocates)."""
+    def _ring(self):
+        # [(volume_nl, [conc per drug]), ...] of all the ring holds, oldest first (the tail's
+        # segments included). Event time (allocates).
         res = []
         for k in range(self._count):
             i = (self._head + k) % self.max_segments
@@ -364,29 +448,83 @@ class Catheter:
             res.append((self._vol[i], [self._conc[base + d] for d in range(self.n_drugs)]))
         return res
 
-    def volume_holding_old(self, concs):
-        """nL in the catheter whose concentrations are not exactly `concs` (the current one)."""
-        total = 0
+    def _split(self):
+        # (tail, inside): the ring cut at the tip, each [(volume_nl, [concs]), ...] oldest first.
+        tail = []
+        inside = []
+        left = self.tail_nl
+        for v, c in self._ring():
+            if left >= v:
+                if v:
+                    tail.append((v, c))
+                left -= v
+            else:
+                if left:
+                    tail.append((left, c))
+                inside.append((v - left, list(c)))
+                left = 0
+        return tail, inside
+
+    def segments(self):
+        """[(volume_nl, [conc per drug]), ...] in the catheter, oldest (at the tip) first; their
+        volumes add up to fill_nl. Event time (allocates)."""
+        return self._split()[1]
+
+    def max_conc(self, d):
+        """The highest concentration of drug d anywhere in the catheter or its tail (0 if none):
+        what a bolus could push out of the tip at most. Allocation-free."""
+        top = 0
         for k in range(self._count):
             i = (self._head + k) % self.max_segments
+            c = self._conc[i * MAX_DRUGS + d]
+            if self._vol[i] and c > top:
+                top = c
+        return top
+
+    def volume_holding_old(self, concs):
+        """nL in the catheter (not the tail) whose concentrations are not exactly `concs` (the
+        current one)."""
+        total = 0
+        left = self.tail_nl
+        for k in range(self._count):
+            i = (self._head + k) % self.max_segments
+            v = self._vol[i]
+            if left >= v:
+                left -= v
+                continue
+            v -= left
+            left = 0
             base = i * MAX_DRUGS
             for d in range(self.n_drugs):
                 if self._conc[base + d] != concs[d]:
-                    total += self._vol[i]
+                    total += v
                     break
         return total
 
     def snapshot(self):
-        """Plain data for persistence: fill_nl, segments [[vol, [concs]], ...], rem [pg]."""
+        """Plain data for persistence: fill_nl, segments [[vol, [concs]], ...] in the catheter,
+        tail [[vol, [concs]], ...] beyond the tip, rem [pg] and guard_rem [pg]."""
+        tail, inside = self._split()
         return {"fill_nl": self.fill_nl,
-                "segments": [[v, c] for (v, c) in self.segments()],
-                "rem": [self._pg_rem[d] for d in range(MAX_DRUGS)]}
+                "segments": [[v, c] for (v, c) in inside],
+                "tail": [[v, c] for (v, c) in tail],
+                "rem": [self._pg_rem[d] for d in range(MAX_DRUGS)],
+                "guard_rem": [self._guard_rem[d] for d in range(MAX_DRUGS)]}
 
     def restore(self, snap):
+        """From snapshot(). A record without a tail (written before it existed) restores with
+        none."""
         segs = snap["segments"]
-        if len(segs) > self.max_segments:
+        tail = snap.get("tail", [])
+        if len(segs) + len(tail) > self.max_segments + 1:
             raise ValueError("too many segments")
         total = 0
+        t_total = 0
+        for v, c in tail:
+            self._check_concs(c)
+            if not isinstance(v, int) or v < 0:
+                raise ValueError("bad segment volume")
+            t_total += v
         for v, c in segs:
             self._check_concs(c)
             if not isinstance(v, int) or v < 0:
@@ -394,13 +532,15 @@ class Catheter:
             total += v
         if total != snap["fill_nl"] or total > self.volume_nl:
             raise ValueError("inconsistent catheter snapshot")
+        if t_total > self.band_out_nl or (t_total and total < self.volume_nl):
+            raise ValueError("inconsistent catheter tail")
         self.empty()
-        for v, c in segs:
-            self._new_segment(c)
-            self._vol[(self._head + self._count - 1) % self.max_segments] = v
+        self._rebuild(tail + segs)
         self.fill_nl = total
+        self.tail_nl = t_total
         for d in range(MAX_DRUGS):
             self._pg_rem[d] = snap["rem"][d]
+            self._guard_rem[d] = snap.get("guard_rem", snap["rem"])[d]
 
 
 def bridge_proposal(catheter, concs, old_rate_nl_per_h):

@@ -310,14 +310,17 @@ class Pump:
         self._strokes_out += 1
         cat = self.catheter
         cat.push(drawn, self._concs)
-        out = cat.out_ng
+        out = cat.out_ng                  # nominal: the delivered counters
+        counted = cat.guard_ng            # the catheter's uncertainty band: the dose limits
         tol = self.tolerance_pct
         rem = self._margin_rem
         for d in range(MAX_SLOTS):
-            if out[d]:
-                m = out[d] * tol + rem[d]           # the accuracy margin, remainder carried
+            g = counted[d]
+            if g:
+                m = g * tol + rem[d]                # the accuracy margin, remainder carried
                 rem[d] = m % 100
-                self.ledger.add(d, out[d] + m // 100)
+                self.ledger.add(d, g + m // 100)
+            if out[d]:
                 ng = self._delivered_ng[d] + out[d]
                 if ng >= 1000:
                     self.delivered_ug[d] += ng // 1000
@@ -977,7 +980,8 @@ class Pump:
             cap, low, empty, remaining = snap["reservoir"]
             self.reservoir = Reservoir(cap, low, empty, remaining)
         if snap["catheter"] is not None:
-            self.catheter = Catheter(snap["catheter"][0], MAX_SLOTS)
+            self.catheter = Catheter(snap["catheter"][0], MAX_SLOTS,
+                                     tol_pct=self.tolerance_pct)
             self.catheter.restore(snap["catheter"][1])
         self.ledger.restore(snap["ledger"])
         self.history.restore(snap["history"])
@@ -1330,11 +1334,7 @@ class Pump:
     def _slot_busy(self, d):
         if self.ledger.total(d) > 0:
             return True
-        if self.catheter is not None:
-            for vol, concs in self.catheter.segments():
-                if vol and concs[d]:
-                    return True
-        return False
+        return self.catheter is not None and self.catheter.max_conc(d) > 0
 
     def _assign_slots(self, rx):
         names = [d["name"] for d in rx["drugs"]]
@@ -1420,7 +1420,7 @@ class Pump:
         v = rx["catheter"]["volume_nl"]
         if self.catheter is None or self.catheter.volume_nl != v:
             # a new catheter (or a revised one) starts empty: it must be primed
-            self.catheter = Catheter(v, MAX_SLOTS)
+            self.catheter = Catheter(v, MAX_SLOTS, tol_pct=self.tolerance_pct)
         if first:
             self._set_reservoir_concs(rx)
 
@@ -1555,9 +1555,9 @@ class Pump:
         (catheter content or reservoir): conservative for dose limits."""
         c = self._concs[d]
         if self.catheter is not None:
-            for vol, concs in self.catheter.segments():
-                if vol and concs[d] > c:
-                    c = concs[d]
+            top = self.catheter.max_conc(d)
+            if top > c:
+                c = top
         return c
 
     def _dose_limit_check(self, volume_nl):

@@ -174,8 +174,10 @@ def status(st: dict[str, Any], info: dict[str, Any] | None = None) -> str:
         total = (st.get("delivered_drug") or {}).get(drug)
         extra = ""
         if isinstance(total, list) and len(total) == 2:
-            extra = f"; {U.dose(total[0] * 1000 + total[1], u)} since the program started"
-        t.add_row(f"{drug}", f"{U.dose(ng, u)} in the last 24 h{extra}")
+            extra = f"; {U.dose(total[0] * 1000 + total[1], u)} delivered since the program started"
+        # the ledger: what the dose limits count (at the mechanism's +5 %, with the catheter's
+        # uncertainty band: docs/therapy.md), not what was delivered
+        t.add_row(f"{drug}", f"{U.dose(ng, u)} counted against the limits in the last 24 h{extra}")
     pb = st.get("patient_bolus") or {}
     denied = {k: v for k, v in (pb.get("denied") or {}).items() if v}
     t.add_row("patient boluses", f"{pb.get('delivered', 0)} given of {pb.get('requested', 0)} "

@@ -161,9 +161,15 @@ def test_bridge_keeps_old_rate_until_new_admixture_reaches_tip():
     st = p.status()
     assert not st["bridging"] and st["basal_rate_nl_per_h"] == 5000
     # the patient received the OLD concentration at the old volume rate throughout the bridge:
-    # 24 h of 10 uL/h at 10 mg/mL == 2.4 mg/day, unchanged
-    # (the ledger counts each stroke at the top of the mechanism's accuracy: +5 %)
-    assert abs(st["rolling_24h_ng"]["morphine"] - 16 * 10000 * 10 * 105 // 100) <= 250 * 20
+    # 24 h of 10 uL/h at 10 mg/mL == 2.4 mg/day, unchanged (nominal, what the pump reports)
+    assert abs(p.delivered_ug[0] * 1000 - 16 * 10000 * 10) <= 250 * 10
+    # the ledger counts each stroke at the top of the mechanism's accuracy (+5 %), and the
+    # catheter's uncertainty band (band_in_nl = 150 uL x 5/105) at the higher concentration
+    # twice: the prime's drug front and the 10 -> 20 mg/mL boundary, each counted that much early
+    band = p.catheter.band_in_nl
+    assert band == 7143
+    expected = (16 * 10000 * 10 + band * 10 + band * (20 - 10)) * 105 // 100
+    assert abs(st["rolling_24h_ng"]["morphine"] - expected) <= 250 * 20
 
 
 def test_snapshot_restore_round_trip_continues_identically():

@@ -49,16 +49,18 @@ HOUR = 3_600_000
 SEED = 7
 DRUG = "clonidine"
 CONC_UG_PER_ML = 500
-HARD_NG_PER_DAY = 150_000
+HARD_NG_PER_DAY = 160_000
 STROKE_NL = fw_board.STROKE_NL
 STROKE_NG = STROKE_NL * CONC_UG_PER_ML // 1000   # drug in one stroke of the campaign's admixture
 
 
 def campaign_rx() -> dict[str, Any]:
     """Clonidine 500 ug/mL (no library entry, so no library bolus maximum: a clinician bolus can
-    reach the hard limit from anywhere in the day), hard limit 150 ug/day. Projected: basal
+    reach the hard limit from anywhere in the day), hard limit 160 ug/day. Projected: basal
     8 h x 8 uL/h + 16 h x 12 uL/h = 256 uL = 128 ug, periodic 5 ug, patient 4 x 2 ug: 141 ug
-    (over the soft limit, confirmed). Research example, not clinical guidance."""
+    (over the soft limit, confirmed); the day's clinician bolus adds 5 ug, and the ledger counts
+    all of it at +5 % plus the prime's last 7.1 uL (the catheter's uncertainty band): ~157 ug,
+    so the guard never holds. Research example, not clinical guidance."""
     return {
         "reservoir": {"capacity_nl": 20_000_000, "fill_nl": 18_000_000,
                       "low_alert_nl": 2_000_000, "empty_nl": 500_000},

@@ -22,8 +22,6 @@ Checks (groups; each violation names its group):
   records       the write-ahead reservation: no stroke beyond the last record's reservation
   lag           (a) at the window's edge: the truth over the limit only by strokes made in the
                 window's first LAG_MS (counted when due, made later)
-  margin        (a) with the mechanism above nominal: over the limit by no more than its excess
-                over the catheter volume (the catheter model runs on nominal volumes)
   admixture     no delivery while the reservoir's content is unknown (new admixture, no program)
   battery       no battery alarm without a cell near its end (issue 10, item 4)
   stuck         alarm_stop can be left once no flow-stopping alarm is latched
@@ -61,7 +59,7 @@ CAUSE_MEMORY_MS = 6 * MS_PER_H   # a catheter alarm may come this long after its
 STATE_RECORD = "/state.json"
 GROUPS = ("limit", "patient", "counters", "resets", "alarms", "agree", "records", "made",
           "presumed", "periodic", "safe", "commit", "stale", "stuck", "battery", "admixture",
-          "lag", "margin")
+          "lag")
 CATHETER_ALARMS = ("occlusion", "dislodgement", "leak", "motor_stall", "under_infusion",
                    "over_infusion")
 TRACE = False            # print what happens (debugging a failing sequence)
@@ -798,15 +796,9 @@ class Harness:
                 inner = sum((a for tt, dd, a in self.truth.exits
                              if dd == d and tt > t - MS_PER_DAY + LAG_MS), Fraction(0))
                 lag = inner <= hard + TOL_NG
-                # a mechanism above nominal (up to the documented +5 %) fills the catheter and
-                # moves admixture boundaries that much sooner than the pump's nominal-volume
-                # catheter model: drug leaves the tip up to bias x the catheter volume earlier
-                # than counted
-                cat = self.truth.catheter.volume_nl if self.truth.catheter else 0
-                conc = max(self.model.max_concs().get(d, 0), self.truth.concs.get(d, 0))
-                margin = (not lag and self.bias_pct > 0
-                          and amount - hard <= ng(cat * self.bias_pct // 100, conc) + TOL_NG)
-                group = "lag" if lag else "margin" if margin else "limit"
+                # (a mechanism off nominal within its documented +-5 % is no excuse: the pump
+                # counts its strokes at +5 % and its catheter's boundaries with their band)
+                group = "lag" if lag else "limit"
                 if group == "limit" and self.taint is not None:
                     group = self.taint    # the truth pays for a known gap met earlier
                 self.fail(group,
@@ -815,11 +807,6 @@ class Harness:
                               f" ({float(inner):.1f} ng without the strokes made in the window's "
                               f"first {LAG_MS // 1000} s: counted by the ledger when due, made "
                               "later)" if lag else "") + (
-                              f": within what the mechanism's +{self.bias_pct} % moves the "
-                              "catheter's content ahead of the pump's nominal-volume model "
-                              "(priming, admixture boundaries), which the +5 % on amounts does "
-                              "not cover"
-                              if margin else "") + (
                               f" -- a consequence of the '{self.taint}' violation earlier in this "
                               "sequence (the pump counts the wrong concentrations)"
                               if group == self.taint else ""))

@@ -44,12 +44,7 @@ SEED = os.environ.get("ITPUMP_VERIFY_SEED")    # set (e.g. "random"): not derand
 # their violations are counted and shown (test_known_gaps), not raised, and the model then takes
 # the firmware's footing so that every other check goes on. Remove an entry once the firmware
 # meets it: test_known_gaps then reports the group as unobserved.
-KNOWN_GAPS: dict[str, str] = {
-    "margin": "the +5 % accuracy margin (safety.md) scales the counted amounts but the catheter "
-              "model runs on nominal volumes: with the mechanism above nominal, drug reaches the "
-              "tip up to that excess of the catheter volume earlier than counted (priming, "
-              "admixture boundaries) and the true 24 h can pass the hard limit by that much",
-}
+KNOWN_GAPS: dict[str, str] = {}
 for _g in filter(None, os.environ.get("ITPUMP_VERIFY_GAPS", "").split(",")):
     KNOWN_GAPS.setdefault(_g, "declared by ITPUMP_VERIFY_GAPS")
 for _g in filter(None, os.environ.get("ITPUMP_VERIFY_ENFORCE", "").split(",")):

@@ -17,7 +17,9 @@ Amounts = dict[str, Fraction]
 
 BUCKET_MS = 300_000           # delivery.md: 5-min buckets ...
 WINDOW_BUCKETS = 288          # ... counted while now//5min - t//5min <= 288 (24 h / 5 min)
-MAX_SEGMENTS = 8              # delivery.md: at most 8 segments; the two oldest merge (max)
+MAX_SEGMENTS = 8              # delivery.md: at most 8 segments, the tail's included; the two
+                              # oldest merge (max)
+TOL_PCT = 5                   # safety.md: each stroke within +-5 % of nominal (the margin)
 
 
 def ng(volume_nl: int | Fraction, conc_ug_per_ml: int) -> Fraction:
@@ -31,21 +33,31 @@ def add_amounts(into: Amounts, more: Amounts) -> None:
 
 
 class Catheter:
-    """The catheter's dead volume as a FIFO of [volume_nl, concs], oldest (at the tip) first.
+    """The catheter's dead volume as a FIFO of [volume_nl, concs], oldest first.
 
     ``bounded``: the pump's belief (delivery.md: at most 8 segments; a 9th concentration merges
-    the two oldest, each drug taking the higher concentration). Unbounded: the physical truth."""
+    the two oldest, each drug taking the higher concentration), with therapy.md's uncertainty
+    band: the oldest ``tail_nl`` of the FIFO already left the tip (kept up to ``band_out``), and
+    what the dose limits count for a push is ``counted()``. Unbounded: the physical truth (no
+    band, nothing kept of what left)."""
 
     def __init__(self, volume_nl: int, bounded: bool = True) -> None:
         self.volume_nl = volume_nl
         self.bounded = bounded
         self.segs: deque[list] = deque()   # [volume_nl, concs]
         self.fill_nl = 0
+        self.tail_nl = 0
+        tol = TOL_PCT if bounded else 0
+        # therapy.md: volume x tol / (100 + tol) inside the tip, volume x tol / (100 - tol)
+        # beyond it, rounded up
+        self.band_in = -(-volume_nl * tol // (100 + tol))
+        self.band_out = -(-volume_nl * tol // (100 - tol))
 
     def copy(self) -> Catheter:
         c = Catheter(self.volume_nl, self.bounded)
         c.segs = deque([v, dict(k)] for v, k in self.segs)
         c.fill_nl = self.fill_nl
+        c.tail_nl = self.tail_nl
         return c
 
     def is_primed(self) -> bool:
@@ -54,40 +66,94 @@ class Catheter:
     def push(self, volume_nl: int, concs: Concs) -> tuple[int, Amounts]:
         """Push volume in at the pump end: first fills an empty catheter (nothing leaves), then
         drains the same volume at the tip (delivery.md: a push first drains, then appends).
-        Returns (nL out of the tip, ng out per drug)."""
+        Returns (nL out of the tip, ng out per drug): the nominal figures, what the pump reports
+        as delivered."""
         to_fill = min(volume_nl, self.volume_nl - self.fill_nl)
         if to_fill > 0:
             self.fill_nl += to_fill
         drain = volume_nl - to_fill
         raw, left = self._drain(drain, concs, take_out=True)
-        self._append(volume_nl - left, concs)
+        # what left joins the tail, whose oldest part beyond band_out is forgotten before the
+        # push takes its place at the pump end (the 8 segments count the tail's)
+        self.tail_nl += drain - left
+        self._forget(max(0, self.tail_nl - self.band_out))
+        self._append(volume_nl, concs)
+        self.tail_nl += left            # a push longer than the catheter: part passed through
+        self._forget(max(0, self.tail_nl - self.band_out))
         return drain, {d: Fraction(v, 1000) for d, v in raw.items() if v}
 
+    def _forget(self, volume_nl: int) -> None:
+        """The oldest volume_nl of the tail is no longer kept."""
+        self.tail_nl -= volume_nl
+        while volume_nl > 0:
+            seg = self.segs[0]
+            take = min(volume_nl, seg[0])
+            seg[0] -= take
+            volume_nl -= take
+            if seg[0] == 0:
+                self.segs.popleft()
+
     def _drain(self, drain: int, concs: Concs, take_out: bool) -> tuple[dict[str, int], int]:
-        """Per drug, nL x ug/mL (= 1000 x ng, exact) of `drain` nL leaving the tip; take_out
-        removes it from the FIFO. Returns (amounts, nL the FIFO could not supply)."""
+        """Per drug, nL x ug/mL (= 1000 x ng, exact) of `drain` nL leaving the tip (the fluid
+        after the tail); take_out moves it into the tail (an unbounded truth keeps no tail).
+        Returns (amounts, nL the FIFO could not supply)."""
         raw: dict[str, int] = {}
         left = drain
-        i = 0
-        segs = self.segs
-        while left > 0 and i < len(segs):
-            seg = segs[i]
-            take = min(left, seg[0])
+        skip = self.tail_nl
+        for seg in self.segs:
+            if left <= 0:
+                break
+            if skip >= seg[0]:
+                skip -= seg[0]
+                continue
+            take = min(left, seg[0] - skip)
+            skip = 0
             for d, c in seg[1].items():
                 raw[d] = raw.get(d, 0) + take * c
             left -= take
-            if take_out:
-                seg[0] -= take
-                if seg[0] == 0:
-                    segs.popleft()
-                    continue
-            i += 1
         # left > 0 only if the FIFO held less than its fill (cannot happen): the volume passes
         # straight through at the pushed concentrations
         if left > 0:
             for d, c in concs.items():
                 raw[d] = raw.get(d, 0) + left * c
         return raw, (left if take_out else 0)
+
+    def counted(self, volume_nl: int, concs: Concs) -> Amounts:
+        """therapy.md "The catheter's uncertainty band": what the dose limits count for a push
+        of volume_nl, without changing the catheter. Each nL the push moves past the tip (s0 nL
+        into the push, 0 <= s0 < volume_nl, position measured from the tip towards the pump
+        before the push) counts at the highest concentration anywhere within band_out beyond it
+        and band_in inside it: integrated exactly over s0, piece by piece between the points
+        where a boundary enters or leaves that band."""
+        if volume_nl <= 0:
+            return {}
+        # the line before the push: (from, to, concs) in nL from the tip; the tail is beyond the
+        # tip (negative), an unfilled catheter's blank holds nothing, the pushed fluid stands
+        # beyond the pump end
+        spans = []
+        p = -self.tail_nl + (self.volume_nl - self.fill_nl)
+        for v, k in self.segs:
+            spans.append((Fraction(p), Fraction(p + v), k))
+            p += v
+        spans.append((Fraction(self.volume_nl), Fraction(10 ** 12),
+                      {d: c for d, c in concs.items() if c}))
+        cuts = {Fraction(0), Fraction(volume_nl)}
+        for a, b, _ in spans:
+            for x in (a - self.band_in, b + self.band_out):
+                if 0 < x < volume_nl:
+                    cuts.add(x)
+        edges = sorted(cuts)
+        out: Amounts = {}
+        for lo, hi in zip(edges, edges[1:], strict=False):
+            mid = (lo + hi) / 2
+            top: Concs = {}
+            for a, b, k in spans:
+                if a < mid + self.band_in and b > mid - self.band_out:
+                    for d, c in k.items():
+                        top[d] = max(top.get(d, 0), c)
+            for d, c in top.items():
+                out[d] = out.get(d, Fraction(0)) + ng(hi - lo, c)
+        return {d: a for d, a in out.items() if a}
 
     def _append(self, volume_nl: int, concs: Concs) -> None:
         if volume_nl <= 0:
@@ -104,14 +170,12 @@ class Catheter:
         self.segs.append([volume_nl, key])
 
     def would_emit(self, volume_nl: int, concs: Concs) -> Amounts:
-        """What a push of volume_nl would bring out of the tip (therapy.md's guard), without
+        """What therapy.md's guard counts for a push of volume_nl (the band included), without
         changing the catheter."""
-        drain = volume_nl - min(volume_nl, self.volume_nl - self.fill_nl)
-        raw, _ = self._drain(drain, concs, take_out=False)
-        return {d: Fraction(v, 1000) for d, v in raw.items() if v}
+        return self.counted(volume_nl, concs)
 
     def max_conc(self) -> Concs:
-        """Per drug, the highest concentration anywhere in the catheter."""
+        """Per drug, the highest concentration anywhere in the catheter or its tail."""
         out: Concs = {}
         for _, k in self.segs:
             for d, c in k.items():
@@ -127,7 +191,7 @@ class Catheter:
         towards the pump, the pushed admixture standing beyond the pump end."""
         if volume_nl <= 0:
             return
-        total = self.fill_nl
+        total = self.tail_nl + self.fill_nl     # positions from the oldest end of the tail
         grow = min(volume_nl, self.volume_nl - total)
         if grow > 0:
             self._append(grow, concs)
@@ -162,7 +226,13 @@ class Catheter:
 
     def amount_in(self) -> Amounts:
         out: Amounts = {}
+        skip = self.tail_nl
         for v, k in self.segs:
+            if skip >= v:
+                skip -= v
+                continue
+            v -= skip
+            skip = 0
             for d, c in k.items():
                 out[d] = out.get(d, Fraction(0)) + ng(v, c)
         return out

@@ -509,10 +509,11 @@ class RefPump:
             if total > hard + TOL_NG:
                 self.violate(f"stroke admitted over the hard limit of {d}: 24-h {float(total):.1f} "
                              f"> {hard} ng (therapy.md Continuous dose guard)")
+        nominal: Amounts = {}
         if self.catheter is not None:
-            self.catheter.push(self.stroke_nl, concs)
+            nominal = self.catheter.push(self.stroke_nl, concs)[1]
         self._ledger_add(out)
-        add_amounts(self.delivered_drug, out)
+        add_amounts(self.delivered_drug, nominal)
         self.strokes += 1
         self.delivered_nl += self.stroke_nl
         if not covered:
@@ -540,9 +541,13 @@ class RefPump:
         if at is None:
             at = self.motor_stop_mono if self.motor_stop_mono is not None else self.mono
         for _ in range(n):
-            out = self.catheter.push(self.stroke_nl, concs)[1] if self.catheter else {}
+            out: Amounts = {}
+            nominal: Amounts = {}
+            if self.catheter is not None:
+                out = self.catheter.counted(self.stroke_nl, concs)
+                nominal = self.catheter.push(self.stroke_nl, concs)[1]
             self._ledger_add(out, at)       # counted when the motor stopped, not now
-            add_amounts(self.delivered_drug, out)
+            add_amounts(self.delivered_drug, nominal)
             self.strokes += 1
             self.delivered_nl += self.stroke_nl
             if self.reservoir is not None:
