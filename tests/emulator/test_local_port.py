@@ -5,6 +5,7 @@ link, a closed link is gone."""
 from __future__ import annotations
 
 import socket
+import time
 
 import pytest
 import serial
@@ -26,6 +27,10 @@ def _drain(sock: socket.socket) -> list[str]:
 def test_a_local_link_is_a_link_beside_the_socket_ones(emu: Emulator) -> None:
     host, port = emu.serial_url.removeprefix("socket://").rsplit(":", 1)
     bystander = socket.create_connection((host, int(port)))   # a host that only listens
+    deadline = time.monotonic() + 30
+    while not emu._clients:       # the emulator's accept thread takes it on (a loaded machine)
+        assert time.monotonic() < deadline, "the emulator never accepted the connection"
+        time.sleep(0.01)
     with simulate.open_client(emu) as c:
         before = emu.clock.now_ms
         assert c.status()["state"] == "stopped"          # a verified reply through the link
