@@ -180,6 +180,21 @@ class Catheter:
         excess = self.fill_nl + volume_nl - self.volume_nl
         if excess < 0:
             excess = 0
+        h = self._head
+        tail = self.tail_nl
+        if same and excess == volume_nl and tail + excess < self._vol[h]:
+            # the steady stroke: a full catheter whose oldest segment holds the tail, all that
+            # leaves and more; the same steps as below, in place
+            self._emit_segment(excess, h * MAX_DRUGS)
+            self.out_nl = excess
+            tail += excess
+            drop = tail - self.band_out_nl
+            if drop > 0:
+                self._vol[h] -= drop
+                tail -= drop
+            self._vol[(h + self._count - 1) % self.max_segments] += volume_nl
+            self.tail_nl = tail
+            return excess
         departed = 0           # nL of fluid already in the ring that leaves the tip
         if excess:
             departed = excess if excess < self.fill_nl else self.fill_nl
@@ -286,16 +301,9 @@ class Catheter:
         # the nL at s0 in [0, volume_nl) pass the tip, each counted at the highest concentration
         # within [s0 - band_out_nl, s0 + band_in_nl]; the push's own fluid lies at s >= volume_nl
         # of the catheter. Carried remainders: _guard_rem, written back only when commit.
-        for d in range(MAX_DRUGS):
-            out[d] = 0
-        rem = self._rem_scratch
         grem = self._guard_rem
-        for d in range(MAX_DRUGS):
-            rem[d] = grem[d]
         n_drugs = self.n_drugs
         b_in = self.band_in_nl
-        b_out = self.band_out_nl
-        ms = self.max_segments
         h = self._head
         count = self._count
         conc = self._conc
@@ -307,44 +315,72 @@ class Catheter:
             lo = start - b_in
             if lo < 0:
                 lo = 0
+            v = volume_nl - lo
             base = h * MAX_DRUGS
+            for d in range(MAX_DRUGS):
+                if d >= n_drugs or v <= 0:
+                    out[d] = 0
+                elif v <= CHUNK_NL:
+                    pg = grem[d] + v * conc[base + d]
+                    out[d] = pg // 1000
+                    if commit:
+                        grem[d] = pg % 1000
+                else:
+                    r = grem[d]
+                    total = 0
+                    left = v
+                    c = conc[base + d]
+                    while left > 0:
+                        piece = CHUNK_NL if left > CHUNK_NL else left
+                        pg = r + piece * c
+                        total += pg // 1000
+                        r = pg % 1000
+                        left -= piece
+                    out[d] = total
+                    if commit:
+                        grem[d] = r
+            return
+        for d in range(MAX_DRUGS):
+            out[d] = 0
+        rem = self._rem_scratch
+        for d in range(MAX_DRUGS):
+            rem[d] = grem[d]
+        b_out = self.band_out_nl
+        ms = self.max_segments
+        # the band holds a boundary: piece by piece between the points where one enters or leaves
+        x = 0
+        while x < volume_nl:
+            # the next s0 where a fluid edge enters or leaves the band
+            nxt = volume_nl
+            pos = start
+            for k in range(count + 1):
+                a = pos
+                if k < count:
+                    pos += vol[(h + k) % ms]
+                    e = pos + b_out
+                    if x < e < nxt:
+                        nxt = e
+                e = a - b_in
+                if x < e < nxt:
+                    nxt = e
             for d in range(n_drugs):
-                if lo < volume_nl:
-                    out[d] = self._count_piece(volume_nl - lo, conc[base + d], d, rem)
-        else:
-            x = 0
-            while x < volume_nl:
-                # the next s0 where a fluid edge enters or leaves the band
-                nxt = volume_nl
+                top = 0
                 pos = start
                 for k in range(count + 1):
                     a = pos
                     if k < count:
-                        pos += vol[(h + k) % ms]
-                        e = pos + b_out
-                        if x < e < nxt:
-                            nxt = e
-                    e = a - b_in
-                    if x < e < nxt:
-                        nxt = e
-                for d in range(n_drugs):
-                    top = 0
-                    pos = start
-                    for k in range(count + 1):
-                        a = pos
-                        if k < count:
-                            i = (h + k) % ms
-                            pos += vol[i]
-                            c = conc[i * MAX_DRUGS + d]
-                            inside = pos > x - b_out
-                        else:
-                            c = concs[d]       # the push's own fluid, beyond the pump end
-                            inside = True
-                        if inside and a <= x + b_in and c > top:
-                            top = c
-                    if top:
-                        out[d] += self._count_piece(nxt - x, top, d, rem)
-                x = nxt
+                        i = (h + k) % ms
+                        pos += vol[i]
+                        c = conc[i * MAX_DRUGS + d]
+                        inside = pos > x - b_out
+                    else:
+                        c = concs[d]       # the push's own fluid, beyond the pump end
+                        inside = True
+                    if inside and a <= x + b_in and c > top:
+                        top = c
+                if top:
+                    out[d] += self._count_piece(nxt - x, top, d, rem)
+            x = nxt
         if commit:
             for d in range(MAX_DRUGS):
                 grem[d] = rem[d]
