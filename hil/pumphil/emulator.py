@@ -16,6 +16,7 @@ Several hosts: the serial endpoint accepts up to MAX_CONNECTIONS connections at 
 console, a monitor, a test harness); nobody is evicted. Each connection is its own link to the
 firmware (a small int; the pty is link 0): replies go to the connection that asked, event lines to
 every connection. A Pico has one USB-CDC port, i.e. one link (docs/protocol.md, "Several hosts").
+A host in this process (``itpump simulate``) takes a link without a socket: :meth:`Emulator.local_port`.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+import serial
 from pumphost import keys as host_keys
 
 from .board import VirtualBoard, VirtualClock
@@ -39,6 +41,75 @@ from .plant import Plant, PlantParams
 
 MAX_CONNECTIONS = 8       # simultaneous socket connections; one more is closed at once
 LOCK_FILE = "emulator.lock"
+
+
+class _Connection(Protocol):
+    """What the firmware's output is written to per link: a TCP socket, or a LocalPort."""
+
+    def sendall(self, data: bytes) -> None: ...
+    def shutdown(self, how: int) -> None: ...
+    def close(self) -> None: ...
+
+
+class LocalPort:
+    """One link to the emulator for a host in the same process, with the pyserial surface
+    ``PumpClient`` uses (``timeout``, ``write``, ``read``, ``in_waiting``, ``close``): no socket,
+    no reader thread. ``write`` hands the bytes to the board, which answers at once (the step
+    the input wakes runs in the writer's thread, under the emulator's lock), so the reply is
+    usually in the buffer when ``write`` returns; ``read`` waits up to ``timeout`` s for bytes
+    (a board that answers from another thread, or not at all). Same lines, same links, same
+    order as a socket connection: only the transport differs. Who makes it:
+    :meth:`Emulator.local_port`."""
+
+    def __init__(self, emulator: Emulator, link: int) -> None:
+        self._emu = emulator
+        self.link = link
+        self.timeout: float | None = 0.05
+        self._in = bytearray()
+        self._ready = threading.Condition()
+        self.closed = False
+
+    # -- the emulator's side (_Connection) ---------------------------------------------------------
+    def sendall(self, data: bytes) -> None:
+        if self.closed:
+            raise OSError("port closed")
+        with self._ready:
+            self._in.extend(data)
+            self._ready.notify_all()
+
+    def shutdown(self, how: int) -> None:
+        self.close()
+
+    # -- the host's side (pyserial) ----------------------------------------------------------------
+    def write(self, data: bytes) -> int:
+        if self.closed:
+            raise serial.SerialException("port closed")
+        self._emu._input(self.link, bytes(data))
+        return len(data)
+
+    def read(self, size: int = 1) -> bytes:
+        with self._ready:
+            if not self._in and self.timeout != 0 and not self.closed:
+                self._ready.wait(self.timeout)
+            n = min(size, len(self._in)) if size > 0 else 0
+            out = bytes(self._in[:n])
+            del self._in[:n]
+            return out
+
+    @property
+    def in_waiting(self) -> int:
+        return len(self._in)
+
+    def reset_input_buffer(self) -> None:
+        with self._ready:
+            self._in.clear()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._emu._clients.pop(self.link, None)
+            with self._ready:
+                self._ready.notify_all()
 
 
 class StateDirInUse(RuntimeError):
@@ -117,7 +188,7 @@ class Emulator:
         self.pty_path: str | None = None
         self._pty_master: int | None = None
         self._server: socket.socket | None = None
-        self._clients: dict[int, socket.socket] = {}   # link -> connection
+        self._clients: dict[int, _Connection] = {}   # link -> connection (socket or LocalPort)
         self._next_link = 1
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
@@ -212,6 +283,18 @@ class Emulator:
         assert self._server is not None, "start() first"
         host, port = self._server.getsockname()[:2]
         return f"socket://{host}:{port}"
+
+    def local_port(self) -> LocalPort:
+        """A new link for a host in this process (pumphil.simulate): a LocalPort, counted among
+        MAX_CONNECTIONS like a socket connection. start() first."""
+        assert self._server is not None, "start() first"
+        if len(self._clients) >= MAX_CONNECTIONS:
+            raise RuntimeError(f"the emulator has {MAX_CONNECTIONS} connections already")
+        link = self._next_link
+        self._next_link += 1
+        port = LocalPort(self, link)
+        self._clients[link] = port
+        return port
 
     @property
     def visa_resources(self) -> dict[str, str]:

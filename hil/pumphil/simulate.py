@@ -1,8 +1,8 @@
 """`itpump simulate`: run a scenario in virtual time through the real protocol (docs/simulate.md).
 
 The runner starts an :class:`pumphil.emulator.Emulator` (virtual board running the unchanged
-firmware, time advanced only by us), opens a :class:`pumphost.client.PumpClient` on its
-``socket://`` URL with the key file the emulator provisioned, and then:
+firmware, time advanced only by us), opens a :class:`pumphost.client.PumpClient` on a link in
+this process (``Emulator.local_port``: no socket) with the keys the emulator provisioned, and then:
 
 1. t < 0 (set-up, in virtual time): ``set_clock`` to the scenario's start time, ``stage`` +
    ``commit`` the prescription (soft-limit breaches confirmed: the scenario's author is the
@@ -34,6 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pumphost import keys as host_keys
 from pumphost.client import PumpClient, wall_clock_of
 from pumphost.errors import PumpError
 
@@ -469,6 +470,14 @@ class Runner:
                 a["code"], t_r, [(int(t) - self.t0_emu_ms, int(pa)) for t, pa in pts]))
 
 
+def open_client(emu: Any) -> PumpClient:
+    """The runner's client on a started emulator: a link in this process (Emulator.local_port:
+    no socket, no reader thread, the board's step runs in this thread), the emulator's keys.
+    Decision: a simulation's host and board share one process, so the protocol's bytes need no
+    TCP; the lines, links and their order are those of a socket connection."""
+    return PumpClient(emu.local_port(), host_keys.load(emu.key_file), timeout_s=10.0, retries=1)
+
+
 def run(scenario: Scenario, *, sample_ms: int | None = None,
         state_dir: Path | None = None, runtime: str = "cpython",
         progress: Callable[[int, int], None] | None = None,
@@ -500,8 +509,7 @@ def run(scenario: Scenario, *, sample_ms: int | None = None,
                 os.environ["ITPUMP_HOME"] = saved
     client: PumpClient | None = None
     try:
-        client = PumpClient.open(emu.serial_url, key_file=emu.key_file, timeout_s=10.0,
-                                 retries=1)
+        client = open_client(emu)
         runner = Runner(scenario, emu, client, sample_ms, progress)
         if on_runner is not None:
             on_runner(runner)

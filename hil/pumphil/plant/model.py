@@ -36,26 +36,28 @@ from array import array
 from collections.abc import Callable, MutableSequence
 from fractions import Fraction
 from operator import add
+from typing import Final
 
 from .params import PlantParams
 
-INF = math.inf
-_exp = math.exp
+# Final: the compiled build (pumphil/accel.py) inlines these instead of a module-dict look-up
+INF: Final = math.inf
+_exp: Final = math.exp
 # True when this module runs as the mypyc build (pumphil/accel.py): capture() then takes the
 # indexed loop that compiles well instead of the slice-and-map loop that interprets well
-_COMPILED = not __file__.endswith(".py")
-_TWO_PI = 2.0 * math.pi
-_NOISE_TABLE_BITS = 14
-_NOISE_TABLE_SIZE = 1 << _NOISE_TABLE_BITS
-_NOISE_MASK = _NOISE_TABLE_SIZE - 1
-_NOISE_STRIDE_BITS = 3  # a capture walks the noise table with an odd stride 1, 3, .., 15
-_NOISE_DRAW_BITS = _NOISE_TABLE_BITS + _NOISE_STRIDE_BITS
-_NOISE_EXT = 15 * 256  # the table is extended so that windows of <= 257 samples are one slice
-_NOISE_LEN = _NOISE_TABLE_SIZE + _NOISE_EXT
-_TONE_MAX_PERIOD_MS = 60_000  # longest common period of the two tones that gets a table
-_TONE_EXT_MS = 8_192  # the tone table runs this far past its period (captures span <= 8.2 s)
-_TONE_TABLES_KEPT = 4  # per plant, the newest
-_NEGLIGIBLE_CODES = 1e-12  # a line/baseline transient below this (ADC codes) is left out
+_COMPILED: Final = not __file__.endswith(".py")
+_TWO_PI: Final = 2.0 * math.pi
+_NOISE_TABLE_BITS: Final = 14
+_NOISE_TABLE_SIZE: Final = 1 << _NOISE_TABLE_BITS
+_NOISE_MASK: Final = _NOISE_TABLE_SIZE - 1
+_NOISE_STRIDE_BITS: Final = 3  # a capture walks the noise table with an odd stride 1, 3, .., 15
+_NOISE_DRAW_BITS: Final = _NOISE_TABLE_BITS + _NOISE_STRIDE_BITS
+_NOISE_EXT: Final = 15 * 256  # the table is extended so that windows of <= 257 samples are one slice
+_NOISE_LEN: Final = _NOISE_TABLE_SIZE + _NOISE_EXT
+_TONE_MAX_PERIOD_MS: Final = 60_000  # longest common period of the two tones that gets a table
+_TONE_EXT_MS: Final = 8_192  # the tone table runs this far past its period (captures span <= 8.2 s)
+_TONE_TABLES_KEPT: Final = 4  # per plant, the newest
+_NEGLIGIBLE_CODES: Final = 1e-12  # a line/baseline transient below this (ADC codes) is left out
 
 SEVERITIES = ("partial", "complete")
 
@@ -209,6 +211,17 @@ class Plant:
         self._tones: list[float] | None = None
         # per plant, not shared: which captures take the table depends only on this plant's calls
         self._tone_tables: dict[tuple[float, ...], list[float]] = {}
+        # the tone table in rows by sample period (compiled fast path): row r holds the entries
+        # r, r + period, r + 2 * period, ... as floats of their own, next to each other in
+        # memory, so a capture reads consecutive entries of one row instead of one entry per
+        # period_ms of the table (the tables are larger than the CPU's caches: a month spent
+        # ~40 % of capture() waiting for those reads). The same floats: the same readings.
+        self._rows_of: list[float] | None = None     # the table the rows were made from
+        self._rows_period = 0
+        self._rows: list[list[float]] = []
+        # the noise table likewise in rows by stride (made at a stride's first use):
+        # _noise_rows[stride][r] = entries r, r + stride, ... of self._noise
+        self._noise_rows: list[list[list[float]] | None] = [None] * (2 << _NOISE_STRIDE_BITS)
         self._slow_samples = 0
         self._recompute()
 
@@ -495,23 +508,35 @@ class Plant:
             if _COMPILED:
                 # compiled (pumphil/accel.py): an indexed loop over unboxed floats beats the slices
                 # below; the same float operations in the same order, so the same readings
-                noise = self._noise
-                ti = ts
-                ni = pos
+                rows = self._noise_rows[stride]
+                if rows is None:
+                    rows = self._make_noise_rows(stride)
+                noise = rows[pos % stride]              # noise[pos + j * stride] = row[ni + j]
+                if period_ms > 0:
+                    if self._rows_of is not tones or self._rows_period != period_ms:
+                        self._make_rows(tones, period_ms)
+                    row = self._rows[ts % period_ms]    # tones[ts + j * period_ms] = row[ti + j]
+                    ti = ts // period_ms
+                    step = 1
+                else:
+                    row = tones
+                    ti = ts
+                    step = 0
+                ni = pos // stride
                 if -_NEGLIGIBLE_CODES < ad < _NEGLIGIBLE_CODES:
                     for j in range(n):
-                        out[j] = level[int(c + (tones[ti] + noise[ni]))]
+                        out[j] = level[int(c + (row[ti] + noise[ni]))]
                         c += ds
-                        ti += period_ms
-                        ni += stride
+                        ti += step
+                        ni += 1
                 else:
                     q = _exp(-period_ms / tau)
                     for j in range(n):
-                        out[j] = level[int(c + ad + (tones[ti] + noise[ni]))]
+                        out[j] = level[int(c + ad + (row[ti] + noise[ni]))]
                         c += ds
                         ad *= q
-                        ti += period_ms
-                        ni += stride
+                        ti += step
+                        ni += 1
             else:
                 if period_ms:
                     xs = map(add, tones[ts:ts + span + 1:period_ms], self._noise[pos:noise_end:stride])
@@ -534,10 +559,25 @@ class Plant:
             if self._drawing:
                 self._used_uc += n * self._sample_uc
 
+    def _make_rows(self, tones: list[float], period_ms: int) -> None:
+        """The tone table in rows by period_ms (see __init__): bit-for-bit copies of its entries
+        (through an array of doubles: new float objects allocated one after another)."""
+        self._rows = [list(array("d", tones[r::period_ms])) for r in range(period_ms)]
+        self._rows_of = tones
+        self._rows_period = period_ms
+
+    def _make_noise_rows(self, stride: int) -> list[list[float]]:
+        """The noise table in rows by stride (see __init__), bit-for-bit copies."""
+        noise = self._noise
+        rows = [list(array("d", noise[r::stride])) for r in range(stride)]
+        self._noise_rows[stride] = rows
+        return rows
+
     def _drift_piece(self, i: int) -> None:
         """Cache the drift between knots i and i+1 for the fast capture path (code units)."""
         knot_ms = self._knot_ms
-        self._drift_at(i * knot_ms + knot_ms)  # makes sure both knots exist
+        if len(self._drift_knots) <= i + 2:
+            self._drift_at(i * knot_ms + knot_ms)  # draws the knots up to i + 2, as it always did
         v = self._drift_knots[i]
         k = self._k
         self._drift_t = i * knot_ms
