@@ -309,7 +309,7 @@ class Catheter:
         conc = self._conc
         vol = self._vol
         start = self.volume_nl - self.fill_nl - self.tail_nl
-        if count and start + vol[h] >= volume_nl + b_in:
+        if count and volume_nl <= CHUNK_NL and start + vol[h] >= volume_nl + b_in:
             # the common stroke: only the oldest segment lies within the band of any nL passing;
             # before it there is only blank (nothing counted until it comes within band_in_nl)
             lo = start - b_in
@@ -320,25 +320,11 @@ class Catheter:
             for d in range(MAX_DRUGS):
                 if d >= n_drugs or v <= 0:
                     out[d] = 0
-                elif v <= CHUNK_NL:
+                else:
                     pg = grem[d] + v * conc[base + d]
                     out[d] = pg // 1000
                     if commit:
                         grem[d] = pg % 1000
-                else:
-                    r = grem[d]
-                    total = 0
-                    left = v
-                    c = conc[base + d]
-                    while left > 0:
-                        piece = CHUNK_NL if left > CHUNK_NL else left
-                        pg = r + piece * c
-                        total += pg // 1000
-                        r = pg % 1000
-                        left -= piece
-                    out[d] = total
-                    if commit:
-                        grem[d] = r
             return
         for d in range(MAX_DRUGS):
             out[d] = 0
