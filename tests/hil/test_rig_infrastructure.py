@@ -138,7 +138,14 @@ def test_a_killed_test_never_leaves_the_bench_pumping(tmp_path: Path, how: str) 
             child.kill()
         elif how == "SIGINT":
             child.send_signal(signal.SIGINT)
-        child.wait(timeout=60)
+        # read the rest of its output while it ends (a full pipe would block its teardown), and
+        # show it if it does not end (a hang guard, not a speed requirement)
+        try:
+            rest, _ = child.communicate(timeout=180)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            rest, _ = child.communicate()
+            pytest.fail(f"the child did not end within 180 s of {how}:\n" + "".join(out) + rest)
         log = tmp_path / "report" / "guardian.log"
         deadline = time.monotonic() + 30
 
