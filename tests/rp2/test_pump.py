@@ -190,14 +190,14 @@ def test_an_unexpected_exception_goes_fail_safe_and_the_watchdog_resets_into_saf
         b.t.exec_raw_no_follow(
             "def _broken(ms):\n raise ZeroDivisionError('injected')\n"
             "app.pump.advance = _broken\n"
+            "app.due_ms = 0\n"            # the next step is a full one: the fault comes at once
             "while True:\n"
             " if app.halted:\n  hal.wait(1000)\n  continue\n"
             " try:\n  ms = app.step()\n"
             " except Exception as exc:\n  app.fail_safe(exc)\n  continue\n"
             " hal.wait(ms)\n")
         resets = len(board.resets)
-        # the next full step (a stroke, the minute's supervision) raises; 8.4 s later the
-        # watchdog fires
+        # the next step (made a full one) raises; 8.4 s later the watchdog fires
         for _ in range(12):
             board.advance(10_000)
             if len(board.resets) > resets:
