@@ -73,7 +73,7 @@ class Hal:
         """Fill buf[start:start + n] with outlet pressure samples in Pa (integers; gauge, may be
         negative), one every period_ms, the first at once. Blocks n * period_ms (it returns one
         period after the last sample, so consecutive captures keep the sampling grid). buf is a
-        preallocated array('i'); nothing is allocated."""
+        preallocated list of ints (the supervisor's); nothing is allocated."""
         raise NotImplementedError
 
     def battery_mv(self):

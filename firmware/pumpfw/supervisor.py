@@ -7,8 +7,6 @@
 # preallocated here; the HAL fills them in place (hal.read_pressure(buf, n, period_ms) blocks for
 # n * period_ms, which the main loop then accounts as elapsed time).
 
-import array
-
 from pumpcore.detect_battery import BatteryDetector
 from pumpcore.detect_catheter import CatheterDetector
 from pumpcore.detect_motor import RETRY, MotorDetector
@@ -25,9 +23,9 @@ class Supervisor:
         self.catheter = CatheterDetector()
         self.motor = MotorDetector()
         self.battery = BatteryDetector()
-        self.pre = array.array("i", [0] * board.PRE_STROKE_N)
-        self.capture = array.array("i", [0] * board.STROKE_CAPTURE_N)
-        self.window_buf = array.array("i", [0] * board.WINDOW_N)
+        self.pre = [0] * board.PRE_STROKE_N
+        self.capture = [0] * board.STROKE_CAPTURE_N
+        self.window_buf = [0] * board.WINDOW_N
         self.to_window_ms = board.WINDOW_EVERY_MS
         self.pending_ms = 0          # elapsed time not yet given to the motor/battery supervision
         # charge events not yet given to the battery model (handed over with the elapsed time)

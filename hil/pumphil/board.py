@@ -21,7 +21,7 @@ from array import array
 from collections import deque
 from collections.abc import Callable, MutableSequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pumphil
 
@@ -104,10 +104,8 @@ class VirtualHal:
         b = self.board
         t = b.clock.now_ms
         b.block(t, n * period_ms)
-        # a writable window onto buf[start:] (an array's memoryview takes int items)
-        out = buf if start == 0 else cast(MutableSequence[int], memoryview(buf)[start:])  # type: ignore[arg-type]
-        b.plant.capture(t, period_ms, out, n)
-        b.record_pressure(t, period_ms, out, n)
+        b.plant.capture(t, period_ms, buf, n, start)
+        b.trace.record(t, period_ms, buf, start, n)
         b.clock.now_ms = t + n * period_ms
 
     def battery_mv(self) -> int:
@@ -143,11 +141,9 @@ class PressureTrace:
     def __init__(self, captures: int) -> None:
         self._trace: deque[tuple[int, int, array[int]]] = deque(maxlen=captures)
 
-    def record(self, t0: int, period: int, buf: MutableSequence[int], n: int) -> None:
-        # a slice of an array is already a copy; a memoryview's (read_pressure with start > 0) is
-        # a view and is copied into an array
-        part = buf[:n]
-        self._trace.append((t0, period, part if isinstance(part, array) else array("i", part)))
+    def record(self, t0: int, period: int, buf: MutableSequence[int], start: int, n: int) -> None:
+        """Keep buf[start:start + n], sampled from t0 every period ms (a copy, as an array)."""
+        self._trace.append((t0, period, array("i", buf[start:start + n])))
 
     def window(self, t0_ms: int, t1_ms: int) -> list[tuple[int, int]]:
         """(t_ms, Pa) of every recorded sample with t0_ms <= t <= t1_ms, in order."""
@@ -308,9 +304,6 @@ class VirtualBoard:
             raise BoardReset()
 
     # -- pressure trace ------------------------------------------------------------------------------
-    def record_pressure(self, t0: int, period: int, buf: MutableSequence[int], n: int) -> None:
-        self.trace.record(t0, period, buf, n)
-
     def pressure_trace(self, t0_ms: int, t1_ms: int) -> list[tuple[int, int]]:
         return self.trace.window(t0_ms, t1_ms)
 

@@ -252,7 +252,7 @@ class MpyBoard:
             t, period, n = args
             out = array("i", bytes(4 * n))
             plant.capture(t, period, out, n)
-            self.trace.record(t, period, out, n)
+            self.trace.record(t, period, out, 0, n)
             if sys.byteorder != "little":
                 out.byteswap()
             return out.tobytes().hex()      # the interpreter's int32 array (wasm32: little-endian)

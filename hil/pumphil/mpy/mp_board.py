@@ -193,7 +193,8 @@ class BridgedHal:
         b = self.board
         t = b.now_ms
         b.block(t, n * period_ms)
-        # the samples as the hex of their int32 array: one C call each way, no per-sample work
+        # the samples cross as the hex of their int32 array (one C call each way); the firmware's
+        # buffers are lists, which take them one by one (a list's slice takes no array here)
         samples = array("i", bytes.fromhex(cross("capture", [t, period_ms, n])))
         if type(buf) is array:
             buf[start:start + n] = samples

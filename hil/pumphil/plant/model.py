@@ -454,8 +454,9 @@ class Plant:
         self.capture(t_ms, 0, out, 1)
         return out[0]
 
-    def capture(self, t_start_ms: int, period_ms: int, out: MutableSequence[int], n: int) -> None:
-        """Fill out[0:n] with sensor readings at t_start_ms + i*period_ms (integer Pa).
+    def capture(self, t_start_ms: int, period_ms: int, out: MutableSequence[int], n: int,
+                start: int = 0) -> None:
+        """Fill out[start:start + n] with sensor readings at t_start_ms + i*period_ms (integer Pa).
 
         The batch form the board uses for a sensing window (100 samples at 40 ms) or a
         stroke-response capture (50 samples at 40 ms): one call, closed-form per sample.
@@ -484,7 +485,7 @@ class Plant:
             # the fast path: a tone table, one drift piece, one slice of each table
             if (tones is None or (t_start_ms + span) // knot_ms != i or not 0 <= span < _TONE_EXT_MS
                     or noise_end > _NOISE_LEN):
-                self._capture_general(t_start_ms, period_ms, out, n, pos, stride)
+                self._capture_general(t_start_ms, period_ms, out, n, pos, stride, start)
                 return
             if i != self._drift_i:
                 self._drift_piece(i)
@@ -501,7 +502,7 @@ class Plant:
             else:
                 inside = 0.0 < c + ad - reach and c + reach < self._top
             if not inside:
-                self._capture_general(t_start_ms, period_ms, out, n, pos, stride)
+                self._capture_general(t_start_ms, period_ms, out, n, pos, stride, start)
                 return
             ts = t_start_ms % self._tone_p
             level = self._levels
@@ -524,15 +525,15 @@ class Plant:
                     step = 0
                 ni = pos // stride
                 if -_NEGLIGIBLE_CODES < ad < _NEGLIGIBLE_CODES:
-                    for j in range(n):
-                        out[j] = level[int(c + (row[ti] + noise[ni]))]
+                    for oj in range(start, start + n):
+                        out[oj] = level[int(c + (row[ti] + noise[ni]))]
                         c += ds
                         ti += step
                         ni += 1
                 else:
                     q = _exp(-period_ms / tau)
-                    for j in range(n):
-                        out[j] = level[int(c + ad + (row[ti] + noise[ni]))]
+                    for oj in range(start, start + n):
+                        out[oj] = level[int(c + ad + (row[ti] + noise[ni]))]
                         c += ds
                         ad *= q
                         ti += step
@@ -542,7 +543,7 @@ class Plant:
                     xs = map(add, tones[ts:ts + span + 1:period_ms], self._noise[pos:noise_end:stride])
                 else:
                     xs = map(add, tones[ts:ts + 1] * n, self._noise[pos:noise_end:stride])
-                j = 0
+                j = start
                 if -_NEGLIGIBLE_CODES < ad < _NEGLIGIBLE_CODES:
                     for x in xs:
                         out[j] = level[int(c + x)]
@@ -588,7 +589,7 @@ class Plant:
         self._drift_i = i
 
     def _capture_general(self, t_start_ms: int, period_ms: int, out: MutableSequence[int], n: int,
-                         pos: int, stride: int) -> None:
+                         pos: int, stride: int, start: int) -> None:
         """capture() for every case (the lock is held, n > 0, the noise window is drawn): the
         tones as rotating phasors, drift per sample across knots, clamping at the ADC rails."""
         self.general_captures += 1
@@ -636,9 +637,9 @@ class Plant:
                     code = 0
                 elif code > top:
                     code = top
-                out[i] = levels[code]
+                out[start + i] = levels[code]
             else:
-                out[i] = round(x)
+                out[start + i] = round(x)
         self.samples_taken += n
         if self._drawing:
             self._used_uc += n * self._sample_uc
