@@ -37,13 +37,23 @@ _SMALL = 2**30 - 1  # the largest small int on the Pico
 _HOURS_CHUNK = 200  # 200 h * 4e6 nL/h = 8e8 < 2**30
 
 
+def _digit_bits(c):
+    """k >= 1 such that c * 2**k <= _SMALL (c < 2**29): how many bits of a multiplier the long
+    multiplications below take per step, so that every intermediate stays a small int."""
+    k = 1
+    while c <= (_SMALL >> (k + 1)):
+        k += 1
+    return k
+
+
 def mul_div(a, b, c):
     """floor(a * b / c) for ints a, b >= 0 and 0 < c < 2**29, without intermediates >= 2**30.
 
-    The result itself must be < 2**30 to stay a small int. Used at event time (bolus rates,
-    reservoir times, bridge durations) where a * b alone would overflow the Pico's small ints.
-    Method: a = qa*c + ra; a*b/c = qa*b + ra*b/c, the latter by binary long multiplication with the
-    running remainder kept below c (so below 2**29, doubled below 2**30).
+    The result itself must be < 2**30 to stay a small int. Used where a * b alone would overflow
+    the Pico's small ints (bolus ends, reservoir times, bridge durations; every step of a bolus).
+    Method: a = qa*c + ra; a*b/c = qa*b + ra*b/c, the latter by long multiplication over b's
+    digits in base 2**k (k from _digit_bits: r * 2**k and ra * digit stay below c * 2**k), the
+    running remainder r kept below c.
     """
     if c <= 0:
         raise ValueError("mul_div: c must be > 0")
@@ -52,47 +62,45 @@ def mul_div(a, b, c):
     q = qa * b
     if ra == 0 or b == 0:
         return q
-    top = 1
-    while top <= b:
-        top = top * 2
-    top = top // 2
+    k = _digit_bits(c)
+    mask = (1 << k) - 1
+    shift = 0
+    while (b >> shift) > mask:
+        shift += k
     q2 = 0
     r = 0
-    while top:
-        q2 = q2 * 2
-        r = r * 2
+    while shift >= 0:
+        r = r << k
+        q2 = (q2 << k) + r // c
+        r = r % c
+        t = ra * ((b >> shift) & mask)
+        q2 += t // c
+        r += t % c
         if r >= c:
             r -= c
             q2 += 1
-        if b & top:
-            r += ra
-            if r >= c:
-                r -= c
-                q2 += 1
-        top = top // 2
+        shift -= k
     return q + q2
 
 
 def mul_mod(a, b, c):
-    """(a * b) % c with the same bounds as mul_div (event time)."""
+    """(a * b) % c with the same bounds and method as mul_div."""
     ra = a % c
-    top = 1
-    while top <= b:
-        top = top * 2
-    top = top // 2
+    if ra == 0 or b == 0:
+        return 0
+    k = _digit_bits(c)
+    mask = (1 << k) - 1
+    shift = 0
+    while (b >> shift) > mask:
+        shift += k
     r = 0
-    while top:
-        r = r * 2
+    while shift >= 0:
+        r = (r << k) % c
+        r += (ra * ((b >> shift) & mask)) % c
         if r >= c:
             r -= c
-        if b & top:
-            r += ra
-            if r >= c:
-                r -= c
-        top = top // 2
+        shift -= k
     return r
-
-
 
 
 def ceil_mul_div(a, b, c):

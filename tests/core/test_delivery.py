@@ -150,6 +150,35 @@ def test_mul_div_matches_big_int_reference():
         raise AssertionError("c = 0 accepted")
 
 
+def _mul_div_all(cases):
+    for i in range(len(cases)):
+        a, b, c = cases[i]
+        mul_div(a, b, c)
+        mul_mod(a, b, c)
+
+
+def test_mul_div_intermediates_stay_small_ints():
+    # Under MicroPython the heap is locked: an intermediate >= 2**30 would be a big int, an
+    # allocation, and fail here. Divisors across the whole range (so every digit width k),
+    # multipliers up to 2**30 - 1, results just below 2**30.
+    g = Lcg(11)
+    cases = [(2**30 - 1, 2**30 - 1, 2**29 - 1), (2**29 - 2, 3, 2**29 - 1), (H - 1, H, 4_000_000),
+             (2**30 - 1, 1, 1), (1, 2**30 - 1, 2), (99_000, H, 1)]
+    for e in range(29):
+        c = 1 << e
+        cases.append((c - 1 if c > 1 else 0, 2**30 - 1, c + (e % 3)))
+        cases.append((g.below(2**29) | 1, H, c + 1))
+    for _ in range(200):
+        c = 1 + g.below(2**29 - 1)
+        cases.append((g.below(2**29), g.below(2**29), c))
+    ok = [(a, b, c) for a, b, c in cases if a * b // c < 2**30]
+    for a, b, c in ok:
+        assert mul_div(a, b, c) == a * b // c
+        assert mul_mod(a, b, c) == a * b % c
+    assert len(ok) > 150
+    run_no_alloc(_mul_div_all, ok)
+
+
 def _steady(e):
     n = 0
     dt = 1
