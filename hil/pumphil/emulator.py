@@ -31,11 +31,11 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
-import serial
 from pumphost import keys as host_keys
 
 from .board import VirtualBoard, VirtualClock
 from .flash import Flash
+from .memport import MemoryPort
 from .mpy_board import MpyBoard
 from .plant import Plant, PlantParams
 
@@ -51,65 +51,37 @@ class _Connection(Protocol):
     def close(self) -> None: ...
 
 
-class LocalPort:
-    """One link to the emulator for a host in the same process, with the pyserial surface
-    ``PumpClient`` uses (``timeout``, ``write``, ``read``, ``in_waiting``, ``close``): no socket,
-    no reader thread. ``write`` hands the bytes to the board, which answers at once (the step
-    the input wakes runs in the writer's thread, under the emulator's lock), so the reply is
-    usually in the buffer when ``write`` returns; ``read`` waits up to ``timeout`` s for bytes
-    (a board that answers from another thread, or not at all). Same lines, same links, same
-    order as a socket connection: only the transport differs. Who makes it:
+class LocalPort(MemoryPort):
+    """One link to the emulator for a host in the same process: the in-memory port
+    (pumphil.memport), no socket, no reader thread. ``write`` hands the bytes to the board, which
+    answers at once (the step the input wakes runs in the writer's thread, under the emulator's
+    lock), so the reply is usually in the buffer when ``write`` returns; ``read`` waits up to
+    ``timeout`` s for bytes (a board that answers from another thread, or not at all). Same lines,
+    same links, same order as a socket connection: only the transport differs. Who makes it:
     :meth:`Emulator.local_port`."""
 
     def __init__(self, emulator: Emulator, link: int) -> None:
+        super().__init__(timeout=0.05)
         self._emu = emulator
         self.link = link
-        self.timeout: float | None = 0.05
-        self._in = bytearray()
-        self._ready = threading.Condition()
-        self.closed = False
 
     # -- the emulator's side (_Connection) ---------------------------------------------------------
     def sendall(self, data: bytes) -> None:
         if self.closed:
             raise OSError("port closed")
-        with self._ready:
-            self._in.extend(data)
-            self._ready.notify_all()
+        self.deliver(data)
 
     def shutdown(self, how: int) -> None:
         self.close()
 
-    # -- the host's side (pyserial) ----------------------------------------------------------------
-    def write(self, data: bytes) -> int:
-        if self.closed:
-            raise serial.SerialException("port closed")
-        self._emu._input(self.link, bytes(data))
-        return len(data)
-
-    def read(self, size: int = 1) -> bytes:
-        with self._ready:
-            if not self._in and self.timeout != 0 and not self.closed:
-                self._ready.wait(self.timeout)
-            n = min(size, len(self._in)) if size > 0 else 0
-            out = bytes(self._in[:n])
-            del self._in[:n]
-            return out
-
-    @property
-    def in_waiting(self) -> int:
-        return len(self._in)
-
-    def reset_input_buffer(self) -> None:
-        with self._ready:
-            self._in.clear()
+    # -- the host's side ---------------------------------------------------------------------------
+    def _send(self, data: bytes) -> None:
+        self._emu._input(self.link, data)
 
     def close(self) -> None:
         if not self.closed:
-            self.closed = True
             self._emu._clients.pop(self.link, None)
-            with self._ready:
-                self._ready.notify_all()
+        super().close()
 
 
 class StateDirInUse(RuntimeError):

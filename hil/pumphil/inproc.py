@@ -27,6 +27,7 @@ from pumphost.client import PumpClient
 
 from .board import VirtualBoard, VirtualClock, VirtualHal
 from .flash import Flash
+from .memport import MemoryPort
 from .plant import Plant, PlantParams
 
 _TEMPLATES: dict[str, tuple[bytes, host_keys.KeySet]] = {}
@@ -50,50 +51,30 @@ def provisioned_image(device_id: str) -> tuple[bytes, host_keys.KeySet]:
     return got
 
 
-class InProcessPort:
-    """The pyserial surface ``PumpClient`` uses (``timeout``, ``write``, ``read``, ``in_waiting``,
-    ``close``) onto a board in this process. ``write`` on an unpowered board raises
-    ``serial.SerialException`` (the client reports a ``TransportError`` at once: nothing listens)."""
-
-    def __init__(self, board: VirtualBoard | None = None) -> None:
-        self.board = board            # set before the first write (the board needs feed first)
-        self.timeout: float | None = 0.0
-        self._in = bytearray()
-        self.closed = False
+class InProcessPort(MemoryPort):
+    """The in-memory port (pumphil.memport) onto a board in this thread. ``write`` runs the step
+    the input wakes, so the reply is buffered before it returns and ``read`` never waits
+    (timeout 0). ``write`` on an unpowered board raises ``serial.SerialException`` (the client
+    reports a ``TransportError`` at once: nothing listens)."""
 
     LINK = 1    # the one connection this port is (the firmware addresses replies by link)
+
+    def __init__(self, board: VirtualBoard | None = None) -> None:
+        super().__init__(timeout=0.0)
+        self.board = board            # set before the first write (the board needs feed first)
 
     def feed(self, data: bytes, link: int | None = None) -> None:
         """The board's output callback: what the firmware writes to this link (a reply) or to
         every link (link None: events)."""
         if link is None or link == self.LINK:
-            self._in.extend(data)
+            self.deliver(data)
 
-    def write(self, data: bytes) -> int:
-        if self.closed:
-            raise serial.SerialException("port closed")
+    def _send(self, data: bytes) -> None:
         b = self.board
         if b is None or not b.powered or b.app is None:
             raise serial.SerialException("the board is powered off")
-        b.rx.append((self.LINK, bytes(data)))
+        b.rx.append((self.LINK, data))
         b.poke()
-        return len(data)
-
-    def read(self, size: int = 1) -> bytes:
-        n = min(size, len(self._in)) if size > 0 else 0
-        out = bytes(self._in[:n])
-        del self._in[:n]
-        return out
-
-    @property
-    def in_waiting(self) -> int:
-        return len(self._in)
-
-    def reset_input_buffer(self) -> None:
-        self._in.clear()
-
-    def close(self) -> None:
-        self.closed = True
 
 
 class InProcessRig:
