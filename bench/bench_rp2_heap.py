@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+MP_RIG_DIR = ROOT / "bench" / "mp_rig"      # the laptop benches' rig (mp_bench_rig.py)
 sys.path.insert(0, str(ROOT / "tests" / "core"))
 
 from pumphil.mpy_board import MP_BOARD_DIR
@@ -128,7 +129,8 @@ def micropython_figures(days: int) -> None:
     t0 = time.perf_counter()
     res = run_micropython(ROOT / "bench" / "mp_shell_heap.py",
                           args=[str(RATE_NL_PER_H), json.dumps(example().record)],
-                          mounts={ROOT / "firmware": "/firmware"}, then=then, timeout_s=3600)
+                          mounts={ROOT / "firmware": "/firmware", MP_RIG_DIR: "/mprig"}, then=then,
+                          timeout_s=3600)
     wall = time.perf_counter() - t0
     if res.returncode != 0:
         print("laptop MicroPython heap benchmark failed:", res.stderr[-800:])
@@ -148,7 +150,8 @@ def micropython_figures(days: int) -> None:
         print(f"  growth: {per_day / KIB:+.2f} KiB per simulated day")
     res = run_micropython(ROOT / "bench" / "mp_step_alloc.py",
                           args=[str(RATE_NL_PER_H), "2000", json.dumps(example().record)],
-                          mounts={ROOT / "firmware": "/firmware", MP_BOARD_DIR: "/mpyboard"},
+                          mounts={ROOT / "firmware": "/firmware", MP_BOARD_DIR: "/mpyboard",
+                                  MP_RIG_DIR: "/mprig"},
                           heap_bytes=8 * 1024 * 1024, timeout_s=600)
     if res.returncode != 0:
         print("  laptop MicroPython step allocation failed:", res.stderr[-800:])

@@ -25,7 +25,8 @@ STEADY_STEPS = 600          # ~1 h of therapy at 30 uL/h: ~120 strokes, ~12 wind
 def test_steady_state_steps_allocate_nothing() -> None:
     res = run_micropython(REPO_ROOT / "bench" / "mp_step_alloc.py",
                           args=["30000", str(STEADY_STEPS), json.dumps(example().record)],
-                          mounts={REPO_ROOT / "firmware": "/firmware", MP_BOARD_DIR: "/mpyboard"},
+                          mounts={REPO_ROOT / "firmware": "/firmware", MP_BOARD_DIR: "/mpyboard",
+                                  REPO_ROOT / "bench" / "mp_rig": "/mprig"},
                           heap_bytes=2 * 1024 * 1024, timeout_s=110)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "state running" in res.stdout, res.stdout
