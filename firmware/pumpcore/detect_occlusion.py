@@ -44,6 +44,8 @@
 # last_ratio_pct, last_resid_pa (-1 when the ratio did not call for the fit), last_elev_pa (0 before
 # a reference exists); after window(): last_window_elev_pa. Thresholds: the constants below.
 
+import array
+
 from pumpcore import dsp, reasons
 
 CODE = reasons.OCCLUSION
@@ -74,12 +76,12 @@ SLOW_COUNT_ALARM = 3        # leaky counter of SLOW/FLAT strokes
 CLEAR_WINDOWS = 2           # consecutive pulsatile windows near the reference to clear
 
 # Orthogonal polynomials on 50 points: p1 = 2i - 49, p2 = (3*p1^2 - 2499) / 8 (integers).
-_P1 = tuple(2 * i - 49 for i in range(CAPTURE_N))
-_P2 = tuple((3 * (2 * i - 49) * (2 * i - 49) - 2499) // 8 for i in range(CAPTURE_N))
+_P1 = array.array("h", [2 * i - 49 for i in range(CAPTURE_N)])
+_P2 = array.array("h", [(3 * (2 * i - 49) * (2 * i - 49) - 2499) // 8 for i in range(CAPTURE_N)])
 _S1 = 41650                 # sum p1^2
 _S2_64 = 60913              # sum p2^2 (3898440) / 64
 # Short captures: linear fit on SHORT_N points, q1 = 2i - 19, sum q1^2 = 2660.
-_Q1 = tuple(2 * i - 19 for i in range(SHORT_N))
+_Q1 = array.array("h", [2 * i - 19 for i in range(SHORT_N)])
 _SQ1 = 2660
 _CLAMP = 2000
 

@@ -11,6 +11,7 @@
 #
 # One implementation, the Pico's: the emulator runs exactly these loops (speed is bought in pumphil).
 
+import array
 
 WINDOW_N = 100          # samples per sensing window (4 s at 25 Hz); the DFT tables are for N = 100
 SAMPLE_MS = 40          # 25 Hz
@@ -28,16 +29,19 @@ _COS100_Q12 = (
     -1266, -1019, -768, -513, -257, 0, 257, 513, 768, 1019, 1266, 1508, 1744, 1973, 2195, 2408,
     2611, 2804, 2986, 3156, 3314, 3458, 3589, 3706, 3808, 3896, 3967, 4023, 4064, 4088,
 )
-COS_Q12 = _COS100_Q12
+# Decision: constant tables are int16 arrays (half the RAM of a tuple on the Pico); the work
+# buffers below are lists (an array's item is converted on every read; a list of small ints takes
+# the same 4 bytes per entry as an int32 array).
+COS_Q12 = array.array("h", _COS100_Q12)
 # sin(2*pi*n/100) * 4096 = cos(2*pi*(n - 25)/100) * 4096: the same table a quarter period later
-SIN_Q12 = tuple(_COS100_Q12[(n - 25) % 100] for n in range(100))
-# Per-bin tables for the twice-folded DFT (decision: 2 x 10 x 26 entries ~ 2 kB of RAM removes the
+SIN_Q12 = array.array("h", [_COS100_Q12[(n - 25) % 100] for n in range(100)])
+# Per-bin tables for the twice-folded DFT (decision: 2 x 10 x 26 int16 ~ 1 kB of RAM removes the
 # index stepping from the inner loop): COSK[k][i] = COS_Q12[(k * i) % 100],
 # SINK[k][i] = SIN_Q12[(k * i) % 100], i = 0..25.
-COSK = tuple(tuple(_COS100_Q12[(k * i) % 100] for i in range(26)) for k in range(10))
-SINK = tuple(tuple(SIN_Q12[(k * i) % 100] for i in range(26)) for k in range(10))
+COSK = tuple(array.array("h", [_COS100_Q12[(k * i) % 100] for i in range(26)]) for k in range(10))
+SINK = tuple(array.array("h", [SIN_Q12[(k * i) % 100] for i in range(26)]) for k in range(10))
 # Hann window w[n] = (1 - cos(2*pi*n/N)) / 2, in Q12 (0..4096).
-HANN_Q12 = tuple((4096 - c) // 2 for c in _COS100_Q12)
+HANN_Q12 = array.array("h", [(4096 - c) // 2 for c in _COS100_Q12])
 
 def isqrt(n: int) -> int:
     """Floor square root of a non-negative int (Newton). No allocation for n < 2**30."""
