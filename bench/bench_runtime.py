@@ -24,7 +24,6 @@ from pathlib import Path
 from pumphil import accel, scenario, simulate
 from pumphil.emulator import Emulator
 from pumphil.mpy_board import MpyBoard
-from pumphost.client import PumpClient
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "docs" / "examples" / "month-morphine-clonidine.toml"
@@ -48,10 +47,10 @@ def _cpu_s(pid: int | None) -> float:
 
 def month(sc: scenario.Scenario, runtime: str) -> dict[str, float]:
     out: dict[str, float] = {}
-    emu = Emulator(seed=sc.seed, runtime=runtime).start()
+    emu = simulate.start_emulator(sc, runtime=runtime)     # as `itpump simulate` runs it
     try:
         node = emu.board._proc.pid if isinstance(emu.board, MpyBoard) and emu.board._proc else None
-        with PumpClient.open(emu.serial_url, key_file=emu.key_file, timeout_s=30.0) as c:
+        with simulate.open_client(emu) as c:
             cpu0, node0 = _cpu_s(None), _cpu_s(node) if node else 0.0
             t0 = time.perf_counter()
             simulate.Runner(sc, emu, c).run()

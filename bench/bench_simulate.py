@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from pumphil import accel, report, scenario, simulate
-from pumphil.emulator import Emulator
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "docs" / "examples" / "month-morphine-clonidine.toml"
@@ -27,7 +26,7 @@ GOAL_S = 3.0
 
 def once(sc: scenario.Scenario) -> dict[str, float]:
     spent = {"advance": 0.0, "protocol": 0.0, "requests": 0.0}
-    emu = Emulator(seed=sc.seed).start()
+    emu = simulate.start_emulator(sc)       # as `itpump simulate` starts it
     advance = emu.advance
 
     def timed_advance(ms: int) -> None:

@@ -478,13 +478,12 @@ def open_client(emu: Any) -> PumpClient:
     return PumpClient(emu.local_port(), host_keys.load(emu.key_file), timeout_s=10.0, retries=1)
 
 
-def run(scenario: Scenario, *, sample_ms: int | None = None,
-        state_dir: Path | None = None, runtime: str = "cpython",
-        progress: Callable[[int, int], None] | None = None,
-        on_runner: Callable[[Runner], None] | None = None) -> Recording:
-    """Run the scenario on a fresh emulator (seeded with the scenario's seed, with the plant
-    figures of its [plant] table). ``on_runner(runner)``, if given, is called once the emulator
-    has started and before set-up: observers attach there (pumphil.campaign.probe)."""
+def start_emulator(scenario: Scenario, *, state_dir: Path | None = None,
+                   runtime: str = "cpython") -> Any:
+    """A started emulator for the scenario, as ``itpump simulate`` runs it: seeded with the
+    scenario's seed, with the plant figures of its [plant] table and the prescription's reservoir.
+    Leaves no key file under $ITPUMP_HOME (the runner passes the keys explicitly). The caller
+    closes it."""
     from .emulator import Emulator
     from .plant.params import with_overrides
 
@@ -496,7 +495,7 @@ def run(scenario: Scenario, *, sample_ms: int | None = None,
                    plant_params=params)
     # The emulator also copies its key file to $ITPUMP_HOME/keys/ for the CLI; a throw-away
     # simulation board must not leave one there per run: point ITPUMP_HOME at a temporary
-    # directory while it starts (the runner passes the key file explicitly).
+    # directory while it starts.
     saved = os.environ.get("ITPUMP_HOME")
     with tempfile.TemporaryDirectory(prefix="itpump-sim-home-") as home:
         os.environ["ITPUMP_HOME"] = home
@@ -507,6 +506,17 @@ def run(scenario: Scenario, *, sample_ms: int | None = None,
                 os.environ.pop("ITPUMP_HOME", None)
             else:
                 os.environ["ITPUMP_HOME"] = saved
+    return emu
+
+
+def run(scenario: Scenario, *, sample_ms: int | None = None,
+        state_dir: Path | None = None, runtime: str = "cpython",
+        progress: Callable[[int, int], None] | None = None,
+        on_runner: Callable[[Runner], None] | None = None) -> Recording:
+    """Run the scenario on a fresh emulator (start_emulator). ``on_runner(runner)``, if given, is
+    called once the emulator has started and before set-up: observers attach there
+    (pumphil.campaign.probe)."""
+    emu = start_emulator(scenario, state_dir=state_dir, runtime=runtime)
     client: PumpClient | None = None
     try:
         client = open_client(emu)
