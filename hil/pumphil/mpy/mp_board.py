@@ -194,13 +194,12 @@ class BridgedHal:
         t = b.now_ms
         b.block(t, n * period_ms)
         # the samples cross as the hex of their int32 array (one C call each way); the firmware's
-        # buffers are lists, which take them one by one (a list's slice takes no array here)
+        # buffers are lists, and a list's slice takes a list (one C call, not a loop per sample)
         samples = array("i", bytes.fromhex(cross("capture", [t, period_ms, n])))
         if type(buf) is array:
             buf[start:start + n] = samples
         else:
-            for i in range(n):
-                buf[start + i] = samples[i]
+            buf[start:start + n] = list(samples)
         b.now_ms = t + n * period_ms
 
     def battery_mv(self):
