@@ -218,10 +218,10 @@ class Plant:
         # ~40 % of capture() waiting for those reads). The same floats: the same readings.
         self._rows_of: list[float] | None = None     # the table the rows were made from
         self._rows_period = 0
-        self._rows: list[array[float]] = []
+        self._rows: list[list[float]] = []
         # the noise table likewise in rows by stride (made at a stride's first use):
         # _noise_rows[stride][r] = entries r, r + stride, ... of self._noise
-        self._noise_rows: list[list[array[float]] | None] = [None] * (2 << _NOISE_STRIDE_BITS)
+        self._noise_rows: list[list[list[float]] | None] = [None] * (2 << _NOISE_STRIDE_BITS)
         self._slow_samples = 0
         self._recompute()
 
@@ -520,8 +520,8 @@ class Plant:
                     ti = ts // period_ms
                     step = 1
                 else:
-                    row = array("d", tones[ts:ts + 1])
-                    ti = 0
+                    row = tones
+                    ti = ts
                     step = 0
                 ni = pos // stride
                 if -_NEGLIGIBLE_CODES < ad < _NEGLIGIBLE_CODES:
@@ -563,14 +563,14 @@ class Plant:
     def _make_rows(self, tones: list[float], period_ms: int) -> None:
         """The tone table in rows by period_ms (see __init__): bit-for-bit copies of its entries
         (through an array of doubles: new float objects allocated one after another)."""
-        self._rows = [array("d", tones[r::period_ms]) for r in range(period_ms)]
+        self._rows = [list(array("d", tones[r::period_ms])) for r in range(period_ms)]
         self._rows_of = tones
         self._rows_period = period_ms
 
-    def _make_noise_rows(self, stride: int) -> list[array[float]]:
+    def _make_noise_rows(self, stride: int) -> list[list[float]]:
         """The noise table in rows by stride (see __init__), bit-for-bit copies."""
         noise = self._noise
-        rows = [array("d", noise[r::stride]) for r in range(stride)]
+        rows = [list(array("d", noise[r::stride])) for r in range(stride)]
         self._noise_rows[stride] = rows
         return rows
 
