@@ -462,3 +462,21 @@ def test_wake_books_its_charge_and_leaves_the_line_alone() -> None:
     woken.power(False)
     woken.wake(3_000_200)
     assert woken.last_wake_ms == 3_000_100
+
+
+@pytest.mark.parametrize("make", [general_plant, table_plant], ids=["general", "table"])
+def test_capture_at_an_offset_fills_only_that_part_with_the_same_readings(
+        make: Callable[[int], Plant]) -> None:
+    # the board's read_pressure(buf, n, period, start): the rest of a capture goes after its
+    # first samples in the same list, as the firmware's supervisor asks after an early look
+    at_offset, plain = make(7), make(7)
+    for p in (at_offset, plain):
+        p.capture(0, 40, [0] * 5, 5)        # the table plant builds its table here
+        p.stroke(1_000)
+    buf = [-1] * 50
+    at_offset.capture(1_040, 40, buf, 30, 20)
+    ref = [0] * 30
+    plain.capture(1_040, 40, ref, 30)
+    assert buf[:20] == [-1] * 20
+    assert buf[20:] == ref
+    assert len(set(ref)) > 3
