@@ -25,6 +25,7 @@ import re
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 MP_RIG_DIR = ROOT / "bench" / "mp_rig"      # the laptop benches' rig (mp_bench_rig.py)
@@ -45,15 +46,11 @@ RATE_NL_PER_H = 30_000          # 0.72 mL/day: a stroke every 30 s
 KIB = 1024
 
 
-def _rx() -> dict[str, object]:
-    return {"reservoir": {"capacity_nl": 20_000_000, "fill_nl": 20_000_000,
-                          "low_alert_nl": 2_000_000, "empty_nl": 500_000},
-            "catheter": {"volume_nl": 2_000},
-            "drugs": [{"name": "morphine", "conc_ug_per_ml": 10_000, "hard_ng_per_day": None,
-                       "soft_ng_per_day": None}],
-            "basal": {"steps": [[0, RATE_NL_PER_H]], "days": None}, "periodic": [],
-            "patient": {"volume_nl": 1_000, "duration_ms": 60_000, "lockout_ms": 3_600_000,
-                        "max_per_24h": 4}}
+def _rx() -> dict[str, Any]:
+    """The benches' program (bench/mp_rig/rx.json, the laptop benches' too) at RATE_NL_PER_H."""
+    rx: dict[str, Any] = json.loads((MP_RIG_DIR / "rx.json").read_text())
+    rx["basal"]["steps"] = [[0, RATE_NL_PER_H]]
+    return rx
 
 
 def metered_main() -> bytes:

@@ -1,12 +1,13 @@
 # The laptop MicroPython benches' rig (bench/mp_step_alloc.py, bench/mp_shell_heap.py): the
 # unchanged App (pumpfw.app) on a HAL of this file's, provisioned, driven over the protocol with
 # the clinician's key. Runs under MicroPython only (mounted at /mprig by the benches and by
-# tests/test_shell_alloc_on_micropython.py).
+# tests/test_shell_alloc_on_micropython.py), with rx.json beside it.
 #
 # The HAL allocates nothing itself (an integer line-pressure model from tables), so what a bench
 # meters is the firmware's. File systems: MemFs keeps files in the interpreter's heap (no VFS
 # calls: the allocation meter), OsFs puts them on the interpreter's VFS under a root (the heap
 # bench: records do not count as live heap).
+import json
 import os
 
 from pumpcore import auth as A
@@ -16,6 +17,7 @@ from pumpfw.app import App
 from pumpfw.storage import provision
 
 TICKS_MASK = (1 << 30) - 1
+_HERE = __file__.rsplit("/", 1)[0]    # where this rig is mounted
 KEYS = {"clinician": "00" * 32, "patient": "11" * 32, "readonly": "22" * 32}
 
 # A stroke's pressure response: 250 Pa decaying with tau 300 ms, sampled every 40 ms (Pa).
@@ -225,15 +227,11 @@ class Rig:
             hal.wait(app.step())
 
     def program(self, rate_nl_per_h):
-        """Clock, a morphine program at rate_nl_per_h, prime, start: the pump runs."""
-        rx = {"reservoir": {"capacity_nl": 20000000, "fill_nl": 20000000,
-                            "low_alert_nl": 2000000, "empty_nl": 500000},
-              "catheter": {"volume_nl": 2000},
-              "drugs": [{"name": "morphine", "conc_ug_per_ml": 10000, "hard_ng_per_day": None,
-                         "soft_ng_per_day": None}],
-              "basal": {"steps": [[0, rate_nl_per_h]], "days": None}, "periodic": [],
-              "patient": {"volume_nl": 1000, "duration_ms": 60000, "lockout_ms": 3600000,
-                          "max_per_24h": 4}}
+        """Clock, the benches' program (rx.json beside this file, also the rp2 bench's) at
+        rate_nl_per_h, prime, start: the pump runs."""
+        with open(_HERE + "/rx.json") as f:
+            rx = json.load(f)
+        rx["basal"]["steps"] = [[0, rate_nl_per_h]]
         self.request("set_clock", {"day": 9500, "ms_of_day": 28800000})
         self.request("stage", {"rx": rx})
         self.request("commit", {"checksum": self.app.pump.review()[1]["checksum"],
